@@ -1,0 +1,313 @@
+"""The login state machine: a list of steps kept in the session; nobody is logged in until all pass.
+
+Steps: identify (the address), verify (a password method of the profile), permit (may this
+user sign in here), done (a new session). Later steps (two-step, forced change, SAML) plug in
+by adding a Step to `LoginFlow.steps`.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+
+from .backends import Verdict, password_methods
+from .backends.cloud import BACKEND as CLOUD_BACKEND
+from .forms import IdentifyForm, PasswordForm
+from .models import AuthProfile, LoginAttempt, User
+from .troubleshooting import describe_browser, is_supported_browser
+
+STATE_KEY = "login_flow"
+GENERIC_FAILURE = "Invalid username, password or permissions. Please check you are using the correct URL."
+
+
+def generic_failure_message():
+    return _(GENERIC_FAILURE)
+
+
+def outage_message():
+    return _(
+        "Signing in with this method is temporarily unavailable because of a problem on our "
+        "side. Please try again in a few minutes."
+    )
+
+
+class LoginFailed(Exception):
+    """A step refused the login; `reason` is the audit code, never shown to the person."""
+
+    def __init__(self, reason, detail="", *, user=None, method="", outage=False):
+        super().__init__(reason)
+        self.reason, self.detail, self.user = reason, detail, user
+        self.method, self.outage = method, outage
+
+
+@dataclass
+class Page:
+    """A step needs the person: render this template."""
+
+    template: str
+    context: dict = field(default_factory=dict)
+    status: int = 200
+
+    def respond(self, request):
+        return render(request, self.template, self.context, status=self.status)
+
+
+@dataclass
+class Redirect:
+    url: str
+
+    def respond(self, request):
+        return redirect(self.url)
+
+
+class Step:
+    """One step of the login. Interactive steps show a form; the others run and pass or fail."""
+
+    name = ""
+    interactive = True
+
+    def applies(self, flow):
+        return True
+
+    def show(self, flow, form=None, failure=None):
+        raise NotImplementedError
+
+    def submit(self, flow, data):
+        """Handle the step's form: None when it passed, else a Page to show again."""
+        raise NotImplementedError
+
+    def run(self, flow):
+        """For steps that need nobody: None when it passed, or a Redirect that ends the flow."""
+        raise NotImplementedError
+
+
+class Identify(Step):
+    """Identifier first: the address decides the profile and so the next step."""
+
+    name = "identify"
+
+    def show(self, flow, form=None, failure=None):
+        form = form or IdentifyForm(initial={"email": flow.state.get("email", "")})
+        return flow.page("accounts/login_identify.html", form=form, failure=failure)
+
+    def submit(self, flow, data):
+        form = IdentifyForm(data)
+        if not form.is_valid():
+            return self.show(flow, form=form)
+        flow.state["email"] = form.cleaned_data["email"]
+        return None
+
+
+class Verify(Step):
+    """The password step, the same for every address, known or not."""
+
+    name = "verify"
+
+    def show(self, flow, form=None, failure=None):
+        form = form or PasswordForm()
+        return flow.page("accounts/login_password.html", form=form, failure=failure)
+
+    def submit(self, flow, data):
+        form = PasswordForm(data)
+        if not form.is_valid():
+            return self.show(flow, form=form)
+        verdict, method = check_password(flow.state["email"], form.cleaned_data["password"])
+        if not verdict.ok:
+            raise LoginFailed(
+                verdict.reason,
+                verdict.detail,
+                user=verdict.user,
+                method=method,
+                outage=verdict.outage,
+            )
+        flow.state.update(user_id=verdict.user.pk, method=method)
+        return None
+
+
+class Permit(Step):
+    """Staff need the portal permission; external recipients come only through a message link."""
+
+    name = "permit"
+    interactive = False
+
+    def run(self, flow):
+        user = flow.user()
+        if user.is_external:
+            if not flow.state.get("scope"):
+                raise LoginFailed("wrong_url", "external recipient outside a message link", user=user)
+        elif not user.may_use_portal():
+            raise LoginFailed("no_permission", "no access_portal permission", user=user)
+        return None
+
+
+class Done(Step):
+    """A new session (the old key is dead), its length from the profile, then a safe `next`."""
+
+    name = "done"
+    interactive = False
+
+    def run(self, flow):
+        user, request, state = flow.user(), flow.request, flow.state
+        login(request, user, backend=CLOUD_BACKEND)
+        request.session.set_expiry(user.profile().session_minutes * 60)
+        flow.record(
+            LoginAttempt.Outcome.SUCCESS,
+            reason="alias_used" if flow.via_alias(user) else "",
+            user=user,
+            method=state.get("method", ""),
+        )
+        flow.clear()
+        return Redirect(state.get("next") or reverse(settings.LOGIN_REDIRECT_URL))
+
+
+def check_password(address, password):
+    """Try the profile's password methods in order: (first success or most telling failure, method)."""
+    user, _alias = User.objects.find_by_address(address)
+    profile = user.profile() if user else AuthProfile.objects.for_address(address)
+    methods = password_methods()
+    verdicts = []
+    for name in profile.method_list():
+        if name in methods:
+            verdict = methods[name].verify(user, password)
+            if verdict.ok:
+                return verdict, name
+            verdicts.append((name, verdict))
+    if not verdicts:
+        # The profile allows no password method: refuse at the cost of one hash, like the rest.
+        methods["cloud"].verify(None, password)
+        return Verdict(user=user, reason="method_not_allowed", detail=profile.methods), ""
+    name, first = verdicts[0]
+    detail = "; ".join(f"{n}: {v.reason}" for n, v in verdicts) if len(verdicts) > 1 else first.detail
+    return Verdict(user=first.user or user, reason=first.reason, detail=detail, outage=first.outage), name
+
+
+class LoginFlow:
+    """Walks the steps for one request; the state between requests lives in the session."""
+
+    steps = [Identify(), Verify(), Permit(), Done()]
+
+    def __init__(self, request):
+        self.request = request
+        state = request.session.get(STATE_KEY)
+        if not state or time.time() - state.get("started", 0) > settings.LOGIN_STATE_SECONDS:
+            state = self.new_state()
+        self.state = state
+
+    def new_state(self):
+        return {"passed": [], "started": time.time(), "url": self.request.build_absolute_uri()}
+
+    def clear(self):
+        self.request.session.pop(STATE_KEY, None)
+
+    def save(self):
+        self.request.session[STATE_KEY] = self.state
+
+    def restart(self, keep_email=False):
+        email = self.state.get("email") if keep_email else None
+        nxt = self.state.get("next")
+        self.state = self.new_state()
+        if email:
+            self.state.update(email=email, passed=["identify"])
+        if nxt:
+            self.state["next"] = nxt
+
+    def user(self):
+        return User.objects.get(pk=self.state["user_id"])
+
+    def via_alias(self, user):
+        return bool(user and self.state.get("email") and self.state["email"] != user.email)
+
+    def current(self):
+        return next(s for s in self.steps if s.name not in self.state["passed"] and s.applies(self))
+
+    def page(self, template, **context):
+        context.update(
+            step=self.current().name,
+            email=self.state.get("email", ""),
+            unsupported_browser=not is_supported_browser(self.request.META.get("HTTP_USER_AGENT")),
+        )
+        return Page(template, context)
+
+    def remember_next(self):
+        nxt = self.request.GET.get("next", "")
+        if nxt and url_has_allowed_host_and_scheme(
+            nxt, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
+            self.state["next"] = nxt
+
+    def handle(self):
+        """The one entry point: show the current step, or take its form and move on."""
+        if self.request.method != "POST":
+            if self.request.GET.get("restart"):
+                self.restart()
+            if not self.state["passed"]:
+                self.state["url"] = self.request.build_absolute_uri()
+                self.remember_next()
+            if self.state["passed"] or "next" in self.state:
+                self.save()
+            else:
+                self.clear()  # an anonymous first visit creates no session
+            return self.current().show(self)
+        step = self.current()
+        if self.request.POST.get("step") != step.name:
+            # A stale form (the back button, a second tab): show where the login really is.
+            return Redirect(reverse("accounts:login"))
+        try:
+            result = step.submit(self, self.request.POST)
+            if result is not None:
+                return result
+            self.state["passed"].append(step.name)
+            while not (step := self.current()).interactive:
+                result = step.run(self)
+                if result is not None:
+                    return result
+                self.state["passed"].append(step.name)
+        except LoginFailed as failure:
+            return self.fail(failure)
+        self.save()
+        return Redirect(reverse("accounts:login"))
+
+    def record(self, outcome, *, reason="", user=None, method="", detail=""):
+        return LoginAttempt.record(
+            self.request,
+            email=self.state.get("email", ""),
+            outcome=outcome,
+            reason=reason,
+            user=user,
+            method=method,
+            detail=detail,
+            alias_used=self.via_alias(user),
+            url=self.state.get("url", ""),
+        )
+
+    def fail(self, failure):
+        """Record why, then show the password step again with the generic words and a reference."""
+        attempt = self.record(
+            LoginAttempt.Outcome.FAILURE,
+            reason=failure.reason,
+            user=failure.user,
+            method=failure.method,
+            detail=failure.detail,
+        )
+        self.restart(keep_email=True)
+        self.save()
+        return self.current().show(self, failure=self.failure_context(attempt, failure.outage))
+
+    def failure_context(self, attempt, outage):
+        """What the person sees and passes on to support; the same for every reason."""
+        scope = self.state.get("scope") or {}
+        return {
+            "message": outage_message() if outage else generic_failure_message(),
+            "reference": attempt.reference,
+            "url": attempt.url,
+            "email": attempt.email_entered,
+            "at": timezone.localtime(attempt.at),
+            "browser": describe_browser(attempt.user_agent),
+            "contact": scope.get("sender") or "",
+        }

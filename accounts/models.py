@@ -1,0 +1,339 @@
+"""Who may log in, and how: users, their aliases, authentication profiles and the login audit log."""
+
+import logging
+import re
+import secrets
+
+from django.contrib.auth.models import (
+    AbstractBaseUser,
+    BaseUserManager,
+    Permission,
+    PermissionsMixin,
+)
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .troubleshooting import describe_browser
+
+log = logging.getLogger("portal.login")
+
+
+def normalize_address(address):
+    """Addresses are compared and stored lower-cased, without surrounding space."""
+    return (address or "").strip().lower()
+
+
+class UserManager(BaseUserManager):
+    use_in_migrations = True
+
+    def create_user(self, email, password=None, **fields):
+        if not email:
+            raise ValueError("A user needs an email address.")
+        user = self.model(email=normalize_address(email), **fields)
+        user.set_password(password)  # None gives an unusable password: no cloud password yet
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email, password=None, **fields):
+        fields.update(is_staff=True, is_superuser=True, kind=User.Kind.INTERNAL)
+        return self.create_user(email, password, **fields)
+
+    def get_by_natural_key(self, username):
+        return self.get(email=normalize_address(username))
+
+    def find_by_address(self, address):
+        """The user an address belongs to, by primary address or alias: (user or None, via_alias)."""
+        address = normalize_address(address)
+        user = self.filter(email=address).first()
+        if user is not None:
+            return user, False
+        alias = EmailAlias.objects.select_related("user").filter(email=address).first()
+        if alias is not None:
+            return alias.user, True
+        return None, False
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in: staff of the organisation, or an external recipient of messages."""
+
+    class Kind(models.TextChoices):
+        INTERNAL = "internal", _("Staff (internal)")
+        EXTERNAL = "external", _("External recipient")
+
+    email = models.EmailField(_("email address"), unique=True, help_text=_("Primary SMTP address."))
+    name = models.CharField(_("name"), max_length=150, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind, default=Kind.INTERNAL)
+    is_active = models.BooleanField(_("active"), default=True)
+    is_staff = models.BooleanField(
+        _("administrator"), default=False, help_text=_("May sign in to the Django admin.")
+    )
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+    auth_profile = models.ForeignKey(
+        "AuthProfile",
+        verbose_name=_("authentication profile"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="users",
+        help_text=_("Leave empty to use the profile of the address's domain, or the default."),
+    )
+    must_change_password = models.BooleanField(_("must change password"), default=False)
+    temporary_password_expires_at = models.DateTimeField(
+        _("temporary password expires at"), null=True, blank=True
+    )
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = []
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        permissions = [("access_portal", _("Can access the personal portal"))]
+
+    def __str__(self):
+        return self.email
+
+    def clean(self):
+        super().clean()
+        self.email = normalize_address(self.email)
+        if EmailAlias.objects.filter(email=self.email).exclude(user_id=self.pk).exists():
+            raise ValidationError({"email": _("This address is already another user's alias.")})
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_address(self.email)
+        super().save(*args, **kwargs)
+
+    def get_full_name(self):
+        return self.name or self.email
+
+    def get_short_name(self):
+        return self.name.split(" ")[0] if self.name else self.email
+
+    @property
+    def is_external(self):
+        return self.kind == self.Kind.EXTERNAL
+
+    def profile(self):
+        """The authentication profile that applies: the user's own, else by domain, else default."""
+        return self.auth_profile or AuthProfile.objects.for_address(self.email)
+
+    def may_use_portal(self):
+        """Staff need the portal permission, directly or through a group."""
+        return self.is_active and self.has_perm("accounts.access_portal")
+
+
+def portal_permission():
+    """The `accounts.access_portal` permission that staff need."""
+    return Permission.objects.get(codename="access_portal", content_type__app_label="accounts")
+
+
+class EmailAlias(models.Model):
+    """Another address of a user; signing in with it signs in the user's primary address."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="aliases")
+    email = models.EmailField(_("alias address"), unique=True)
+
+    class Meta:
+        verbose_name = _("email alias")
+        verbose_name_plural = _("email aliases")
+
+    def __str__(self):
+        return self.email
+
+    def save(self, *args, **kwargs):
+        self.email = normalize_address(self.email)
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        self.email = normalize_address(self.email)
+        if User.objects.filter(email=self.email).exists():
+            raise ValidationError({"email": _("This address is already a user's primary address.")})
+
+
+class AuthProfileQuerySet(models.QuerySet):
+    def for_address(self, address):
+        """The profile for an address's domain, else the default one, else the built-in default."""
+        domain = normalize_address(address).rpartition("@")[2]
+        profiles = list(self.all())
+        for profile in profiles:
+            if domain and domain in profile.domain_list():
+                return profile
+        for profile in profiles:
+            if profile.is_default:
+                return profile
+        return AuthProfile(name="Built-in default", is_default=True)
+
+
+class AuthProfile(models.Model):
+    """What the administrator configures: how the people it applies to sign in."""
+
+    class Method(models.TextChoices):
+        CLOUD = "cloud", _("Cloud password")
+        NETWORK = "network", _("Network password")
+        SAML = "saml", _("SAML single sign-on")
+
+    METHOD_CHOICES = [
+        ("cloud", _("Cloud password")),
+        ("network", _("Network password")),
+        ("network,cloud", _("Network password, then cloud password")),
+        ("cloud,network", _("Cloud password, then network password")),
+        ("saml", _("SAML single sign-on")),
+        ("saml,cloud", _("SAML single sign-on, or a cloud password")),
+    ]
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    domains = models.TextField(
+        _("email domains"),
+        blank=True,
+        help_text=_("The domains this profile applies to, one per line or comma-separated."),
+    )
+    is_default = models.BooleanField(
+        _("default profile"),
+        default=False,
+        help_text=_("Applies to every address whose domain no other profile names."),
+    )
+    methods = models.CharField(_("sign-in methods"), max_length=40, choices=METHOD_CHOICES, default="cloud")
+    require_two_step = models.BooleanField(_("require two-step authentication"), default=False)
+    allow_self_service_password = models.BooleanField(
+        _("allow self-service cloud passwords"),
+        default=True,
+        help_text=_("People may set up or reset their cloud password through a forgotten-password email."),
+    )
+    temporary_password_hours = models.PositiveSmallIntegerField(
+        _("temporary password valid for (hours)"), default=24
+    )
+    session_minutes = models.PositiveIntegerField(_("session length (minutes)"), default=480)
+
+    objects = AuthProfileQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("authentication profile")
+        verbose_name_plural = _("authentication profiles")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=Q(is_default=True), name="one_default_profile"
+            ),
+            models.CheckConstraint(condition=Q(session_minutes__gt=0), name="session_minutes_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def domain_list(self):
+        return [d for d in re.split(r"[\s,;]+", self.domains.lower()) if d]
+
+    def method_list(self):
+        return self.methods.split(",")
+
+    def allows(self, method):
+        return method in self.method_list()
+
+    def clean(self):
+        self.domains = "\n".join(self.domain_list())
+        taken = {
+            domain: other.name
+            for other in AuthProfile.objects.exclude(pk=self.pk)
+            for domain in other.domain_list()
+        }
+        clashes = sorted(d for d in self.domain_list() if d in taken)
+        if clashes:
+            raise ValidationError(
+                {
+                    "domains": _("Already in another profile: %(domains)s")
+                    % {"domains": ", ".join(f"{d} ({taken[d]})" for d in clashes)}
+                }
+            )
+
+
+REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L look-alikes
+
+
+def new_reference():
+    """A short code a person can read out to support, e.g. K7Q2-9XWD."""
+    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
+    return f"{code[:4]}-{code[4:]}"
+
+
+class LoginAttempt(models.Model):
+    """One row per login attempt: what support reads to learn why someone could not sign in."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        FAILURE = "failure", _("Failure")
+
+    class Reason(models.TextChoices):
+        NONE = "", _("(none)")
+        BAD_PASSWORD = "bad_password", _("Wrong password")
+        UNKNOWN_USER = "unknown_user", _("No account has this address")
+        NO_CLOUD_PASSWORD = "no_cloud_password", _("The account has no cloud password")
+        NO_PERMISSION = "no_permission", _("The account lacks the portal permission")
+        WRONG_URL = "wrong_url", _("External recipient not using a message link")
+        DIRECTORY_UNAVAILABLE = "directory_unavailable", _("The directory could not be reached")
+        DIRECTORY_USER_NOT_FOUND = "directory_user_not_found", _("Not found in the directory")
+        SAML_ERROR = "saml_error", _("Single sign-on failed")
+        TWO_STEP_FAILED = "two_step_failed", _("Wrong two-step code")
+        TEMPORARY_PASSWORD_EXPIRED = "temporary_password_expired", _("Temporary password expired")
+        LOCKED_OUT = "locked_out", _("Locked out after too many failures")
+        METHOD_NOT_ALLOWED = "method_not_allowed", _("Method not allowed by the profile")
+        INACTIVE = "inactive", _("The account is deactivated")
+        ALIAS_USED = "alias_used", _("Signed in with an alias")
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    email_entered = models.CharField(_("email entered"), max_length=254, db_index=True)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="login_attempts"
+    )
+    method = models.CharField(_("method"), max_length=20, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome)
+    reason = models.CharField(_("reason"), max_length=40, choices=Reason, blank=True)
+    detail = models.TextField(_("detail"), blank=True)
+    alias_used = models.BooleanField(_("alias used"), default=False)
+    reference = models.CharField(_("reference"), max_length=9, db_index=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.TextField(_("user agent"), blank=True)
+    browser = models.CharField(_("browser"), max_length=100, blank=True)
+    url = models.CharField(_("URL"), max_length=2000, blank=True)
+
+    class Meta:
+        verbose_name = _("login attempt")
+        verbose_name_plural = _("login attempts")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.reference} {self.email_entered} {self.outcome}"
+
+    @classmethod
+    def record(
+        cls, request, *, email, outcome, reason="", user=None, method="", detail="", alias_used=False, url=""
+    ):
+        """The only writer of the audit log; also writes one structured log line (no secrets)."""
+        user_agent = request.META.get("HTTP_USER_AGENT", "")[:1000]
+        attempt = cls.objects.create(
+            email_entered=normalize_address(email)[:254],
+            user=user,
+            method=method,
+            outcome=outcome,
+            reason=reason,
+            detail=detail,
+            alias_used=alias_used,
+            reference=new_reference(),
+            ip=request.META.get("REMOTE_ADDR") or None,
+            user_agent=user_agent,
+            browser=describe_browser(user_agent),
+            url=(url or request.build_absolute_uri())[:2000],
+        )
+        log.info(
+            "event=login_%s reason=%s method=%s reference=%s",
+            "succeeded" if outcome == cls.Outcome.SUCCESS else "failed",
+            reason or "-",
+            method or "-",
+            attempt.reference,
+        )
+        return attempt

@@ -1,0 +1,20 @@
+"""URLs of the portal: the apps wired together."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts.views import home
+
+from . import views
+
+admin.site.site_header = "Secure portal administration"
+admin.site.site_title = "Secure portal admin"
+admin.site.index_title = "Administration"
+
+urlpatterns = [
+    path("", home, name="home"),
+    path("", include("accounts.urls")),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/login/", views.admin_login),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,29 @@
+"""Views that belong to no app: the health check, the admin's way in."""
+
+from django.db import DatabaseError, connection
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+
+
+@never_cache
+def healthz(request):
+    """200 when the database answers, 503 when it does not (for load balancers and monitors)."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
+    return JsonResponse({"status": "ok", "database": "up"})
+
+
+def admin_login(request):
+    """The admin signs in through the portal's own login, so every rule and the audit log apply."""
+    target = reverse("accounts:login")
+    nxt = request.GET.get("next")
+    if nxt:
+        target += "?" + urlencode({"next": nxt})
+    return redirect(target)

@@ -1,0 +1,15 @@
+"""Small helpers the tests share: walking the login as a person does, in the test client."""
+
+GENERIC_FAILURE = "Invalid username, password or permissions. Please check you are using the correct URL."
+
+
+def log_in(client, email, password, url="/login/"):
+    """Enter the address, then the password; return the final response (redirects followed)."""
+    client.post(url, {"step": "identify", "email": email})
+    return client.post("/login/", {"step": "verify", "password": password}, follow=True)
+
+
+def last_attempt():
+    from accounts.models import LoginAttempt
+
+    return LoginAttempt.objects.order_by("-at", "-pk").first()

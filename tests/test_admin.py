@@ -1,0 +1,98 @@
+"""The admin: users with aliases, profiles, and the read-only login audit log."""
+
+import pytest
+
+from accounts.models import LoginAttempt, User
+
+from .helpers import last_attempt, log_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, make_user):
+    make_user("admin@example.com", is_staff=True, is_superuser=True)
+    log_in(client, "admin@example.com", "correct horse battery")
+    return client
+
+
+def test_an_administrator_finds_a_failed_attempt_by_its_reference_code(admin_client, make_user):
+    from django.test import Client
+
+    make_user("staff@example.com")
+    visitor = Client(
+        HTTP_USER_AGENT="Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    )
+    log_in(visitor, "staff@example.com", "wrong password here")
+    attempt = last_attempt()
+
+    listing = admin_client.get(
+        "/admin/accounts/loginattempt/", {"q": attempt.reference.replace("-", "").lower()}
+    )
+    page = listing.content.decode()
+    assert attempt.reference in page and "staff@example.com" in page
+    detail = admin_client.get(f"/admin/accounts/loginattempt/{attempt.pk}/change/").content.decode()
+    assert "Wrong password" in detail
+    assert "Firefox 128 on Windows" in detail
+
+
+def test_the_audit_log_is_read_only_in_the_admin(admin_client):
+    attempt = last_attempt()  # the administrator's own login
+    assert admin_client.get("/admin/accounts/loginattempt/add/").status_code == 403
+    response = admin_client.post(
+        f"/admin/accounts/loginattempt/{attempt.pk}/change/", {"reason": "bad_password"}
+    )
+    assert response.status_code == 403
+    assert (
+        admin_client.post(f"/admin/accounts/loginattempt/{attempt.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
+    assert LoginAttempt.objects.get(pk=attempt.pk).reason == ""
+
+
+def test_the_audit_log_filters_by_outcome_reason_method_and_date(admin_client):
+    for query in (
+        "outcome__exact=failure",
+        "reason__exact=bad_password",
+        "method__exact=cloud",
+        "at__year=2026",
+    ):
+        assert admin_client.get(f"/admin/accounts/loginattempt/?{query}").status_code == 200
+
+
+def test_an_administrator_adds_a_staff_user_with_an_alias_and_the_portal_permission(admin_client, client):
+    response = admin_client.post(
+        "/admin/accounts/user/add/",
+        {
+            "email": "New.Person@Example.com",
+            "name": "New Person",
+            "kind": "internal",
+            "usable_password": "true",
+            "password1": "a long new password 42",
+            "password2": "a long new password 42",
+            "aliases-TOTAL_FORMS": "0",
+            "aliases-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    user = User.objects.get(email="new.person@example.com")
+    change = admin_client.get(f"/admin/accounts/user/{user.pk}/change/").content.decode()
+    assert "aliases-TOTAL_FORMS" in change
+
+    admin_client.post(
+        "/admin/accounts/user/",
+        {
+            "action": "grant_portal_access",
+            "_selected_action": [user.pk],
+        },
+    )
+    assert User.objects.get(pk=user.pk).has_perm("accounts.access_portal")
+
+
+def test_the_admin_lists_and_searches_users_and_profiles(admin_client, make_user, make_profile):
+    make_user("kim@example.com", name="Kim Example")
+    make_profile("Corp", domains="corp.example", methods="network,cloud")
+    page = admin_client.get("/admin/accounts/user/", {"q": "kim"}).content.decode()
+    assert "kim@example.com" in page
+    page = admin_client.get("/admin/accounts/authprofile/").content.decode()
+    assert "Corp" in page and "corp.example" in page

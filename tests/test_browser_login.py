@@ -1,0 +1,78 @@
+"""In a real Chromium: a staff member logs in, and a failed login says the exact words."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from accounts.models import LoginAttempt
+
+from .helpers import GENERIC_FAILURE
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_staff_member_logs_in_with_a_cloud_password_and_sees_the_portal(page, make_user):
+    make_user("staff@example.com", "correct horse battery", name="Sam Staff")
+    page.goto("/")
+    page.get_by_label("Email address").fill("staff@example.com")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_label("Password").press("Enter")  # by keyboard, as many people do
+
+    expect(page.get_by_role("heading", name="Welcome, Sam Staff")).to_be_visible()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You have logged out.")).to_be_visible()
+    expect(page.get_by_label("Email address")).to_be_visible()
+
+
+def test_a_wrong_password_shows_the_exact_message_and_a_reference_the_database_holds(page, make_user):
+    make_user("staff@example.com", "correct horse battery")
+    page.goto("/login/")
+    page.get_by_label("Email address").fill("staff@example.com")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Password").fill("not my password")
+    page.get_by_role("button", name="Log in").click()
+
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(GENERIC_FAILURE)
+    reference = alert.locator(".reference").inner_text()
+    assert re.fullmatch(r"[2-9A-Z]{4}-[2-9A-Z]{4}", reference)
+    attempt = LoginAttempt.objects.get(reference=reference)
+    assert (attempt.email_entered, attempt.outcome, attempt.reason) == (
+        "staff@example.com",
+        "failure",
+        "bad_password",
+    )
+    assert attempt.browser.startswith("Chrome")
+    expect(alert).to_contain_text(attempt.browser)
+    expect(alert).to_contain_text("on this device")  # the local time, from the portal's own script
+
+
+def test_the_pages_load_nothing_from_another_origin(page, live_server, make_user):
+    make_user("staff@example.com")
+    origins = set()
+    page.on("request", lambda request: origins.add(re.match(r"^\w+://[^/]+", request.url)[0]))
+    page.goto("/login/")
+    page.get_by_label("Email address").fill("staff@example.com")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name=re.compile("Welcome"))).to_be_visible()
+    assert origins == {live_server.url}
+    # The stylesheet really loaded (the CSP allowed it): the header has the portal's colour.
+    colour = page.locator(".site-header").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert colour == "rgb(11, 79, 138)"
+
+
+def test_the_login_works_on_a_phone_sized_screen(page, make_user):
+    make_user("staff@example.com")
+    page.set_viewport_size({"width": 360, "height": 640})
+    page.goto("/login/")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 360
+    page.get_by_label("Email address").fill("staff@example.com")
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_label("Password")).to_be_visible()

@@ -1,0 +1,144 @@
+"""Cross-cutting behaviour: the health check, security headers, production settings."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_healthz_answers_200_when_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "up"}
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_healthz_answers_503_when_the_database_does_not(tmp_path):
+    """A real gunicorn whose database cannot be reached, as a load balancer would see it."""
+    port = _free_port()
+    unreachable = (
+        f"sqlite:///{tmp_path}/missing-folder/portal.sqlite3"
+        if connection.vendor == "sqlite"
+        else "postgres://postgres@127.0.0.1:1/test"
+    )
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "portal.wsgi",
+            "-b",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "1",
+        ],
+        cwd=ROOT,
+        env=_environment(DATABASE_URL=unreachable),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+                raise AssertionError("healthz answered 200 without a database")
+            except urllib.error.HTTPError as error:
+                assert error.code == 503
+                assert json.loads(error.read())["database"] == "down"
+                break
+            except (ConnectionError, urllib.error.URLError):
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_pages_send_the_security_headers(client):
+    response = client.get("/login/")
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "http:" not in csp and "https:" not in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_session_and_csrf_cookies_are_httponly_and_samesite(client, make_user):
+    from .helpers import log_in
+
+    make_user("staff@example.com")
+    log_in(client, "staff@example.com", "correct horse battery")
+    for name in ("sessionid", "csrftoken"):
+        cookie = client.cookies[name]
+        assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+
+def _environment(**env):
+    """This process's environment less the test-only and portal settings, plus `env`."""
+    skip = {"DEBUG", "PORTAL_BASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE", "DATABASE_URL"}
+    environment = {k: v for k, v in os.environ.items() if k not in skip}
+    environment.update(env)
+    return environment
+
+
+def _run_manage(*args, **env):
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_production_environment_of_the_readme_passes_check_deploy():
+    result = _run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY="k3y-" + "x9Qv7TzL2mR8pW4sN6bY1cF5hJ0dG3aK" * 2,
+        PORTAL_BASE_URL="https://portal.example.com",
+        ALLOWED_HOSTS="portal.example.com",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_flags_the_development_key_and_plain_http():
+    result = _run_manage("check", "--deploy")
+    assert "SECRET_KEY" in result.stdout + result.stderr
+    assert "HSTS" in result.stdout + result.stderr or "SECURE_HSTS" in result.stdout + result.stderr
+
+
+def test_collectstatic_builds_the_hashed_compressed_files_production_serves(tmp_path, settings):
+    from django.conf import settings as live
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    production = dict(live.STORAGES)
+    production["staticfiles"] = {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}
+    with override_settings(STATIC_ROOT=tmp_path, STORAGES=production):
+        call_command("collectstatic", interactive=False, verbosity=0)
+    manifest = json.loads((tmp_path / "staticfiles.json").read_text())
+    hashed = manifest["paths"]["portal/portal.css"]
+    assert hashed != "portal/portal.css"
+    assert (tmp_path / hashed).exists() and (tmp_path / (hashed + ".gz")).exists()
