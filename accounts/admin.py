@@ -1,12 +1,54 @@
 """The admin as the administrators' product surface: users, profiles, the login audit log."""
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import password_validation
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from .models import AuthProfile, EmailAlias, LoginAttempt, User, portal_permission
+from . import passwords, throttle
+from .models import (
+    AuthProfile,
+    EmailAlias,
+    LoginAttempt,
+    PasswordHelpRequest,
+    Throttle,
+    User,
+    portal_permission,
+)
+
+
+class SetPasswordToChangeForm(forms.Form):
+    password = forms.CharField(
+        label=_("Password (to be changed at next login)"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_password(self):
+        password = self.cleaned_data["password"]
+        password_validation.validate_password(password)
+        return password
+
+
+def confirm_action(modeladmin, request, queryset, action, title, form=None):
+    """An intermediate page, as Django's delete action has: nothing happens until confirmed."""
+    return TemplateResponse(
+        request,
+        "admin/accounts/confirm_action.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "objects": queryset,
+            "action": action,
+            "form": form,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        },
+    )
 
 
 class UserCreationForm(AdminUserCreationForm):
@@ -36,7 +78,12 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["kind", "is_active", "is_staff", "is_superuser", "auth_profile", "groups"]
     search_fields = ["email", "name", "aliases__email"]
     list_select_related = ["auth_profile"]
-    actions = ["grant_portal_access", "revoke_portal_access"]
+    actions = [
+        "grant_portal_access",
+        "revoke_portal_access",
+        "send_temporary_password",
+        "set_password_to_change",
+    ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (_("Person"), {"fields": ["name", "kind"]}),
@@ -75,6 +122,47 @@ class UserAdmin(DjangoUserAdmin):
         self.message_user(
             request, _("Removed portal access from %d users.") % queryset.count(), messages.SUCCESS
         )
+
+    @admin.action(description=_("Send temporary password"))
+    def send_temporary_password(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self,
+                request,
+                queryset,
+                "send_temporary_password",
+                _("Send a temporary password by email to these users?"),
+            )
+        for user in queryset:
+            plain = passwords.issue_temporary_password(user)
+            passwords.send_temporary_password(user, user.email, plain)
+            PasswordHelpRequest.objects.create(
+                email_entered=user.email,
+                user=user,
+                requested_by=request.user.email,
+                outcome=PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD,
+            )
+        self.message_user(
+            request, _("Sent a temporary password to %d users.") % queryset.count(), messages.SUCCESS
+        )
+        return None
+
+    @admin.action(description=_("Set password, to be changed at next login"))
+    def set_password_to_change(self, request, queryset):
+        form = SetPasswordToChangeForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            return confirm_action(
+                self,
+                request,
+                queryset,
+                "set_password_to_change",
+                _("Set a password that these users must change at next login"),
+                form,
+            )
+        for user in queryset:
+            passwords.set_password_to_change(user, form.cleaned_data["password"])
+        self.message_user(request, _("Set the password of %d users.") % queryset.count(), messages.SUCCESS)
+        return None
 
 
 @admin.register(AuthProfile)
@@ -123,6 +211,61 @@ class LoginAttemptAdmin(admin.ModelAdmin):
         if len(term) == 8 and "-" not in term and term.isalnum():
             search_term = f"{term[:4]}-{term[4:]}"
         return super().get_search_results(request, queryset, search_term)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Throttle)
+class ThrottleAdmin(admin.ModelAdmin):
+    """Lockouts after too many failed guesses; an administrator may lift one early."""
+
+    list_display = [
+        "key",
+        "scope",
+        "failures",
+        "window_start",
+        "locked_until",
+        "locked_now",
+        "lifted_at",
+        "lifted_by",
+    ]
+    list_filter = ["scope"]
+    search_fields = ["key"]
+    readonly_fields = [f.name for f in Throttle._meta.fields]
+    actions = ["lift"]
+
+    @admin.display(boolean=True, description=_("locked now"))
+    def locked_now(self, row):
+        return row.is_locked
+
+    @admin.action(description=_("Lift the lockout"), permissions=["change"])
+    def lift(self, request, queryset):
+        for row in queryset:
+            throttle.lift(row, by=request.user.email)
+        self.message_user(request, _("Lifted %d lockouts.") % queryset.count(), messages.SUCCESS)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Changing means lifting, through the action; the fields themselves stay read-only.
+        return super().has_change_permission(request, obj) and obj is None
+
+
+@admin.register(PasswordHelpRequest)
+class PasswordHelpRequestAdmin(admin.ModelAdmin):
+    list_display = ["at", "email_entered", "outcome", "ip", "requested_by"]
+    list_filter = ["outcome"]
+    search_fields = ["email_entered", "ip"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in PasswordHelpRequest._meta.fields]
 
     def has_add_permission(self, request):
         return False

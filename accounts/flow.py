@@ -1,8 +1,8 @@
 """The login state machine: a list of steps kept in the session; nobody is logged in until all pass.
 
-Steps: identify (the address), verify (a password method of the profile), permit (may this
-user sign in here), done (a new session). Later steps (two-step, forced change, SAML) plug in
-by adding a Step to `LoginFlow.steps`.
+Steps: identify (the address), verify (a password method of the profile, within the guessing
+limits), permit (may this user sign in here), forced change (a temporary password is replaced),
+done (a new session). Later steps (two-step, SAML) plug in by adding a Step to `LoginFlow.steps`.
 """
 
 import time
@@ -16,9 +16,10 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
+from . import passwords, throttle
 from .backends import Verdict, password_methods
 from .backends.cloud import BACKEND as CLOUD_BACKEND
-from .forms import IdentifyForm, PasswordForm
+from .forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm
 from .models import AuthProfile, LoginAttempt, User
 from .troubleshooting import describe_browser, is_supported_browser
 
@@ -71,6 +72,7 @@ class Step:
 
     name = ""
     interactive = True
+    url_name = "accounts:login"
 
     def applies(self, flow):
         return True
@@ -117,14 +119,16 @@ class Verify(Step):
         form = PasswordForm(data)
         if not form.is_valid():
             return self.show(flow, form=form)
-        verdict, method = check_password(flow.state["email"], form.cleaned_data["password"])
+        address, ip = flow.state["email"], flow.ip()
+        if not throttle.reserve(address, ip):
+            # Refused before any hashing: a locked address costs the attacker nothing to learn.
+            raise LoginFailed("locked_out", user=User.objects.find_by_address(address)[0])
+        verdict, method = check_password(address, form.cleaned_data["password"])
+        if verdict.ok or verdict.outage:
+            throttle.give_back(address, ip)
         if not verdict.ok:
             raise LoginFailed(
-                verdict.reason,
-                verdict.detail,
-                user=verdict.user,
-                method=method,
-                outage=verdict.outage,
+                verdict.reason, verdict.detail, user=verdict.user, method=method, outage=verdict.outage
             )
         flow.state.update(user_id=verdict.user.pk, method=method)
         return None
@@ -143,6 +147,27 @@ class Permit(Step):
                 raise LoginFailed("wrong_url", "external recipient outside a message link", user=user)
         elif not user.may_use_portal():
             raise LoginFailed("no_permission", "no access_portal permission", user=user)
+        return None
+
+
+class ForcedChange(Step):
+    """A temporary password (or an administrator's 'must change') is replaced before anything else."""
+
+    name = "change"
+    url_name = "accounts:password_change"
+
+    def applies(self, flow):
+        return flow.user().must_change_password
+
+    def show(self, flow, form=None, failure=None):
+        form = form or ForcedPasswordChangeForm(flow.user())
+        return flow.page("accounts/password_change.html", form=form, forced=True)
+
+    def submit(self, flow, data):
+        form = ForcedPasswordChangeForm(flow.user(), data)
+        if not form.is_valid():
+            return self.show(flow, form=form)
+        passwords.finish_password_change(flow.user(), form.cleaned_data["new_password1"])
         return None
 
 
@@ -190,7 +215,7 @@ def check_password(address, password):
 class LoginFlow:
     """Walks the steps for one request; the state between requests lives in the session."""
 
-    steps = [Identify(), Verify(), Permit(), Done()]
+    steps = [Identify(), Verify(), Permit(), ForcedChange(), Done()]
 
     def __init__(self, request):
         self.request = request
@@ -218,7 +243,12 @@ class LoginFlow:
             self.state["next"] = nxt
 
     def user(self):
-        return User.objects.get(pk=self.state["user_id"])
+        if getattr(self, "_user", None) is None or self._user.pk != self.state["user_id"]:
+            self._user = User.objects.get(pk=self.state["user_id"])
+        return self._user
+
+    def ip(self):
+        return self.request.META.get("REMOTE_ADDR", "")
 
     def via_alias(self, user):
         return bool(user and self.state.get("email") and self.state["email"] != user.email)
@@ -253,11 +283,14 @@ class LoginFlow:
                 self.save()
             else:
                 self.clear()  # an anonymous first visit creates no session
-            return self.current().show(self)
+            step = self.current()
+            if self.request.path != reverse(step.url_name):
+                return Redirect(reverse(step.url_name))
+            return step.show(self)
         step = self.current()
-        if self.request.POST.get("step") != step.name:
+        if self.request.POST.get("step") != step.name or self.request.path != reverse(step.url_name):
             # A stale form (the back button, a second tab): show where the login really is.
-            return Redirect(reverse("accounts:login"))
+            return Redirect(reverse(step.url_name))
         try:
             result = step.submit(self, self.request.POST)
             if result is not None:
@@ -271,7 +304,7 @@ class LoginFlow:
         except LoginFailed as failure:
             return self.fail(failure)
         self.save()
-        return Redirect(reverse("accounts:login"))
+        return Redirect(reverse(self.current().url_name))
 
     def record(self, outcome, *, reason="", user=None, method="", detail=""):
         return LoginAttempt.record(

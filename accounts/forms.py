@@ -1,9 +1,11 @@
-"""Forms of the login steps."""
+"""Forms of the login steps and of the password pages."""
 
 from django import forms
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.utils.translation import gettext_lazy as _
 
 from .models import normalize_address
+from .passwords import compact, finish_password_change
 
 
 class IdentifyForm(forms.Form):
@@ -24,3 +26,47 @@ class PasswordForm(forms.Form):
         max_length=4096,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )
+
+
+class ForcedPasswordChangeForm(SetPasswordForm):
+    """The new password after a temporary one: Django's validators, and not the old password."""
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields["new_password1"].label = _("New password")
+        self.fields["new_password2"].label = _("Confirm new password")
+        self.fields["new_password1"].widget.attrs["autofocus"] = True
+
+    def clean(self):
+        cleaned = super().clean()
+        password = cleaned.get("new_password2")
+        if password and (self.user.check_password(password) or self.user.check_password(compact(password))):
+            self.add_error("new_password2", _("Choose a new password: it must differ from your current one."))
+        return cleaned
+
+
+class PortalPasswordChangeForm(PasswordChangeForm, ForcedPasswordChangeForm):
+    """A signed-in person changes their password: the current one first, then the new one twice."""
+
+    field_order = ["old_password", "new_password1", "new_password2"]
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields["old_password"].label = _("Current password")
+        self.fields["old_password"].widget.attrs["autofocus"] = True
+        self.fields["new_password1"].widget.attrs.pop("autofocus", None)
+
+    def save(self, commit=True):
+        finish_password_change(self.user, self.cleaned_data["new_password1"])
+        return self.user
+
+
+class ForgotPasswordForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email address"),
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
+    )
+
+    def clean_email(self):
+        return normalize_address(self.cleaned_data["email"])

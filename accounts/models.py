@@ -81,6 +81,12 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_("Leave empty to use the profile of the address's domain, or the default."),
     )
     must_change_password = models.BooleanField(_("must change password"), default=False)
+    temporary_password = models.CharField(
+        _("temporary password (hash)"),
+        max_length=128,
+        blank=True,
+        help_text=_("Pending until first used; the current password keeps working until then."),
+    )
     temporary_password_expires_at = models.DateTimeField(
         _("temporary password expires at"), null=True, blank=True
     )
@@ -337,3 +343,66 @@ class LoginAttempt(models.Model):
             attempt.reference,
         )
         return attempt
+
+
+class Throttle(models.Model):
+    """Failed guesses counted per address or client, shared by every server process.
+
+    A guess reserves a slot before any hashing (so parallel guesses are counted exactly);
+    a success gives it back. Reaching the limit locks the key until `locked_until`.
+    """
+
+    class Scope(models.TextChoices):
+        ADDRESS = "address", _("Email address")
+        CLIENT = "client", _("Client IP address")
+
+    scope = models.CharField(_("scope"), max_length=10, choices=Scope)
+    key = models.CharField(_("address or IP"), max_length=254)
+    window_start = models.DateTimeField(_("counting since"), default=timezone.now)
+    failures = models.PositiveIntegerField(_("failures"), default=0)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.CharField(_("lifted by"), max_length=254, blank=True)
+
+    class Meta:
+        verbose_name = _("lockout")
+        verbose_name_plural = _("lockouts")
+        constraints = [models.UniqueConstraint(fields=["scope", "key"], name="one_throttle_per_key")]
+
+    def __str__(self):
+        return f"{self.get_scope_display()} {self.key}"
+
+    @property
+    def is_locked(self):
+        return bool(self.locked_until and self.locked_until > timezone.now())
+
+
+class PasswordHelpRequest(models.Model):
+    """One row per forgotten-password request: what was sent (or why nothing was)."""
+
+    class Outcome(models.TextChoices):
+        TEMPORARY_PASSWORD = "temporary_password", _("Temporary password sent")
+        NETWORK_PASSWORD = "network_password", _("Told to use the network password")
+        SINGLE_SIGN_ON = "single_sign_on", _("Told to use single sign-on")
+        ASK_ADMINISTRATOR = "ask_administrator", _("Told to ask the administrator")
+        UNKNOWN_ADDRESS = "unknown_address", _("Nothing sent: no such account")
+        LIMITED = "limited", _("Nothing sent: too many requests")
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    email_entered = models.CharField(_("email entered"), max_length=254, db_index=True)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="password_requests"
+    )
+    outcome = models.CharField(_("outcome"), max_length=20, choices=Outcome)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    requested_by = models.CharField(
+        _("requested by"), max_length=254, blank=True, help_text=_("An administrator, if not the person.")
+    )
+
+    class Meta:
+        verbose_name = _("password help request")
+        verbose_name_plural = _("password help requests")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.email_entered} {self.outcome}"

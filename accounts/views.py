@@ -1,8 +1,8 @@
-"""Sign-in pages: thin views over `accounts.flow`."""
+"""Sign-in and password pages: thin views over `accounts.flow` and `accounts.passwords`."""
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -12,6 +12,8 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from .flow import LoginFlow
+from .forms import ForgotPasswordForm, PortalPasswordChangeForm
+from .passwords import password_help
 
 
 @sensitive_post_parameters("password")
@@ -35,3 +37,30 @@ def logout_view(request):
 def home(request):
     """The personal portal: the person's name, their messages (a later issue), log out."""
     return render(request, "portal/home.html")
+
+
+@sensitive_post_parameters("new_password1", "new_password2", "old_password")
+@csrf_protect
+@never_cache
+def password_change(request):
+    """The forced change inside a login, or a signed-in person changing their own password."""
+    if not request.user.is_authenticated:
+        return LoginFlow(request).handle().respond(request)
+    form = PortalPasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        update_session_auth_hash(request, request.user)  # this session stays; all others end
+        messages.success(request, _("Your password has been changed."))
+        return redirect("home")
+    return render(request, "accounts/password_change.html", {"form": form, "forced": False})
+
+
+@csrf_protect
+@never_cache
+def forgot_password(request):
+    """'Forgot your password?': the same answer for every address, known or not."""
+    form = ForgotPasswordForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        password_help(form.cleaned_data["email"], request.META.get("REMOTE_ADDR"))
+        return render(request, "accounts/forgot_password_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "accounts/forgot_password.html", {"form": form})

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.NoStoreMiddleware",
 ]
@@ -120,6 +121,13 @@ AUTH_PASSWORD_VALIDATORS = [
 
 # How long the half-finished login (between its steps) lives in the session.
 LOGIN_STATE_SECONDS = env_int("LOGIN_STATE_SECONDS", 300)
+# Guessing limits: failures within LOCKOUT_MINUTES lock an address (or a client IP) for as long.
+LOCKOUT_FAILURES_PER_ADDRESS = env_int("LOCKOUT_FAILURES_PER_ADDRESS", 10)
+LOCKOUT_FAILURES_PER_CLIENT = env_int("LOCKOUT_FAILURES_PER_CLIENT", 50)
+LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 15)
+# Forgotten-password emails an hour, per address and per client IP; beyond them nothing is sent.
+PASSWORD_HELP_PER_ADDRESS_PER_HOUR = env_int("PASSWORD_HELP_PER_ADDRESS_PER_HOUR", 3)
+PASSWORD_HELP_PER_CLIENT_PER_HOUR = env_int("PASSWORD_HELP_PER_CLIENT_PER_HOUR", 10)
 # Session length when no authentication profile says otherwise.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 

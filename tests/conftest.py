@@ -1,8 +1,13 @@
 """Fixtures: factories for people and profiles, and a real Chromium driven by Playwright."""
 
+import email
+import email.policy
 import os
+import threading
 
 import pytest
+
+from .helpers import free_port
 
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from the test
 # are still synchronous and safe.
@@ -80,3 +85,52 @@ def plain_static_files():
     }
     with override_settings(STORAGES=storages):
         yield
+
+
+class Mailbox:
+    """Every email the portal sent to the loopback SMTP server, parsed."""
+
+    def __init__(self):
+        self.messages = []
+        self._arrived = threading.Condition()
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._arrived:
+            self.messages.append(message)
+            self._arrived.notify_all()
+        return "250 OK"
+
+    def wait_for(self, count=1, timeout=10):
+        """The first `count` messages, waiting for them to arrive."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: len(self.messages) >= count, timeout):
+                raise AssertionError(f"expected {count} emails, {len(self.messages)} arrived")
+            return self.messages[:count]
+
+    def to(self, address):
+        return [m for m in self.messages if address in m["To"]]
+
+
+@pytest.fixture
+def mailbox(settings):
+    """A real SMTP server (aiosmtpd) on loopback; the portal sends its email there."""
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    yield box
+    controller.stop()
+
+
+def body_text(message):
+    """The plain-text part of an email."""
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+def body_html(message):
+    return message.get_body(preferencelist=("html",)).get_content()

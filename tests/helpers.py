@@ -13,3 +13,12 @@ def last_attempt():
     from accounts.models import LoginAttempt
 
     return LoginAttempt.objects.order_by("-at", "-pk").first()
+
+
+def free_port():
+    """A loopback TCP port nobody listens on right now."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

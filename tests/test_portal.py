@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+
+from .helpers import free_port
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,15 +24,9 @@ def test_healthz_answers_200_when_the_database_answers(client):
     assert response.json() == {"status": "ok", "database": "up"}
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_healthz_answers_503_when_the_database_does_not(tmp_path):
     """A real gunicorn whose database cannot be reached, as a load balancer would see it."""
-    port = _free_port()
+    port = free_port()
     unreachable = (
         f"sqlite:///{tmp_path}/missing-folder/portal.sqlite3"
         if connection.vendor == "sqlite"

@@ -1,0 +1,99 @@
+"""Guessing limits kept in the database, so that they hold across every server process.
+
+A guess first *reserves* a failure slot for its address and its client, in a row locked for
+the update; only then is a password hashed. A success gives the slots back. So twenty guesses
+in parallel against a limit of ten hash at most ten passwords, on any number of workers.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Throttle
+
+log = logging.getLogger("portal.login")
+
+
+def _window():
+    return timedelta(minutes=settings.LOCKOUT_MINUTES)
+
+
+def _limit(scope):
+    if scope == Throttle.Scope.ADDRESS:
+        return settings.LOCKOUT_FAILURES_PER_ADDRESS
+    return settings.LOCKOUT_FAILURES_PER_CLIENT
+
+
+def _locked_row(scope, key):
+    """The throttle row for a key, locked for this transaction (created if need be)."""
+    return Throttle.objects.select_for_update().get_or_create(scope=scope, key=key)[0]
+
+
+def _reserve_one(scope, key, now):
+    row = _locked_row(scope, key)
+    if row.is_locked:
+        return False
+    if row.window_start < now - _window() or row.locked_until:
+        # A new window: the old failures are too old to count, or the lock has run out.
+        row.window_start, row.failures, row.locked_until = now, 0, None
+    if row.failures >= _limit(scope):
+        row.save()
+        return False
+    row.failures += 1
+    if row.failures >= _limit(scope):
+        # This guess is the last one allowed; if it fails, the key stays locked.
+        row.locked_until = now + _window()
+    row.save()
+    return True
+
+
+def keys(address, ip):
+    found = [(Throttle.Scope.ADDRESS, address)]
+    if ip:
+        found.append((Throttle.Scope.CLIENT, ip))
+    return found
+
+
+def reserve(address, ip):
+    """Reserve one guess for this address and client; False when either is locked out."""
+    now = timezone.now()
+    with transaction.atomic():
+        for scope, key in keys(address, ip):
+            if not _reserve_one(scope, key, now):
+                transaction.set_rollback(True)  # give back what the other key reserved
+                return False
+    return True
+
+
+def give_back(address, ip):
+    """A guess succeeded: its reserved slots do not count as failures."""
+    with transaction.atomic():
+        for scope, key in keys(address, ip):
+            row = Throttle.objects.select_for_update().filter(scope=scope, key=key).first()
+            if row is None or row.failures == 0:
+                continue
+            row.failures -= 1
+            if row.failures < _limit(scope):
+                row.locked_until = None
+            row.save()
+
+
+def is_locked(address, ip):
+    """Whether a key is locked now, without reserving anything (for the forgot-password page)."""
+    now = timezone.now()
+    return any(
+        Throttle.objects.filter(scope=scope, key=key, locked_until__gt=now).exists()
+        for scope, key in keys(address, ip)
+    )
+
+
+def lift(row, by=""):
+    """An administrator lifts a lockout: the count starts again from zero."""
+    now = timezone.now()
+    row.failures, row.window_start, row.locked_until = 0, now, None
+    row.lifted_at, row.lifted_by = now, by
+    row.save()
+    log.info("event=lockout_lifted scope=%s by=%s", row.scope, by or "-")
