@@ -96,3 +96,55 @@ def test_the_admin_lists_and_searches_users_and_profiles(admin_client, make_user
     assert "kim@example.com" in page
     page = admin_client.get("/admin/accounts/authprofile/").content.decode()
     assert "Corp" in page and "corp.example" in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_administrator_sends_a_temporary_password_after_confirming(admin_client, make_user, mailbox):
+    from accounts.models import PasswordHelpRequest
+
+    from .conftest import body_text
+
+    user = make_user("kim@example.com", None)
+    confirm = admin_client.post(
+        "/admin/accounts/user/", {"action": "send_temporary_password", "_selected_action": [user.pk]}
+    )
+    assert "Send a temporary password by email to these users?" in confirm.content.decode()
+    assert not mailbox.messages
+    admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "send_temporary_password", "_selected_action": [user.pk], "confirm": "yes"},
+    )
+    (message,) = mailbox.wait_for(1)
+    assert message["To"] == "kim@example.com" and "Temporary password:" in body_text(message)
+    assert PasswordHelpRequest.objects.get().requested_by == "admin@example.com"
+
+
+def test_an_administrator_sets_a_password_to_be_changed_at_next_login(admin_client, make_user, client):
+    from django.test import Client
+
+    user = make_user("kim@example.com", None)
+    form = admin_client.post(
+        "/admin/accounts/user/", {"action": "set_password_to_change", "_selected_action": [user.pk]}
+    )
+    assert "Password (to be changed at next login)" in form.content.decode()
+    weak = admin_client.post(
+        "/admin/accounts/user/",
+        {
+            "action": "set_password_to_change",
+            "_selected_action": [user.pk],
+            "confirm": "yes",
+            "password": "short",
+        },
+    )
+    assert "This password is too short" in weak.content.decode()
+    admin_client.post(
+        "/admin/accounts/user/",
+        {
+            "action": "set_password_to_change",
+            "_selected_action": [user.pk],
+            "confirm": "yes",
+            "password": "set by the admin 42",
+        },
+    )
+    response = log_in(Client(), "kim@example.com", "set by the admin 42")
+    assert response.request["PATH_INFO"] == "/password/change/"
