@@ -143,7 +143,8 @@ class Permit(Step):
     def run(self, flow):
         user = flow.user()
         if user.is_external:
-            if not flow.state.get("scope"):
+            scope = flow.state.get("scope") or {}
+            if not scope or scope["email"] != flow.state.get("email"):
                 raise LoginFailed("wrong_url", "external recipient outside a message link", user=user)
         elif not user.may_use_portal():
             raise LoginFailed("no_permission", "no access_portal permission", user=user)
@@ -234,13 +235,14 @@ class LoginFlow:
         self.request.session[STATE_KEY] = self.state
 
     def restart(self, keep_email=False):
+        """Back to the start; after a failure, back to the password step of the same address."""
+        kept = {k: self.state[k] for k in ("next", "scope") if k in self.state}
         email = self.state.get("email") if keep_email else None
-        nxt = self.state.get("next")
         self.state = self.new_state()
         if email:
-            self.state.update(email=email, passed=["identify"])
-        if nxt:
-            self.state["next"] = nxt
+            self.state.update(email=email, passed=["identify"], **kept)
+        elif "next" in kept and "scope" not in kept:
+            self.state["next"] = kept["next"]
 
     def user(self):
         if getattr(self, "_user", None) is None or self._user.pk != self.state["user_id"]:
@@ -260,6 +262,7 @@ class LoginFlow:
         context.update(
             step=self.current().name,
             email=self.state.get("email", ""),
+            fixed_email=bool(self.state.get("scope")),
             unsupported_browser=not is_supported_browser(self.request.META.get("HTTP_USER_AGENT")),
         )
         return Page(template, context)
@@ -344,3 +347,17 @@ class LoginFlow:
             "browser": describe_browser(attempt.user_agent),
             "contact": scope.get("sender") or "",
         }
+
+
+def start_scoped_login(request, *, email, sender, next_url):
+    """Begin a login for one fixed address, as a message link does; its sender is the contact.
+
+    Only a scoped login lets an external recipient in, and only as that address.
+    """
+    flow = LoginFlow(request)
+    flow.state = flow.new_state()
+    flow.state.update(
+        email=email, passed=["identify"], next=next_url, scope={"email": email, "sender": sender}
+    )
+    flow.save()
+    return Redirect(reverse("accounts:login"))

@@ -3,7 +3,6 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -31,12 +30,6 @@ def logout_view(request):
     logout(request)
     messages.info(request, _("You have logged out."))
     return redirect("accounts:login")
-
-
-@login_required
-def home(request):
-    """The personal portal: the person's name, their messages (a later issue), log out."""
-    return render(request, "portal/home.html")
 
 
 @sensitive_post_parameters("new_password1", "new_password2", "old_password")

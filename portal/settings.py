@@ -160,6 +160,19 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MANIFEST_STRICT = False
 
+# Held messages.
+PORTAL_KEKS = env_list("PORTAL_KEKS")  # key-encryption keys, "id:base64", newest first
+MESSAGE_EXPIRY_DAYS = env_int("MESSAGE_EXPIRY_DAYS", 30)
+MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 30)  # content kept after expiry
+MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))  # encrypted attachments
+MAX_MESSAGE_BYTES = env_int("MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+NOTIFICATION_RETRY_SECONDS = env_int("NOTIFICATION_RETRY_SECONDS", 30)  # doubles each attempt
+INTAKE_ALLOWED_CLIENTS = env_list("INTAKE_ALLOWED_CLIENTS", ["127.0.0.1/32", "::1/128"])
+INTAKE_AUTH_USER = env("INTAKE_AUTH_USER")
+INTAKE_AUTH_PASSWORD = env("INTAKE_AUTH_PASSWORD")
+
 # Mail: Django's SMTP settings; the demo prints emails to the console.
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", "localhost")

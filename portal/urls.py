@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import home
+from messaging.views import inbox
 
 from . import views
 
@@ -12,8 +12,9 @@ admin.site.site_title = "Secure portal admin"
 admin.site.index_title = "Administration"
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", inbox, name="home"),
     path("", include("accounts.urls")),
+    path("", include("messaging.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/login/", views.admin_login),
     path("admin/", admin.site.urls),

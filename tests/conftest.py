@@ -71,11 +71,15 @@ def page(chromium, live_server):
     context.close()
 
 
-@pytest.fixture(scope="session", autouse=True)
-def plain_static_files():
-    """Tests serve static files unhashed, as Django's live server finds them in the source.
+TEST_KEK = "test1:" + "q" * 43  # 32 bytes, base64url
 
-    Production's hashed, compressed files are checked once, in test_portal.
+
+@pytest.fixture(scope="session", autouse=True)
+def test_settings(tmp_path_factory):
+    """Settings of the whole run: a key-encryption key, a throwaway media folder, plain static files.
+
+    Tests serve static files unhashed, as Django's live server finds them in the source;
+    production's hashed, compressed files are checked once, in test_portal.
     """
     from django.test import override_settings
 
@@ -83,8 +87,25 @@ def plain_static_files():
         "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    with override_settings(STORAGES=storages):
+    media = tmp_path_factory.mktemp("media")
+    with override_settings(STORAGES=storages, PORTAL_KEKS=[TEST_KEK], MEDIA_ROOT=str(media)):
         yield
+
+
+@pytest.fixture
+def hold_message(db, make_user):
+    """hold_message(recipients=[...], **fields): a message held as the compose page would."""
+    import messaging
+
+    def make(recipients=("client@outside.example",), sender=None, **fields):
+        if sender is None:
+            sender = make_user("sender@example.com", name="Sue Sender")
+        fields.setdefault("subject", "Quarterly figures")
+        fields.setdefault("text", "The figures are attached.")
+        fields.setdefault("source", "compose")
+        return messaging.hold(sender=sender.email, sender_user=sender, recipients=list(recipients), **fields)
+
+    return make
 
 
 class Mailbox:

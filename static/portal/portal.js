@@ -8,3 +8,11 @@ document.addEventListener("DOMContentLoaded", function () {
     }
   });
 });
+
+// Ask before an action that cannot be undone (the server does the work either way).
+document.addEventListener("submit", function (event) {
+  var button = event.submitter;
+  if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
+    event.preventDefault();
+  }
+});

@@ -1,0 +1,171 @@
+"""`hold()`: the one way a message enters the portal, whatever its source."""
+
+import logging
+import tempfile
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import nh3
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.core.validators import validate_email
+from django.db import transaction
+
+from accounts.models import User, normalize_address
+
+from . import crypto
+from .models import Attachment, Message, Notification, Recipient
+
+log = logging.getLogger("portal.messaging")
+
+# HTML bodies keep their formatting but load nothing: no images, media or frames, no styles.
+_BLOCKED_TAGS = {"img", "picture", "source", "video", "audio", "iframe", "object", "embed", "map", "area"}
+ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) - _BLOCKED_TAGS
+
+
+def sanitise_html(html):
+    """HTML safe to show inside the portal's page (nh3/ammonia, links open without a referrer)."""
+    if not html:
+        return ""
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+@dataclass
+class IncomingAttachment:
+    """An attachment on its way in: a binary file read once, in chunks."""
+
+    filename: str
+    content_type: str
+    file: BinaryIO
+    content_id: str = ""
+
+
+def clean_addresses(addresses):
+    """Recipients lower-cased, checked and without repeats, in their order."""
+    cleaned = []
+    for address in addresses:
+        address = normalize_address(address)
+        validate_email(address)
+        if address not in cleaned:
+            cleaned.append(address)
+    if not cleaned:
+        raise ValidationError("A message needs at least one recipient.")
+    return cleaned
+
+
+def recipient_user(address):
+    """The account an address reads its messages with: found by address or alias, else a new external one."""
+    user, _alias = User.objects.find_by_address(address)
+    if user is None:
+        user = User.objects.create_user(address, password=None, kind=User.Kind.EXTERNAL)
+    return user
+
+
+def needs_credentials(user):
+    """A first-time external recipient gets a temporary password by a second email."""
+    return user.is_external and not user.has_usable_password()
+
+
+def _store_attachment(message, key, incoming):
+    attachment = Attachment(message=message)
+    blob = f"messages/{message.public_id}/{attachment.public_id.hex}.bin"
+    attachment = Attachment(
+        message=message,
+        public_id=attachment.public_id,
+        filename=(incoming.filename or "attachment")[:255],
+        content_type=(incoming.content_type or "application/octet-stream")[:255],
+        content_id=incoming.content_id[:255],
+        blob=blob,
+    )
+    with tempfile.TemporaryFile() as encrypted:
+        attachment.size, attachment.sha256 = crypto.encrypt_stream(
+            key, incoming.file, encrypted, attachment.crypto_context()
+        )
+        encrypted.seek(0)
+        attachment.blob = default_storage.save(blob, File(encrypted))
+    attachment.save()
+    return attachment
+
+
+def hold(
+    *,
+    sender,
+    recipients,
+    source,
+    subject="",
+    text="",
+    html="",
+    attachments=(),
+    kind=Message.Kind.SECURE,
+    sender_user=None,
+    expires_at=None,
+    allow_reply=True,
+    read_receipt=False,
+    in_reply_to=None,
+):
+    """Hold a message for its recipients and queue their notifications; all or nothing."""
+    addresses = clean_addresses(recipients)
+    key, kek_id, wrapped = crypto.new_message_key()
+    stored = []
+    try:
+        with transaction.atomic():
+            message = Message(
+                kind=kind,
+                sender=normalize_address(sender),
+                sender_user=sender_user,
+                subject=(subject or "")[:998],
+                key_id=kek_id,
+                wrapped_key=wrapped,
+                source=source,
+                allow_reply=allow_reply,
+                read_receipt=read_receipt,
+                in_reply_to=in_reply_to,
+            )
+            if expires_at is not None:
+                message.expires_at = expires_at
+            context = message.crypto_context()
+            message.body_text = crypto.seal(key, (text or "").encode(), context + b":text")
+            message.body_html = crypto.seal(key, sanitise_html(html).encode(), context + b":html")
+            message.save()
+            for incoming in attachments:
+                stored.append(_store_attachment(message, key, incoming).blob)
+            for address in addresses:
+                user = recipient_user(address)
+                recipient = Recipient.objects.create(message=message, address=address, user=user)
+                Notification.objects.create(kind=Notification.Kind.NEW_MESSAGE, recipient=recipient)
+                if needs_credentials(user):
+                    Notification.objects.create(kind=Notification.Kind.CREDENTIALS, recipient=recipient)
+    except BaseException:
+        for blob in stored:  # nothing half-held is left behind
+            default_storage.delete(blob)
+        raise
+    log.info(
+        "event=message_held source=%s kind=%s recipients=%d attachments=%d",
+        source,
+        kind,
+        len(addresses),
+        len(stored),
+    )
+    return message
+
+
+def read_bodies(message):
+    """The decrypted (text, html) of a message."""
+    key = crypto.unwrap(message.key_id, message.wrapped_key)
+    context = message.crypto_context()
+    text = crypto.open_sealed(key, message.body_text, context + b":text").decode()
+    html = crypto.open_sealed(key, message.body_html, context + b":html").decode()
+    return text, html
+
+
+def open_attachment(attachment):
+    """A generator of the attachment's plaintext chunks; the file is closed when it ends."""
+    key = crypto.unwrap(attachment.message.key_id, attachment.message.wrapped_key)
+    with default_storage.open(attachment.blob, "rb") as source:
+        yield from crypto.decrypt_stream(key, source, attachment.crypto_context())

@@ -1,0 +1,193 @@
+"""SMTP intake: the organisation's mail server hands outbound secure mail here, and it is held.
+
+250 is answered only once the message is committed; any failure on our side answers 451 so the
+sending server keeps the message and retries. Nothing is lost, nothing half-held stays behind.
+"""
+
+import email
+import email.policy
+import io
+import ipaddress
+import logging
+import mimetypes
+
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, connections
+from django.utils.crypto import constant_time_compare
+
+from accounts.models import User, normalize_address
+
+from .holding import IncomingAttachment, hold
+from .models import Message
+
+log = logging.getLogger("portal.intake")
+
+
+class ParsedMail:
+    """What the portal keeps of a MIME message: subject, text, HTML, attachments."""
+
+    def __init__(self):
+        self.subject, self.text, self.html = "", "", ""
+        self.attachments = []
+        self.headers = {}
+        self.damaged = False
+
+
+def _part_text(part):
+    try:
+        return part.get_content()
+    except (LookupError, ValueError, AssertionError):  # unknown charset, broken encoding
+        payload = part.get_payload(decode=True) or b""
+        return payload.decode("utf-8", errors="replace")
+
+
+def _filename(part, index):
+    name = part.get_filename()
+    if name:
+        return name.replace("/", "_").replace("\\", "_").strip() or f"attachment-{index}"
+    extension = mimetypes.guess_extension(part.get_content_type()) or ".bin"
+    return f"attachment-{index}{extension}"
+
+
+def parse_mail(raw):
+    """Read what can be read; a damaged message also keeps its raw original as an attachment."""
+    parsed = ParsedMail()
+    try:
+        message = email.message_from_bytes(raw, policy=email.policy.default)
+        try:
+            parsed.subject = str(message.get("Subject", "") or "")
+        except (ValueError, IndexError, AttributeError):
+            parsed.subject = message.get_all("Subject", [""])[0].__str__()
+            parsed.damaged = True
+        for name in ("X-Portal-Kind", "X-Portal-Read-Receipt", "Disposition-Notification-To"):
+            parsed.headers[name] = str(message.get(name, "") or "")
+        parsed.damaged |= bool(message.defects)
+        for index, part in enumerate(message.walk(), start=1):
+            if part.is_multipart():
+                parsed.damaged |= bool(part.defects)
+                continue
+            parsed.damaged |= bool(part.defects)
+            content_type = part.get_content_type()
+            is_attachment = part.get_content_disposition() == "attachment" or part.get_filename()
+            if content_type == "text/plain" and not is_attachment and not parsed.text:
+                parsed.text = _part_text(part)
+            elif content_type == "text/html" and not is_attachment and not parsed.html:
+                parsed.html = _part_text(part)
+            else:
+                payload = part.get_payload(decode=True) or b""
+                parsed.attachments.append(
+                    IncomingAttachment(
+                        _filename(part, index),
+                        content_type,
+                        io.BytesIO(payload),
+                        str(part.get("Content-ID", "") or "").strip("<> "),
+                    )
+                )
+    except Exception:  # the parser gave up: keep the original whole
+        log.warning("event=intake_unreadable_mime")
+        parsed.damaged = True
+    if parsed.damaged:
+        parsed.attachments.append(
+            IncomingAttachment("original-message.eml", "message/rfc822", io.BytesIO(raw))
+        )
+    return parsed
+
+
+def hold_mail(mail_from, rcpt_tos, raw):
+    """Hold one message received over SMTP; the one place the intake touches the database."""
+    close_old_connections()  # a connection broken by an outage is replaced, not reused
+    parsed = parse_mail(raw)
+    sender = normalize_address(mail_from)
+    sender_user = User.objects.filter(email=sender, kind=User.Kind.INTERNAL).first()
+    kind = Message.Kind.CCM if parsed.headers["X-Portal-Kind"].lower() == "ccm" else Message.Kind.SECURE
+    receipt = parsed.headers["X-Portal-Read-Receipt"].lower() in {"1", "yes", "true"} or bool(
+        parsed.headers["Disposition-Notification-To"]
+    )
+    return hold(
+        kind=kind,
+        sender=sender,
+        sender_user=sender_user,
+        recipients=rcpt_tos,
+        subject=parsed.subject,
+        text=parsed.text,
+        html=parsed.html,
+        attachments=parsed.attachments,
+        read_receipt=receipt,
+        source=Message.Source.SMTP,
+    )
+
+
+def client_allowed(peer_ip, networks):
+    try:
+        address = ipaddress.ip_address(peer_ip)
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+class IntakeHandler:
+    """aiosmtpd handler: checks the client, holds each message, answers honestly."""
+
+    def __init__(self, allowed_clients=None):
+        self.allowed_clients = allowed_clients or settings.INTAKE_ALLOWED_CLIENTS
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if not client_allowed(session.peer[0], self.allowed_clients):
+            log.warning("event=intake_refused reason=client_not_allowed")
+            return "550 5.7.1 This client may not submit messages here"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        try:
+            message = await sync_to_async(hold_mail, thread_sensitive=True)(
+                envelope.mail_from, envelope.rcpt_tos, envelope.content
+            )
+        except ValidationError:
+            return "553 5.1.3 A recipient address is not valid"
+        except Exception:
+            await sync_to_async(_discard_connections, thread_sensitive=True)()
+            log.exception("event=intake_deferred")
+            return "451 4.3.0 Temporary failure on our side, please try again later"
+        log.info("event=intake_held message=%s", message.public_id)
+        return f"250 2.0.0 Held as {message.public_id}"
+
+
+def _discard_connections():
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+
+
+def authenticator():
+    """SMTP AUTH against INTAKE_AUTH_USER/PASSWORD, when they are set."""
+    user, password = settings.INTAKE_AUTH_USER, settings.INTAKE_AUTH_PASSWORD
+
+    def check(server, session, envelope, mechanism, auth_data):
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        ok = constant_time_compare(auth_data.login.decode(), user) and constant_time_compare(
+            auth_data.password.decode(), password
+        )
+        return AuthResult(success=ok)
+
+    return check if user and password else None
+
+
+def controller(host, port, **overrides):
+    """An aiosmtpd Controller running the intake (call .start() and .stop())."""
+    from aiosmtpd.controller import Controller
+
+    auth = authenticator()
+    options = {
+        "data_size_limit": settings.MAX_MESSAGE_BYTES,
+        "enable_SMTPUTF8": True,
+        "decode_data": False,
+    }
+    if auth is not None:
+        options.update(authenticator=auth, auth_required=True, auth_require_tls=False)
+    options.update(overrides)
+    return Controller(IntakeHandler(), hostname=host, port=port, **options)

@@ -1,0 +1,206 @@
+"""Held messages, their recipients and attachments, who opened what, and the notification outbox."""
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def default_expiry():
+    return timezone.now() + timedelta(days=settings.MESSAGE_EXPIRY_DAYS)
+
+
+class MessageQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """Messages a user sent or received: nobody else may see that they exist."""
+        return self.filter(Q(sender_user=user) | Q(recipients__user=user)).distinct()
+
+    def received_by(self, user):
+        return self.filter(recipients__user=user).distinct()
+
+
+class Message(models.Model):
+    """A secure message held by the portal; its body is encrypted under its own key."""
+
+    class Kind(models.TextChoices):
+        CCM = "ccm", _("Closed Circuit Messaging")
+        SECURE = "secure", _("Secure Messaging")
+
+    class Source(models.TextChoices):
+        SMTP = "smtp", _("SMTP intake")
+        COMPOSE = "compose", _("Composed in the portal")
+        REPLY = "reply", _("Reply")
+        ADMIN = "admin", _("Administrator")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind, default=Kind.SECURE)
+    sender = models.EmailField(_("sender address"))
+    sender_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sent_messages",
+    )
+    subject = models.CharField(_("subject"), max_length=998, blank=True)
+    key_id = models.CharField(_("key-encryption key"), max_length=64)
+    wrapped_key = models.BinaryField(_("wrapped message key"))
+    body_text = models.BinaryField(_("text body (encrypted)"), blank=True)
+    body_html = models.BinaryField(_("HTML body (encrypted, sanitised)"), blank=True)
+    created_at = models.DateTimeField(_("held at"), default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(_("expires at"), default=default_expiry, db_index=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    purged_at = models.DateTimeField(_("content purged at"), null=True, blank=True)
+    allow_reply = models.BooleanField(_("allow reply"), default=True)
+    read_receipt = models.BooleanField(_("read receipt"), default=False)
+    source = models.CharField(_("source"), max_length=10, choices=Source)
+    in_reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
+    )
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["-created_at"]
+        permissions = [("view_message_content", _("Can read the content of held messages"))]
+
+    def __str__(self):
+        return f"{self.subject or '(no subject)'} from {self.sender}"
+
+    @property
+    def is_expired(self):
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_revoked(self):
+        return self.revoked_at is not None
+
+    def crypto_context(self):
+        """Bound into every ciphertext of this message, so that none can be moved to another."""
+        return f"message:{self.public_id}".encode()
+
+
+class Recipient(models.Model):
+    """One addressee of a message, with the hash of the token in their notification link."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="recipients")
+    address = models.EmailField(_("address"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="received_messages"
+    )
+    token_hash = models.CharField(_("link token (SHA-256)"), max_length=64, blank=True, db_index=True)
+    notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
+    first_opened_at = models.DateTimeField(_("first opened at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recipient")
+        verbose_name_plural = _("recipients")
+        constraints = [
+            models.UniqueConstraint(fields=["message", "address"], name="one_recipient_per_address")
+        ]
+
+    def __str__(self):
+        return self.address
+
+    def status(self):
+        """What the sender sees: revoked, expired, opened, notified or waiting."""
+        if self.message.is_revoked:
+            return _("revoked")
+        if self.message.is_expired:
+            return _("expired")
+        if self.first_opened_at:
+            return _("opened")
+        if self.notified_at:
+            return _("notified")
+        return _("waiting to be notified")
+
+
+class Attachment(models.Model):
+    """A file of a message, encrypted in chunks in Django's storage."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    filename = models.CharField(_("file name"), max_length=255)
+    content_type = models.CharField(_("content type"), max_length=255)
+    size = models.BigIntegerField(_("size"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    blob = models.CharField(_("stored as"), max_length=255)
+    content_id = models.CharField(_("inline content ID"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("attachment")
+        verbose_name_plural = _("attachments")
+        ordering = ["pk"]
+
+    def __str__(self):
+        return self.filename
+
+    def crypto_context(self):
+        return self.message.crypto_context() + f":attachment:{self.public_id}".encode()
+
+
+class AccessEvent(models.Model):
+    """Who opened or downloaded what, when and from where."""
+
+    class Action(models.TextChoices):
+        OPEN = "open", _("Opened the message")
+        DOWNLOAD = "download", _("Downloaded an attachment")
+        ADMIN_VIEW = "admin_view", _("Administrator read the content")
+
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="access_events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    action = models.CharField(_("action"), max_length=12, choices=Action)
+    attachment = models.ForeignKey(Attachment, null=True, blank=True, on_delete=models.SET_NULL)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    user_agent = models.CharField(_("user agent"), max_length=1000, blank=True)
+
+    class Meta:
+        verbose_name = _("access event")
+        verbose_name_plural = _("access events")
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
+
+    @classmethod
+    def record(cls, request, message, action, attachment=None):
+        return cls.objects.create(
+            message=message,
+            user=request.user if request.user.is_authenticated else None,
+            action=action,
+            attachment=attachment,
+            ip=request.META.get("REMOTE_ADDR") or None,
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
+        )
+
+
+class Notification(models.Model):
+    """The outbox: an email to send about a message. A worker sends it, retrying while the relay is down."""
+
+    class Kind(models.TextChoices):
+        NEW_MESSAGE = "new_message", _("New message notification")
+        CREDENTIALS = "credentials", _("Temporary password for a first-time recipient")
+        READ_RECEIPT = "read_receipt", _("Read receipt to the sender")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind)
+    recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="notifications")
+    created_at = models.DateTimeField(_("queued at"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now, db_index=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, db_index=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.recipient.address}"

@@ -1,0 +1,126 @@
+"""Notification and credential emails, sent from the outbox by a worker that retries until they go.
+
+A link token or a temporary password exists in plain text only in the email being sent: each
+is made inside a savepoint that is kept only if the relay accepted the email.
+"""
+
+import logging
+import smtplib
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import passwords
+from accounts.mail import build_email
+
+from . import tokens
+from .models import Notification
+
+log = logging.getLogger("portal.notify")
+SEND_ERRORS = (smtplib.SMTPException, OSError)
+
+
+def message_link(token):
+    return f"{settings.PORTAL_BASE_URL}/m/{token}/"
+
+
+def _new_message_email(notification):
+    recipient = notification.recipient
+    token, recipient.token_hash = tokens.new_token()
+    recipient.save(update_fields=["token_hash"])
+    return build_email(
+        recipient.address,
+        "new_message",
+        {"message": recipient.message, "recipient": recipient, "link": message_link(token)},
+    )
+
+
+def _credentials_email(notification):
+    recipient = notification.recipient
+    user = recipient.user
+    if user.has_usable_password():
+        return None  # they have set a password since: nothing to send
+    if user.temporary_password and not passwords.temporary_password_expired(user):
+        return None  # an earlier message's credentials still work
+    plain = passwords.issue_temporary_password(user)
+    return build_email(
+        recipient.address,
+        "recipient_credentials",
+        {
+            "message": recipient.message,
+            "user": user,
+            "temporary_password": plain,
+            "expires_at": user.temporary_password_expires_at,
+        },
+    )
+
+
+def _read_receipt_email(notification):
+    recipient = notification.recipient
+    return build_email(
+        recipient.message.sender,
+        "read_receipt",
+        {"message": recipient.message, "recipient": recipient},
+    )
+
+
+COMPOSERS = {
+    Notification.Kind.NEW_MESSAGE: _new_message_email,
+    Notification.Kind.CREDENTIALS: _credentials_email,
+    Notification.Kind.READ_RECEIPT: _read_receipt_email,
+}
+
+
+def retry_delay(attempts):
+    return timedelta(seconds=min(settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1), 3600))
+
+
+def deliver(notification_id):
+    """Send one notification if it is still due: True when sent, False when it must wait."""
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("recipient__message", "recipient__user")
+            .filter(pk=notification_id, sent_at__isnull=True)
+            .first()
+        )
+        if notification is None:
+            return False  # sent meanwhile, or another worker has it
+        now = timezone.now()
+        notification.attempts += 1
+        try:
+            with transaction.atomic():
+                email = COMPOSERS[notification.kind](notification)
+                if email is not None:
+                    email.send()
+        except SEND_ERRORS as error:
+            notification.next_attempt_at = now + retry_delay(notification.attempts)
+            notification.last_error = f"{type(error).__name__}: {error}"[:500]
+            notification.save()
+            log.warning(
+                "event=notification_deferred kind=%s id=%s attempts=%d error=%s",
+                notification.kind,
+                notification.pk,
+                notification.attempts,
+                type(error).__name__,
+            )
+            return False
+        notification.sent_at, notification.last_error = now, ""
+        notification.save()
+        if notification.kind == Notification.Kind.NEW_MESSAGE:
+            notification.recipient.notified_at = now
+            notification.recipient.save(update_fields=["notified_at"])
+        log.info("event=notification_sent kind=%s id=%s", notification.kind, notification.pk)
+        return True
+
+
+def deliver_due(limit=200):
+    """Send every notification that is due now; returns how many went out."""
+    due = Notification.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
+    return sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
+
+
+def queue(recipient, kind):
+    return Notification.objects.create(recipient=recipient, kind=kind)

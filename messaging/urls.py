@@ -1,0 +1,20 @@
+"""Messaging URLs: the notification link and the pages of the personal portal."""
+
+from django.urls import path
+
+from . import views
+
+app_name = "messaging"
+urlpatterns = [
+    path("m/<str:token>/", views.open_link, name="link"),
+    path("messages/new/", views.compose, name="compose"),
+    path("messages/sent/", views.sent, name="sent"),
+    path("messages/<uuid:public_id>/", views.message_detail, name="message"),
+    path("messages/<uuid:public_id>/reply/", views.reply, name="reply"),
+    path("messages/<uuid:public_id>/revoke/", views.revoke, name="revoke"),
+    path(
+        "messages/<uuid:public_id>/attachments/<uuid:attachment_id>/",
+        views.download,
+        name="download",
+    ),
+]

@@ -1,0 +1,228 @@
+"""Messaging pages: the link in a notification, the message, downloads, reply, inbox, sent, compose."""
+
+import functools
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from accounts.flow import start_scoped_login
+
+from . import reading
+from .forms import ComposeForm, ReplyForm
+from .holding import IncomingAttachment, hold, open_attachment, read_bodies
+from .models import AccessEvent, Attachment, Message, Recipient
+
+
+def no_referrer(view):
+    """Message pages leak nothing through the Referer header, not even their own address."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    return wrapper
+
+
+def may_compose(user):
+    return not user.is_external and user.may_use_portal()
+
+
+def _unavailable(request, message, reason):
+    return render(request, "messaging/unavailable.html", {"message": message, "reason": reason}, status=410)
+
+
+@never_cache
+@no_referrer
+def open_link(request, token):
+    """The link of a notification: the login for that recipient, then the message; else 404."""
+    recipient = reading.recipient_for_token(token)
+    if recipient is None:
+        raise Http404
+    message = recipient.message
+    reason = reading.unavailable_reason(message)
+    if reason:
+        return _unavailable(request, message, reason)
+    target = reverse("messaging:message", args=[message.public_id])
+    if not request.user.is_authenticated:
+        return start_scoped_login(
+            request, email=recipient.address, sender=message.sender, next_url=target
+        ).respond(request)
+    if request.user.pk != recipient.user_id:
+        context = {"masked": reading.mask_address(recipient.address)}
+        return render(request, "messaging/not_for_you.html", context, status=403)
+    return redirect(target)
+
+
+def _visible_message(request, public_id):
+    queryset = Message.objects.visible_to(request.user).prefetch_related(
+        Prefetch("recipients", queryset=Recipient.objects.order_by("pk")), "attachments"
+    )
+    try:
+        return queryset.get(public_id=public_id)
+    except Message.DoesNotExist:
+        raise Http404 from None
+
+
+def _my_recipient(message, user):
+    if message.sender_user_id == user.pk:
+        return None
+    return next((r for r in message.recipients.all() if r.user_id == user.pk), None)
+
+
+@never_cache
+@no_referrer
+@login_required
+def message_detail(request, public_id):
+    message = _visible_message(request, public_id)
+    recipient = _my_recipient(message, request.user)
+    reason = reading.unavailable_reason(message)
+    if recipient is not None and reason:
+        return _unavailable(request, message, reason)
+    text, html = read_bodies(message) if not message.purged_at else ("", "")
+    reading.record_open(request, message, recipient)
+    return render(
+        request,
+        "messaging/message.html",
+        {
+            "message": message,
+            "text": text,
+            "html": html,
+            "is_sender": message.sender_user_id == request.user.pk,
+            "may_reply": recipient is not None and message.allow_reply,
+        },
+    )
+
+
+@never_cache
+@no_referrer
+@login_required
+def download(request, public_id, attachment_id):
+    """An attachment, decrypted as it streams, always as a download."""
+    message = _visible_message(request, public_id)
+    recipient = _my_recipient(message, request.user)
+    if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
+        raise Http404
+    attachment = get_object_or_404(Attachment, message=message, public_id=attachment_id)
+    attachment.message = message
+    AccessEvent.record(request, message, AccessEvent.Action.DOWNLOAD, attachment=attachment)
+    response = StreamingHttpResponse(open_attachment(attachment), content_type="application/octet-stream")
+    response["Content-Length"] = str(attachment.size)
+    response["Content-Disposition"] = content_disposition_header(True, attachment.filename)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    return response
+
+
+def _incoming(files):
+    return [IncomingAttachment(f.name, f.content_type, f) for f in files]
+
+
+@never_cache
+@no_referrer
+@login_required
+def reply(request, public_id):
+    """A reply is held as a new message back to the sender, who is notified."""
+    message = _visible_message(request, public_id)
+    recipient = _my_recipient(message, request.user)
+    if recipient is None or not message.allow_reply:
+        raise PermissionDenied
+    reason = reading.unavailable_reason(message)
+    if reason:
+        return _unavailable(request, message, reason)
+    form = ReplyForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        subject = message.subject if message.subject.lower().startswith("re:") else f"Re: {message.subject}"
+        sent = hold(
+            kind=message.kind,
+            sender=request.user.email,
+            sender_user=request.user,
+            recipients=[message.sender],
+            subject=subject,
+            text=form.cleaned_data["body"],
+            attachments=_incoming(form.cleaned_data["attachments"]),
+            source=Message.Source.REPLY,
+            in_reply_to=message,
+        )
+        messages.success(request, _("Your reply has been sent."))
+        return redirect("messaging:message", sent.public_id)
+    return render(request, "messaging/reply.html", {"message": message, "form": form})
+
+
+@never_cache
+@login_required
+def inbox(request):
+    """The personal portal's home: the secure messages addressed to me."""
+    received = (
+        Recipient.objects.filter(user=request.user)
+        .exclude(message__sender_user=request.user)
+        .select_related("message")
+        .order_by("-message__created_at")[:200]
+    )
+    return render(
+        request,
+        "messaging/inbox.html",
+        {"received": received, "may_compose": may_compose(request.user)},
+    )
+
+
+@never_cache
+@login_required
+def sent(request):
+    if not may_compose(request.user):
+        raise PermissionDenied
+    sent_messages = (
+        Message.objects.filter(sender_user=request.user)
+        .prefetch_related(Prefetch("recipients", queryset=Recipient.objects.order_by("pk")))
+        .order_by("-created_at")[:200]
+    )
+    return render(request, "messaging/sent.html", {"sent_messages": sent_messages})
+
+
+@never_cache
+@no_referrer
+@login_required
+def compose(request):
+    if not may_compose(request.user):
+        raise PermissionDenied
+    form = ComposeForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        message = hold(
+            sender=request.user.email,
+            sender_user=request.user,
+            recipients=data["to"],
+            subject=data["subject"],
+            text=data["body"],
+            attachments=_incoming(data["attachments"]),
+            expires_at=timezone.now() + timedelta(days=data["expires_in_days"]),
+            read_receipt=data["read_receipt"],
+            allow_reply=data["allow_reply"],
+            source=Message.Source.COMPOSE,
+        )
+        messages.success(request, _("Your message is held and its recipients are being notified."))
+        return redirect("messaging:message", message.public_id)
+    return render(request, "messaging/compose.html", {"form": form})
+
+
+@require_POST
+@login_required
+def revoke(request, public_id):
+    message = get_object_or_404(Message, public_id=public_id, sender_user=request.user)
+    if not message.revoked_at:
+        message.revoked_at = timezone.now()
+        message.save(update_fields=["revoked_at"])
+    messages.success(request, _("The message is withdrawn: its recipients can no longer read it."))
+    return redirect("messaging:sent")
