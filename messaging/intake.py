@@ -172,7 +172,7 @@ def authenticator():
         ok = constant_time_compare(auth_data.login.decode(), user) and constant_time_compare(
             auth_data.password.decode(), password
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 235 or 535
 
     return check if user and password else None
 

@@ -132,20 +132,33 @@ class Mailbox:
     def to(self, address):
         return [m for m in self.messages if address in m["To"]]
 
+    def start(self, port):
+        from aiosmtpd.controller import Controller
+
+        self.port = port
+        self.controller = Controller(self, hostname="127.0.0.1", port=port)
+        self.controller.start()
+
+    def go_down(self):
+        """The relay stops answering (connections are refused)."""
+        self.controller.stop()
+        self.controller = None
+
+    def come_back(self):
+        self.start(self.port)
+
 
 @pytest.fixture
 def mailbox(settings):
     """A real SMTP server (aiosmtpd) on loopback; the portal sends its email there."""
-    from aiosmtpd.controller import Controller
-
     box = Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
+    box.start(free_port())
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", box.port
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     yield box
-    controller.stop()
+    if box.controller is not None:
+        box.controller.stop()
 
 
 def body_text(message):
@@ -155,3 +168,27 @@ def body_text(message):
 
 def body_html(message):
     return message.get_body(preferencelist=("html",)).get_content()
+
+
+@pytest.fixture
+def separate_database(tmp_path, django_db_blocker):
+    """A database of its own for server processes: a file for SQLite, a new database on PostgreSQL."""
+    import os
+
+    from django.db import connection
+
+    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}}
+    env.update(PORTAL_KEKS=TEST_KEK, MEDIA_ROOT=str(tmp_path / "media"), STATIC_ROOT=str(tmp_path / "static"))
+    if connection.vendor == "postgresql":
+        settings = connection.settings_dict
+        name = f"portal_{os.getpid()}_{free_port()}"
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+        env["DATABASE_URL"] = f"postgres://{settings['USER']}@{host}:{port}/{name}"
+        yield env
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
+        yield env

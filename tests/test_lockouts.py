@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import LoginAttempt, Throttle
 
-from .helpers import GENERIC_FAILURE, free_port, last_attempt, log_in
+from .helpers import GENERIC_FAILURE, free_port, last_attempt, log_in, manage
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,39 +121,6 @@ def test_an_administrator_sees_and_lifts_a_lockout(client, make_user):
 # Several server processes against one database: the limit holds across all of them.
 
 
-def _manage(env, *args):
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-
-
-@pytest.fixture
-def separate_database(tmp_path, django_db_blocker):
-    """A database of its own for server processes: a file for SQLite, a new database on PostgreSQL."""
-    import os
-
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}}
-    if connection.vendor == "postgresql":
-        settings = connection.settings_dict
-        name = f"lockout_{os.getpid()}_{free_port()}"
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-        host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-        env["DATABASE_URL"] = f"postgres://{settings['USER']}@{host}:{port}/{name}"
-        yield env
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
-        yield env
-
-
 def _one_wrong_login(base, address):
     """A whole login as a browser does it, over HTTP: the page, the address, a wrong password."""
     jar = http.cookiejar.CookieJar()
@@ -170,12 +136,12 @@ def _one_wrong_login(base, address):
 
 @pytest.mark.django_db(transaction=True)
 def test_parallel_failures_on_several_server_processes_are_counted_exactly(separate_database, tmp_path):
-    env = {**separate_database, "STATIC_ROOT": str(tmp_path / "static")}
+    env = separate_database
     server_log = tmp_path / "gunicorn.log"
-    _manage(env, "migrate", "--no-input", "-v0")
-    _manage(env, "collectstatic", "--no-input", "-v0")
+    manage(env, "migrate", "--no-input", "-v0")
+    manage(env, "collectstatic", "--no-input", "-v0")
     env_user = {**env, "DJANGO_SUPERUSER_PASSWORD": "correct horse battery"}
-    _manage(env_user, "createsuperuser", "--no-input", "--email", "staff@example.com")
+    manage(env_user, "createsuperuser", "--no-input", "--email", "staff@example.com")
     port = free_port()
     server = subprocess.Popen(
         [
@@ -211,7 +177,7 @@ def test_parallel_failures_on_several_server_processes_are_counted_exactly(separ
         server.terminate()
         server.wait(timeout=30)
     assert all(answers)
-    counted = _manage(
+    counted = manage(
         env,
         "shell",
         "-v",
