@@ -99,6 +99,13 @@ def parse_mail(raw):
 def hold_mail(mail_from, rcpt_tos, raw):
     """Hold one message received over SMTP; the one place the intake touches the database."""
     close_old_connections()  # a connection broken by an outage is replaced, not reused
+    try:
+        return _hold_parsed(mail_from, rcpt_tos, raw)
+    finally:
+        close_old_connections()  # as at the end of a request: CONN_MAX_AGE decides
+
+
+def _hold_parsed(mail_from, rcpt_tos, raw):
     parsed = parse_mail(raw)
     sender = normalize_address(mail_from)
     sender_user = User.objects.filter(email=sender, kind=User.Kind.INTERNAL).first()
