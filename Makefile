@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := chromium
-DEMO_ENV := DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend
+DEMO_ENV = DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend PORTAL_KEKS=$$(cat .demo-kek)
 
 .PHONY: install system-packages demo test test-postgres lint bench clean
 
@@ -19,10 +19,14 @@ install: $(STAMP)
 system-packages:
 	./script/install-system-packages $(SYSTEM_PACKAGES)
 
-demo: install
+.demo-kek: | $(STAMP)
+	$(BIN)/python manage.py generate_kek --id demo > .demo-kek
+
+demo: install .demo-kek
 	$(DEMO_ENV) $(BIN)/python manage.py migrate --no-input
 	$(DEMO_ENV) $(BIN)/python manage.py demo_data
-	$(DEMO_ENV) $(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(DEMO_ENV) $(BIN)/python manage.py demo_message
+	$(DEMO_ENV) ./script/run-demo
 
 test: install system-packages
 	$(BIN)/pytest $(PYTEST_ARGS)

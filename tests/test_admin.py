@@ -148,3 +148,50 @@ def test_an_administrator_sets_a_password_to_be_changed_at_next_login(admin_clie
     )
     response = log_in(Client(), "kim@example.com", "set by the admin 42")
     assert response.request["PATH_INFO"] == "/password/change/"
+
+
+def test_administrators_see_message_metadata_but_content_only_with_the_permission(
+    admin_client, hold_message, make_user
+):
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    from messaging.models import AccessEvent
+
+    message = hold_message(["client@outside.example"], subject="Board minutes", text="Secret body text")
+    page = admin_client.get(f"/admin/messaging/message/{message.pk}/change/").content.decode()
+    assert "Board minutes" in page and "client@outside.example" in page
+    assert "Secret body text" not in page
+
+    helpdesk = make_user("helpdesk@example.com", is_staff=True)
+    helpdesk.user_permissions.add(Permission.objects.get(codename="view_message"))
+    desk = Client()
+    log_in(desk, "helpdesk@example.com", "correct horse battery")
+    assert desk.get(f"/admin/messaging/message/{message.pk}/change/").status_code == 200
+    assert desk.get(f"/admin/messaging/message/{message.pk}/content/").status_code == 403
+
+    content = admin_client.get(f"/admin/messaging/message/{message.pk}/content/").content.decode()
+    assert "Secret body text" in content and "has been recorded" in content
+    event = AccessEvent.objects.get(action="admin_view")
+    assert event.user.email == "admin@example.com" and event.message == message
+
+
+def test_administrators_resend_a_notification_and_revoke_after_confirming(admin_client, hold_message):
+    from messaging.models import Message, Notification
+
+    message = hold_message(["client@outside.example"])
+    before = Notification.objects.filter(kind="new_message").count()
+    confirm = admin_client.post(
+        "/admin/messaging/message/", {"action": "resend_notifications", "_selected_action": [message.pk]}
+    )
+    assert "with a new link" in confirm.content.decode()
+    admin_client.post(
+        "/admin/messaging/message/",
+        {"action": "resend_notifications", "_selected_action": [message.pk], "confirm": "yes"},
+    )
+    assert Notification.objects.filter(kind="new_message").count() == before + 1
+    admin_client.post(
+        "/admin/messaging/message/",
+        {"action": "revoke_messages", "_selected_action": [message.pk], "confirm": "yes"},
+    )
+    assert Message.objects.get().revoked_at is not None

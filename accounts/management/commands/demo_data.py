@@ -1,4 +1,4 @@
-"""Create the demo's people: an administrator and a staff user with a cloud password."""
+"""Create the demo's people (an administrator and a staff user with a cloud password)."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction

@@ -1,0 +1,147 @@
+"""Held messages in the admin: metadata for everyone with access, content only with its own permission."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from accounts.admin import confirm_action
+
+from .holding import read_bodies
+from .models import AccessEvent, Attachment, Message, Notification, Recipient
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class RecipientInline(ReadOnlyInline):
+    model = Recipient
+    fields = ["address", "user", "notified_at", "first_opened_at", "status"]
+    readonly_fields = fields
+
+
+class AttachmentInline(ReadOnlyInline):
+    model = Attachment
+    fields = ["filename", "content_type", "size", "sha256"]
+    readonly_fields = fields
+
+
+@admin.register(Message)
+class MessageAdmin(admin.ModelAdmin):
+    list_display = ["subject", "sender", "kind", "source", "created_at", "expires_at", "revoked_at"]
+    list_filter = ["kind", "source", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["subject", "sender", "recipients__address", "public_id"]
+    date_hierarchy = "created_at"
+    inlines = [RecipientInline, AttachmentInline]
+    actions = ["resend_notifications", "revoke_messages"]
+    fields = [
+        "public_id", "kind", "sender", "sender_user", "subject", "source", "created_at", "expires_at",
+        "revoked_at", "purged_at", "allow_reply", "read_receipt", "in_reply_to", "key_id", "content_link",
+    ]  # fmt: skip
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The change page is read-only; the changelist needs it for the actions.
+        return super().has_change_permission(request, obj) and obj is None
+
+    @admin.display(description=_("content"))
+    def content_link(self, message):
+        url = reverse("admin:messaging_message_content", args=[message.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Read the content (the reading is logged)"))
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.content_view)
+        return [path("<int:pk>/content/", view, name="messaging_message_content")] + super().get_urls()
+
+    def content_view(self, request, pk):
+        """The content, for administrators with the separate permission; each reading is logged."""
+        if not request.user.has_perm("messaging.view_message_content"):
+            raise PermissionDenied
+        message = get_object_or_404(Message, pk=pk)
+        text, html = read_bodies(message) if not message.purged_at else ("", "")
+        AccessEvent.record(request, message, AccessEvent.Action.ADMIN_VIEW)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": message.subject or _("(no subject)"),
+            "message": message,
+            "text": text,
+            "html": html,
+            "opts": Message._meta,
+        }
+        return TemplateResponse(request, "admin/messaging/message_content.html", context)
+
+    @admin.action(description=_("Resend the notification"), permissions=["change"])
+    def resend_notifications(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self, request, queryset, "resend_notifications",
+                _("Send a new notification (with a new link) to every recipient of these messages?"),
+            )  # fmt: skip
+        count = 0
+        for recipient in Recipient.objects.filter(message__in=queryset):
+            Notification.objects.create(recipient=recipient, kind=Notification.Kind.NEW_MESSAGE)
+            count += 1
+        self.message_user(request, _("Queued %d notifications.") % count, messages.SUCCESS)
+        return None
+
+    @admin.action(description=_("Revoke (withdraw) the messages"), permissions=["change"])
+    def revoke_messages(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self, request, queryset, "revoke_messages",
+                _("Withdraw these messages? Their recipients will no longer be able to read them."),
+            )  # fmt: skip
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, _("Revoked %d messages.") % count, messages.SUCCESS)
+        return None
+
+
+@admin.register(AccessEvent)
+class AccessEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "action", "message", "user", "attachment", "ip"]
+    list_filter = ["action"]
+    search_fields = ["user__email", "message__subject", "ip"]
+    date_hierarchy = "at"
+    list_select_related = ["message", "user", "attachment"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "kind", "recipient", "sent_at", "attempts", "next_attempt_at", "last_error"]
+    list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
+    search_fields = ["recipient__address"]
+    list_select_related = ["recipient"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
