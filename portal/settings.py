@@ -225,5 +225,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"} if not DEBUG else {"level": "INFO"}},
+    "loggers": {
+        "django.server": {"level": "INFO" if DEBUG else "WARNING"},
+        "mail.log": {"level": "WARNING"},  # aiosmtpd's per-connection chatter
+    },
 }
