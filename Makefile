@@ -35,6 +35,10 @@ test: install system-packages
 test-postgres: install system-packages
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test} $(BIN)/pytest $(PYTEST_ARGS)
 
+bench: install
+	./script/install-system-packages wrk
+	$(BIN)/python bench/run.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

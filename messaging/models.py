@@ -5,22 +5,12 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
 def default_expiry():
     return timezone.now() + timedelta(days=settings.MESSAGE_EXPIRY_DAYS)
-
-
-class MessageQuerySet(models.QuerySet):
-    def visible_to(self, user):
-        """Messages a user sent or received: nobody else may see that they exist."""
-        return self.filter(Q(sender_user=user) | Q(recipients__user=user)).distinct()
-
-    def received_by(self, user):
-        return self.filter(recipients__user=user).distinct()
 
 
 class Message(models.Model):
@@ -62,8 +52,6 @@ class Message(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
     )
 
-    objects = MessageQuerySet.as_manager()
-
     class Meta:
         verbose_name = _("message")
         verbose_name_plural = _("messages")
@@ -80,6 +68,10 @@ class Message(models.Model):
     @property
     def is_revoked(self):
         return self.revoked_at is not None
+
+    def is_visible_to(self, user):
+        """Only its sender and its recipients may see that a message exists (uses prefetched recipients)."""
+        return self.sender_user_id == user.pk or any(r.user_id == user.pk for r in self.recipients.all())
 
     def crypto_context(self):
         """Bound into every ciphertext of this message, so that none can be moved to another."""

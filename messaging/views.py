@@ -67,13 +67,17 @@ def open_link(request, token):
 
 
 def _visible_message(request, public_id):
-    queryset = Message.objects.visible_to(request.user).prefetch_related(
-        Prefetch("recipients", queryset=Recipient.objects.order_by("pk")), "attachments"
+    """The message, if this user sent or received it; for anyone else it does not exist."""
+    message = (
+        Message.objects.prefetch_related(
+            Prefetch("recipients", queryset=Recipient.objects.order_by("pk")), "attachments"
+        )
+        .filter(public_id=public_id)
+        .first()
     )
-    try:
-        return queryset.get(public_id=public_id)
-    except Message.DoesNotExist:
-        raise Http404 from None
+    if message is None or not message.is_visible_to(request.user):
+        raise Http404
+    return message
 
 
 def _my_recipient(message, user):

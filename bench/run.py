@@ -1,0 +1,248 @@
+"""Benchmarks of the held-message paths, each against a baseline measured in the same run.
+
+Run with `make bench`; writes bench/RESULTS.md. Not part of `make test`.
+"""
+
+import hashlib
+import http.cookiejar
+import os
+import re
+import shutil
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from email.message import EmailMessage
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+KEK = "bench:" + "b" * 43
+PASSWORD = "bench password 42"
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env, *args, **kwargs):
+    return subprocess.run(
+        [PY, "manage.py", *args], cwd=ROOT, env=env, check=True, text=True, capture_output=True, **kwargs
+    ).stdout
+
+
+def wait_for(url, seconds=30):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=5)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def log_in(base):
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(f"{base}/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    for fields in (
+        {"step": "identify", "email": "reader@example.com"},
+        {"step": "verify", "password": PASSWORD},
+    ):
+        data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
+        opener.open(
+            urllib.request.Request(f"{base}/login/", data=data, headers={"Referer": f"{base}/login/"})
+        )
+    return "; ".join(f"{c.name}={c.value}" for c in jar)
+
+
+def wrk(url, cookie, seconds=10, connections=8):
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Cookie: {cookie}", url],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), out
+
+
+def vm_hwm_kib(pid):
+    return int(re.search(r"VmHWM:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()).group(1))
+
+
+def gunicorn_worker_pids(master_pid):
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text().split()
+    return [int(c) for c in children]
+
+
+def download_seconds(url, cookie):
+    start = time.perf_counter()
+    request = urllib.request.Request(url, headers={"Cookie": cookie})
+    digest, size = hashlib.sha256(), 0
+    with urllib.request.urlopen(request) as response:
+        while chunk := response.read(1024 * 1024):
+            digest.update(chunk)
+            size += len(chunk)
+    return time.perf_counter() - start, size, digest.hexdigest()
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+        "PORTAL_KEKS": KEK,
+        "MEDIA_ROOT": str(work / "media"),
+        "STATIC_ROOT": str(work / "static"),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "LOG_LEVEL": "WARNING",
+    }
+    env.pop("DEBUG", None)
+    manage(env, "migrate", "--no-input", "-v0")
+    manage(env, "collectstatic", "--no-input", "-v0")
+    plain = work / "plain.bin"
+    size_mb = 200
+    with open(plain, "wb") as out:
+        for _ in range(size_mb):
+            out.write(os.urandom(1024 * 1024))
+    env["BENCH_PLAIN_FILE"] = str(plain)
+    public_id = manage(
+        env,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        (
+            "from accounts.models import User, portal_permission; import messaging;"
+            "from messaging.holding import IncomingAttachment;"
+            f"u = User.objects.create_user('reader@example.com', password='{PASSWORD}');"
+            "u.user_permissions.add(portal_permission());"
+            "s = User.objects.create_user('sender@example.com', password=None);"
+            f"f = open('{plain}', 'rb');"
+            "m = messaging.hold(sender=s.email, sender_user=s, recipients=[u.email], subject='Bench',"
+            " text='Body ' * 200, html='<p>' + 'Body ' * 200 + '</p>', source='admin',"
+            " attachments=[IncomingAttachment('big.bin', 'application/octet-stream', f)]);"
+            "print(m.public_id, m.attachments.get().public_id)"
+        ),
+    ).split()
+    message_id, attachment_id = public_id
+    results = {}
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(Path(PY).parent / "gunicorn"), "bench.wsgi", "-b", f"127.0.0.1:{port}", "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(f"{base}/healthz")
+        cookie = log_in(base)
+        wrk(f"{base}/healthz", cookie, seconds=2)  # warm up both workers
+        baseline, _ = wrk(f"{base}/healthz", cookie)
+        opening, _ = wrk(f"{base}/messages/{message_id}/", cookie)
+        results["open"] = (opening, baseline)
+
+        workers = gunicorn_worker_pids(server.pid)
+        before = {pid: vm_hwm_kib(pid) for pid in workers}
+        plain_s, plain_size, _ = min(download_seconds(f"{base}/bench/plain/", cookie) for _ in range(3))
+        held = [
+            download_seconds(f"{base}/messages/{message_id}/attachments/{attachment_id}/", cookie)
+            for _ in range(3)
+        ]
+        held_s = min(h[0] for h in held)
+        growth_mib = max(vm_hwm_kib(pid) - before[pid] for pid in workers) / 1024
+        assert held[0][1] == plain_size, "the download is not whole"
+        results["download"] = (plain_size / held_s / 2**20, plain_size / plain_s / 2**20, growth_mib)
+    finally:
+        server.terminate()
+        server.wait()
+
+    results["intake"] = intake_rates(env)
+    write_results(results, size_mb)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def intake_rates(env):
+    """Held messages a second over SMTP, against an SMTP sink that only discards, same client."""
+    sink_port, intake_port = free_port(), free_port()
+    sink = subprocess.Popen(
+        [PY, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{sink_port}", "-c", "aiosmtpd.handlers.Sink"],
+        cwd=ROOT,
+        env=env,
+    )
+    intake = subprocess.Popen(
+        [PY, "manage.py", "smtp_intake", "--port", str(intake_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(3)
+    rates = {}
+    try:
+        for label, size, count in (("10 KB", 10 * 1024, 200), ("1 MB", 1024 * 1024, 40)):
+            mail = EmailMessage()
+            mail["From"], mail["To"], mail["Subject"] = "sender@example.com", "r@outside.example", "Bench"
+            mail.set_content("Body\n")
+            mail.add_attachment(
+                os.urandom(size), maintype="application", subtype="octet-stream", filename="a.bin"
+            )
+            measured = []
+            for port in (sink_port, intake_port):
+                with smtplib.SMTP("127.0.0.1", port) as smtp:
+                    smtp.send_message(mail)  # warm up
+                    start = time.perf_counter()
+                    for _ in range(count):
+                        smtp.send_message(mail)
+                    measured.append(count / (time.perf_counter() - start))
+            rates[label] = tuple(measured)
+    finally:
+        sink.terminate()
+        intake.terminate()
+    return rates
+
+
+def write_results(results, size_mb):
+    opening, baseline = results["open"]
+    held_mib_s, plain_mib_s, growth = results["download"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Measured by `make bench` on {time.strftime('%Y-%m-%d')}, on this project's machine "
+        f"({os.cpu_count()} cores), gunicorn with 2 sync workers, SQLite, wrk with 8 connections "
+        "on the same machine. Each figure is a ratio against a baseline measured in the same run.",
+        "",
+        "| benchmark | measured | baseline (same run) | ratio | goal |",
+        "|---|---|---|---|---|",
+        f"| opening a message (logged in) | {opening:.0f} req/s | minimal Django view `/healthz`: "
+        f"{baseline:.0f} req/s | {opening / baseline:.2f} | ≥ 0.5 |",
+        f"| downloading a {size_mb} MB attachment (decrypting as it streams) | {held_mib_s:.0f} MiB/s | "
+        f"`FileResponse` of the same plain file: {plain_mib_s:.0f} MiB/s | {held_mib_s / plain_mib_s:.2f} "
+        "| ≥ 0.5 |",
+        f"| worker peak memory growth over the downloads | {growth:.1f} MiB | | | < 32 MiB |",
+    ]
+    for label, (sink, held) in results["intake"].items():
+        lines.append(
+            f"| SMTP intake, {label} messages | {held:.1f} held/s | an SMTP sink that discards: "
+            f"{sink:.1f} msg/s | {held / sink:.2f} | |"
+        )
+    lines += ["", "Re-run: `make bench` (installs Debian's `wrk` when missing).", ""]
+    (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
