@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SYSTEM_PACKAGES := chromium
+# Debian packages: to build python-ldap (install), and the real parts the tests drive (test).
+BUILD_PACKAGES := libldap2-dev libsasl2-dev
+TEST_PACKAGES := chromium slapd
 DEMO_ENV = DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend PORTAL_KEKS=$$(cat .demo-kek)
 
 .PHONY: install system-packages demo test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
+	./script/install-system-packages $(BUILD_PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
@@ -17,7 +20,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 system-packages:
-	./script/install-system-packages $(SYSTEM_PACKAGES)
+	./script/install-system-packages $(TEST_PACKAGES)
 
 .demo-kek: | $(STAMP)
 	$(BIN)/python manage.py generate_kek --id demo > .demo-kek

@@ -6,10 +6,13 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.translation import gettext_lazy as _
 
 from . import passwords, throttle
+from .backends.network import diagnose
 from .models import (
     AuthProfile,
     EmailAlias,
@@ -165,8 +168,13 @@ class UserAdmin(DjangoUserAdmin):
         return None
 
 
+class DirectoryCheckForm(forms.Form):
+    email = forms.EmailField(label=_("Look up this address (optional)"), required=False)
+
+
 @admin.register(AuthProfile)
 class AuthProfileAdmin(admin.ModelAdmin):
+    change_list_template = "admin/accounts/authprofile/change_list.html"
     list_display = [
         "name",
         "methods",
@@ -182,6 +190,25 @@ class AuthProfileAdmin(admin.ModelAdmin):
     @admin.display(description=_("domains"))
     def domain_summary(self, profile):
         return ", ".join(profile.domain_list()) or "—"
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.directory_check)
+        return [path("directory/", view, name="accounts_directory_check"), *super().get_urls()]
+
+    def directory_check(self, request):
+        """The company directory as the portal sees it: reachable, service bind, timing, an entry."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = DirectoryCheckForm(request.GET or None)
+        report = diagnose(form.cleaned_data["email"] if form.is_valid() else "") if request.GET else None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Check the company directory"),
+            "form": form,
+            "report": report,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/accounts/directory_check.html", context)
 
 
 @admin.register(LoginAttempt)

@@ -200,13 +200,13 @@ def check_password(address, password):
     verdicts = []
     for name in profile.method_list():
         if name in methods:
-            verdict = methods[name].verify(user, password)
+            verdict = methods[name].verify(address, user, password)
             if verdict.ok:
                 return verdict, name
             verdicts.append((name, verdict))
     if not verdicts:
         # The profile allows no password method: refuse at the cost of one hash, like the rest.
-        methods["cloud"].verify(None, password)
+        methods["cloud"].verify(address, None, password)
         return Verdict(user=user, reason="method_not_allowed", detail=profile.methods), ""
     name, first = verdicts[0]
     detail = "; ".join(f"{n}: {v.reason}" for n, v in verdicts) if len(verdicts) > 1 else first.detail

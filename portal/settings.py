@@ -160,6 +160,20 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MANIFEST_STRICT = False
 
+# Network passwords (LDAP). Off while LDAP_SERVER_URI is unset.
+LDAP_SERVER_URI = env("LDAP_SERVER_URI")
+LDAP_BIND_DN = env("LDAP_BIND_DN")
+LDAP_BIND_PASSWORD = env("LDAP_BIND_PASSWORD")
+LDAP_USER_BASE = env("LDAP_USER_BASE")
+LDAP_USER_FILTER = env("LDAP_USER_FILTER", "(mail=%(user)s)")
+LDAP_GROUP_BASE = env("LDAP_GROUP_BASE")  # where groups are searched; default: LDAP_USER_BASE
+LDAP_PORTAL_GROUP = env("LDAP_PORTAL_GROUP")  # DN of the group that grants the portal permission
+LDAP_START_TLS = env_bool("LDAP_START_TLS", False)
+LDAP_CA_FILE = env("LDAP_CA_FILE")
+LDAP_TIMEOUT = env_int("LDAP_TIMEOUT", 5)  # seconds, for connecting and for each operation
+LDAP_NAME_ATTR = env("LDAP_NAME_ATTR", "cn")
+LDAP_MAIL_ATTR = env("LDAP_MAIL_ATTR", "mail")
+
 # Held messages.
 PORTAL_KEKS = env_list("PORTAL_KEKS")  # key-encryption keys, "id:base64", newest first
 MESSAGE_EXPIRY_DAYS = env_int("MESSAGE_EXPIRY_DAYS", 30)

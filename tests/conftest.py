@@ -192,3 +192,31 @@ def separate_database(tmp_path, django_db_blocker):
     else:
         env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
         yield env
+
+
+@pytest.fixture(scope="session")
+def slapd_server(tmp_path_factory):
+    """One slapd for the run (started again by `directory` if a test stopped it)."""
+    from .directory import Slapd
+
+    server = Slapd(tmp_path_factory.mktemp("slapd"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def directory(slapd_server, settings, db):
+    """The company directory, running, with the portal's LDAP_* settings pointing at it."""
+    slapd_server.thaw()
+    slapd_server.start()
+    for name, value in slapd_server.settings().items():
+        setattr(settings, name, value)
+    yield slapd_server
+    slapd_server.thaw()
+
+
+@pytest.fixture
+def corp_profile(make_profile):
+    """The profile of corp.example: network passwords only."""
+    return make_profile("Corp", domains="corp.example", methods="network")

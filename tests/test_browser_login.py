@@ -76,3 +76,13 @@ def test_the_login_works_on_a_phone_sized_screen(page, make_user):
     page.get_by_label("Email address").fill("staff@example.com")
     page.get_by_role("button", name="Next").click()
     expect(page.get_by_label("Password")).to_be_visible()
+
+
+def test_a_directory_user_logs_in_with_the_network_password(page, directory, corp_profile):
+    page.goto("/login/")
+    page.get_by_label("Email address").fill("alice@corp.example")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("Password").fill("alice network pass")
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", name="Welcome, Alice Directory")).to_be_visible()
+    assert LoginAttempt.objects.get(outcome="success").method == "network"

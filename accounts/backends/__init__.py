@@ -19,6 +19,6 @@ class Verdict:
 
 def password_methods():
     """Password methods by name, in the modules that implement them."""
-    from . import cloud
+    from . import cloud, network
 
-    return {"cloud": cloud}
+    return {"cloud": cloud, "network": network}

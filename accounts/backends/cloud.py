@@ -22,7 +22,7 @@ def _spend_one_hash(password):
     make_password(password)
 
 
-def verify(user, password):
+def verify(address, user, password):
     """Check a cloud password (or a pending temporary one) for the user found by the address."""
     if user is None:
         _spend_one_hash(password)
