@@ -7,11 +7,14 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import passwords, throttle
+from . import passwords, throttle, twostep
 from .backends.network import diagnose
 from .models import (
     AuthProfile,
@@ -77,7 +80,16 @@ class UserAdmin(DjangoUserAdmin):
     add_form = UserCreationForm
     inlines = [EmailAliasInline]
     ordering = ["email"]
-    list_display = ["email", "name", "kind", "auth_profile", "is_active", "is_staff", "last_login"]
+    list_display = [
+        "email",
+        "name",
+        "kind",
+        "auth_profile",
+        "two_step",
+        "is_active",
+        "is_staff",
+        "last_login",
+    ]
     list_filter = ["kind", "is_active", "is_staff", "is_superuser", "auth_profile", "groups"]
     search_fields = ["email", "name", "aliases__email"]
     list_select_related = ["auth_profile"]
@@ -86,6 +98,7 @@ class UserAdmin(DjangoUserAdmin):
         "revoke_portal_access",
         "send_temporary_password",
         "set_password_to_change",
+        "reset_two_step",
     ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -125,6 +138,32 @@ class UserAdmin(DjangoUserAdmin):
         self.message_user(
             request, _("Removed portal access from %d users.") % queryset.count(), messages.SUCCESS
         )
+
+    def get_queryset(self, request):
+        enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
+        return super().get_queryset(request).annotate(two_step_enrolled=Exists(enrolled))
+
+    @admin.display(boolean=True, description=_("two-step set up"), ordering="two_step_enrolled")
+    def two_step(self, user):
+        return user.two_step_enrolled
+
+    @admin.action(description=_("Reset two-step devices"))
+    def reset_two_step(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self,
+                request,
+                queryset,
+                "reset_two_step",
+                _(
+                    "Remove the authenticator apps and backup codes of these users? "
+                    "They set up two-step again at their next login."
+                ),
+            )
+        for user in queryset:
+            twostep.reset(user)
+        self.message_user(request, _("Reset two-step for %d users.") % queryset.count(), messages.SUCCESS)
+        return None
 
     @admin.action(description=_("Send temporary password"))
     def send_temporary_password(self, request, queryset):
@@ -302,3 +341,9 @@ class PasswordHelpRequestAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Devices are managed through the users (status column, reset action): their secrets stay out of view.
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)

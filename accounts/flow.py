@@ -1,13 +1,15 @@
 """The login state machine: a list of steps kept in the session; nobody is logged in until all pass.
 
 Steps: identify (the address), verify (a password method of the profile, within the guessing
-limits), permit (may this user sign in here), forced change (a temporary password is replaced),
-done (a new session). Later steps (two-step, SAML) plug in by adding a Step to `LoginFlow.steps`.
+limits), permit (may this user sign in here), two-step (a code, or enrolment and backup codes),
+forced change (a temporary password is replaced), done (a new session). Another step (SAML)
+plugs in by adding a Step to `LoginFlow.steps`.
 """
 
 import time
 from dataclasses import dataclass, field
 
+import django_otp
 from django.conf import settings
 from django.contrib.auth import login
 from django.shortcuts import redirect, render
@@ -15,11 +17,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django_otp.models import Device
 
-from . import passwords, throttle
+from . import passwords, throttle, twostep
 from .backends import Verdict, password_methods
 from .backends.cloud import BACKEND as CLOUD_BACKEND
-from .forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm
+from .forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm, VerificationCodeForm
 from .models import AuthProfile, LoginAttempt, User
 from .troubleshooting import describe_browser, is_supported_browser
 
@@ -151,6 +154,70 @@ class Permit(Step):
         return None
 
 
+class TwoStep(Step):
+    """A code from the authenticator app or a backup code; enrolment first when there is no app."""
+
+    name = "two_step"
+
+    def applies(self, flow):
+        return flow.user().profile().require_two_step
+
+    def show(self, flow, form=None, failure=None):
+        form = form or VerificationCodeForm()
+        user = flow.user()
+        if twostep.is_enrolled(user):
+            return flow.page("accounts/two_step_verify.html", form=form, failure=failure)
+        device = twostep.start_enrolment(user, flow.state.get("enrol_device"))
+        flow.state["enrol_device"] = device.pk
+        return flow.page(
+            "accounts/two_step_enrol.html",
+            form=form,
+            qr_svg=twostep.qr_svg(device),
+            secret=twostep.secret_text(device),
+        )
+
+    def submit(self, flow, data):
+        form = VerificationCodeForm(data)
+        if not form.is_valid():
+            return self.show(flow, form=form)
+        user, address, ip = flow.user(), flow.state["email"], flow.ip()
+        if not throttle.reserve(address, ip):
+            raise LoginFailed("locked_out", "at the two-step code", user=user, method="two_step")
+        code = form.cleaned_data["code"]
+        if not twostep.is_enrolled(user):
+            device = twostep.start_enrolment(user, flow.state.get("enrol_device"))
+            if not twostep.confirm_enrolment(device, code):
+                form.add_error("code", _("That code is not right. Check that your phone's clock is correct."))
+                return self.show(flow, form=form)
+            throttle.give_back(address, ip)
+            flow.state.update(otp_device=device.persistent_id, backup_codes_pending=True)
+            flow.state["passed"].append(self.name)
+            codes = twostep.new_backup_codes(user)
+            return flow.page("accounts/two_step_backup_codes.html", codes=codes)
+        device = twostep.verify(user, code)
+        if device is None:
+            raise LoginFailed("two_step_failed", user=user, method="two_step")
+        throttle.give_back(address, ip)
+        flow.state["otp_device"] = device.persistent_id
+        return None
+
+
+class BackupCodes(Step):
+    """Right after enrolment: the backup codes were shown once; the person says they kept them."""
+
+    name = "backup_codes"
+
+    def applies(self, flow):
+        return flow.state.get("backup_codes_pending", False)
+
+    def show(self, flow, form=None, failure=None):
+        return flow.page("accounts/two_step_backup_codes.html", codes=None)
+
+    def submit(self, flow, data):
+        flow.state["backup_codes_pending"] = False
+        return None
+
+
 class ForcedChange(Step):
     """A temporary password (or an administrator's 'must change') is replaced before anything else."""
 
@@ -181,6 +248,8 @@ class Done(Step):
     def run(self, flow):
         user, request, state = flow.user(), flow.request, flow.state
         login(request, user, backend=CLOUD_BACKEND)
+        if state.get("otp_device"):
+            django_otp.login(request, Device.from_persistent_id(state["otp_device"]))
         request.session.set_expiry(user.profile().session_minutes * 60)
         flow.record(
             LoginAttempt.Outcome.SUCCESS,
@@ -216,7 +285,7 @@ def check_password(address, password):
 class LoginFlow:
     """Walks the steps for one request; the state between requests lives in the session."""
 
-    steps = [Identify(), Verify(), Permit(), ForcedChange(), Done()]
+    steps = [Identify(), Verify(), Permit(), TwoStep(), BackupCodes(), ForcedChange(), Done()]
 
     def __init__(self, request):
         self.request = request
@@ -297,6 +366,7 @@ class LoginFlow:
         try:
             result = step.submit(self, self.request.POST)
             if result is not None:
+                self.save()  # a step may have moved on and still have something to show
                 return result
             self.state["passed"].append(step.name)
             while not (step := self.current()).interactive:
@@ -361,3 +431,14 @@ def start_scoped_login(request, *, email, sender, next_url):
     )
     flow.save()
     return Redirect(reverse("accounts:login"))
+
+
+def confirm_password(request, user, password):
+    """A signed-in person types their password again before a sensitive change (same limits)."""
+    ip = request.META.get("REMOTE_ADDR", "")
+    if not throttle.reserve(user.email, ip):
+        return False
+    verdict, _method = check_password(user.email, password)
+    if verdict.ok or verdict.outage:
+        throttle.give_back(user.email, ip)
+    return verdict.ok and verdict.user.pk == user.pk

@@ -10,4 +10,5 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("password/change/", views.password_change, name="password_change"),
     path("password/forgot/", views.forgot_password, name="forgot_password"),
+    path("security/", views.security, name="security"),
 ]

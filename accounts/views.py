@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -10,8 +11,9 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from .flow import LoginFlow
-from .forms import ForgotPasswordForm, PortalPasswordChangeForm
+from . import twostep
+from .flow import LoginFlow, confirm_password
+from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
 from .passwords import password_help
 
 
@@ -57,3 +59,58 @@ def forgot_password(request):
         password_help(form.cleaned_data["email"], request.META.get("REMOTE_ADDR"))
         return render(request, "accounts/forgot_password_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "accounts/forgot_password.html", {"form": form})
+
+
+ENROL_KEY = "security_enrol_device"
+
+
+def _enrol_page(request, device, form=None):
+    return render(
+        request,
+        "accounts/security_enrol.html",
+        {
+            "form": form or VerificationCodeForm(),
+            "qr_svg": twostep.qr_svg(device),
+            "secret": twostep.secret_text(device),
+        },
+    )
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@login_required
+def security(request):
+    """Two-step status; new backup codes or a new authenticator app, after the password again."""
+    user, action = request.user, request.POST.get("action", "")
+    form = ConfirmPasswordForm(request.POST if action in {"backup_codes", "replace_device"} else None)
+    if action == "confirm_device" and request.session.get(ENROL_KEY):
+        device = twostep.start_enrolment(user, request.session[ENROL_KEY])
+        code_form = VerificationCodeForm(request.POST)
+        if code_form.is_valid() and twostep.confirm_enrolment(device, code_form.cleaned_data["code"]):
+            del request.session[ENROL_KEY]
+            messages.success(request, _("Your new authenticator app is set up; the old one no longer works."))
+            if not twostep.backup_codes_left(user):
+                return render(
+                    request, "accounts/two_step_backup_codes.html", {"codes": twostep.new_backup_codes(user)}
+                )
+            return redirect("accounts:security")
+        code_form.add_error(None, _("That code is not right. Check that your phone's clock is correct."))
+        return _enrol_page(request, device, code_form)
+    if form.is_bound and form.is_valid():
+        if confirm_password(request, user, form.cleaned_data["password"]):
+            if action == "backup_codes":
+                return render(
+                    request, "accounts/two_step_backup_codes.html", {"codes": twostep.new_backup_codes(user)}
+                )
+            device = twostep.start_enrolment(user)
+            request.session[ENROL_KEY] = device.pk
+            return _enrol_page(request, device)
+        form.add_error("password", _("That password is not right."))
+    context = {
+        "form": form,
+        "enrolled": twostep.is_enrolled(user),
+        "backup_codes_left": twostep.backup_codes_left(user),
+        "required": user.profile().require_two_step,
+    }
+    return render(request, "accounts/security.html", context)

@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "accounts",
     "messaging",
 ]
@@ -65,6 +68,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -136,6 +140,10 @@ LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 15)
 # Forgotten-password emails an hour, per address and per client IP; beyond them nothing is sent.
 PASSWORD_HELP_PER_ADDRESS_PER_HOUR = env_int("PASSWORD_HELP_PER_ADDRESS_PER_HOUR", 3)
 PASSWORD_HELP_PER_CLIENT_PER_HOUR = env_int("PASSWORD_HELP_PER_CLIENT_PER_HOUR", 10)
+# Two-step codes: the issuer shown in authenticator apps; django-otp's throttling after failures.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Secure portal")
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
 # Session length when no authentication profile says otherwise.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 
