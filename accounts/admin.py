@@ -57,6 +57,19 @@ def confirm_action(modeladmin, request, queryset, action, title, form=None):
     )
 
 
+class AuditLogAdmin(admin.ModelAdmin):
+    """A record nobody edits: administrators read it, nobody adds, changes or deletes a row."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 class UserCreationForm(AdminUserCreationForm):
     class Meta(AdminUserCreationForm.Meta):
         model = User
@@ -251,7 +264,7 @@ class AuthProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(LoginAttempt)
-class LoginAttemptAdmin(admin.ModelAdmin):
+class LoginAttemptAdmin(AuditLogAdmin):
     """Read-only: support finds an attempt by the reference code the person read out."""
 
     list_display = [
@@ -277,15 +290,6 @@ class LoginAttemptAdmin(admin.ModelAdmin):
         if len(term) == 8 and "-" not in term and term.isalnum():
             search_term = f"{term[:4]}-{term[4:]}"
         return super().get_search_results(request, queryset, search_term)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Throttle)
@@ -326,21 +330,12 @@ class ThrottleAdmin(admin.ModelAdmin):
 
 
 @admin.register(PasswordHelpRequest)
-class PasswordHelpRequestAdmin(admin.ModelAdmin):
+class PasswordHelpRequestAdmin(AuditLogAdmin):
     list_display = ["at", "email_entered", "outcome", "ip", "requested_by"]
     list_filter = ["outcome"]
     search_fields = ["email_entered", "ip"]
     date_hierarchy = "at"
     readonly_fields = [f.name for f in PasswordHelpRequest._meta.fields]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # Devices are managed through the users (status column, reset action): their secrets stay out of view.

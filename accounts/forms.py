@@ -61,15 +61,8 @@ class PortalPasswordChangeForm(PasswordChangeForm, ForcedPasswordChangeForm):
         return self.user
 
 
-class ForgotPasswordForm(forms.Form):
-    email = forms.EmailField(
-        label=_("Email address"),
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}),
-    )
-
-    def clean_email(self):
-        return normalize_address(self.cleaned_data["email"])
+class ForgotPasswordForm(IdentifyForm):
+    """The same one field as the first login step: the address."""
 
 
 class VerificationCodeForm(forms.Form):

@@ -63,22 +63,22 @@ def start_using_temporary_password(user):
     user.save(update_fields=["password", "temporary_password", "must_change_password"])
 
 
-def finish_password_change(user, new_password):
-    """The person chose their own password: nothing temporary or forced is left."""
-    user.set_password(new_password)
-    user.must_change_password = False
+def _set_password(user, password, must_change):
+    user.set_password(password)
+    user.must_change_password = must_change
     user.temporary_password = ""
     user.temporary_password_expires_at = None
     user.save()
+
+
+def finish_password_change(user, new_password):
+    """The person chose their own password: nothing temporary or forced is left."""
+    _set_password(user, new_password, must_change=False)
 
 
 def set_password_to_change(user, password):
     """An administrator sets a password that the person must change at the next login."""
-    user.set_password(password)
-    user.must_change_password = True
-    user.temporary_password = ""
-    user.temporary_password_expires_at = None
-    user.save()
+    _set_password(user, password, must_change=True)
 
 
 def _what_to_send(user):

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import confirm_action
+from accounts.admin import AuditLogAdmin, confirm_action
 
 from .holding import read_bodies
 from .models import AccessEvent, Attachment, Message, Notification, Recipient
@@ -116,32 +116,17 @@ class MessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccessEvent)
-class AccessEventAdmin(admin.ModelAdmin):
+class AccessEventAdmin(AuditLogAdmin):
     list_display = ["at", "action", "message", "user", "attachment", "ip"]
     list_filter = ["action"]
     search_fields = ["user__email", "message__subject", "ip"]
     date_hierarchy = "at"
     list_select_related = ["message", "user", "attachment"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(AuditLogAdmin):
     list_display = ["created_at", "kind", "recipient", "sent_at", "attempts", "next_attempt_at", "last_error"]
     list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
     search_fields = ["recipient__address"]
     list_select_related = ["recipient"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -1,5 +1,7 @@
 """Small helpers the tests share: walking the login as a person does, in the test client."""
 
+import contextlib
+
 GENERIC_FAILURE = "Invalid username, password or permissions. Please check you are using the correct URL."
 
 
@@ -39,3 +41,42 @@ def manage(env, *args):
         timeout=120,
         check=True,
     ).stdout
+
+
+def wait_until_listening(port, seconds=30):
+    import socket
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing listens on port {port}") from None
+            time.sleep(0.1)
+
+
+@contextlib.contextmanager
+def gunicorn(env, *options, log=None):
+    """A real gunicorn serving the portal on a free loopback port; yields its base URL."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi", "-b", f"127.0.0.1:{port}"]
+    server = subprocess.Popen(
+        [*command, *options],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log or subprocess.DEVNULL,
+    )
+    try:
+        wait_until_listening(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -3,8 +3,6 @@
 import concurrent.futures
 import http.cookiejar
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -19,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import LoginAttempt, Throttle
 
-from .helpers import GENERIC_FAILURE, free_port, last_attempt, log_in, manage
+from .helpers import GENERIC_FAILURE, gunicorn, last_attempt, log_in, manage
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,40 +140,12 @@ def test_parallel_failures_on_several_server_processes_are_counted_exactly(separ
     manage(env, "collectstatic", "--no-input", "-v0")
     env_user = {**env, "DJANGO_SUPERUSER_PASSWORD": "correct horse battery"}
     manage(env_user, "createsuperuser", "--no-input", "--email", "staff@example.com")
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "4",
-            "--threads",
-            "2",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=5)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+    with server_log.open("w") as log, gunicorn(env, "--workers", "4", "--threads", "2", log=log) as base:
         with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
-            answers = list(pool.map(lambda _: _one_wrong_login(base, "staff@example.com"), range(20)))
-    except urllib.error.HTTPError as error:
-        raise AssertionError(server_log.read_text()[-3000:]) from error
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+            try:
+                answers = list(pool.map(lambda _: _one_wrong_login(base, "staff@example.com"), range(20)))
+            except urllib.error.HTTPError as error:
+                raise AssertionError(server_log.read_text()[-3000:]) from error
     assert all(answers)
     counted = manage(
         env,

@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from .helpers import free_port
+from .helpers import gunicorn
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,42 +25,16 @@ def test_healthz_answers_200_when_the_database_answers(client):
 
 def test_healthz_answers_503_when_the_database_does_not(tmp_path):
     """A real gunicorn whose database cannot be reached, as a load balancer would see it."""
-    port = free_port()
     unreachable = (
         f"sqlite:///{tmp_path}/missing-folder/portal.sqlite3"
         if connection.vendor == "sqlite"
         else "postgres://postgres@127.0.0.1:1/test"
     )
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "portal.wsgi",
-            "-b",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-        ],
-        cwd=ROOT,
-        env=_environment(DATABASE_URL=unreachable),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
-                raise AssertionError("healthz answered 200 without a database")
-            except urllib.error.HTTPError as error:
-                assert error.code == 503
-                assert json.loads(error.read())["database"] == "down"
-                break
-            except (ConnectionError, urllib.error.URLError):
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with gunicorn(_environment(DATABASE_URL=unreachable), "--workers", "1") as base:
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(f"{base}/healthz", timeout=10)
+    assert answer.value.code == 503
+    assert json.loads(answer.value.read())["database"] == "down"
 
 
 def test_pages_send_the_security_headers(client):
