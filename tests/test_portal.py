@@ -110,3 +110,24 @@ def test_collectstatic_builds_the_hashed_compressed_files_production_serves(tmp_
     hashed = manifest["paths"]["portal/portal.css"]
     assert hashed != "portal/portal.css"
     assert (tmp_path / hashed).exists() and (tmp_path / (hashed + ".gz")).exists()
+
+
+def test_no_link_token_reaches_the_log(client):
+    """Django logs refused paths; the portal's configured log handler writes them without the token."""
+    import io
+    import logging
+
+    from portal.logging import RedactLinkTokens
+
+    console = next(
+        h for h in logging.getLogger().handlers if any(isinstance(f, RedactLinkTokens) for f in h.filters)
+    )
+    token = "Zq3" * 14 + "x"
+    stream = io.StringIO()
+    previous = console.setStream(stream)
+    try:
+        assert client.get(f"/m/{token}/").status_code == 404
+    finally:
+        console.setStream(previous)
+    assert "Not Found: /m/<token>/" in stream.getvalue()
+    assert token not in stream.getvalue()
