@@ -1,8 +1,10 @@
-"""The portal's URLs plus the benchmarks' baseline: a plain file served by FileResponse."""
+"""The portal's URLs plus the benchmarks' baselines: a plain FileResponse, a minimal signed-in page."""
 
 import os
 
+from django.contrib.auth.decorators import login_required
 from django.http import FileResponse
+from django.shortcuts import render
 from django.urls import path
 
 from portal.urls import urlpatterns as portal_urlpatterns
@@ -12,4 +14,10 @@ def plain_file(request):
     return FileResponse(open(os.environ["BENCH_PLAIN_FILE"], "rb"), as_attachment=True)  # noqa: SIM115
 
 
-urlpatterns = [path("bench/plain/", plain_file), *portal_urlpatterns]
+@login_required
+def minimal_page(request):
+    """The least a page of the portal does: a signed-in person, the base template."""
+    return render(request, "base.html")
+
+
+urlpatterns = [path("bench/plain/", plain_file), path("bench/minimal/", minimal_page), *portal_urlpatterns]
