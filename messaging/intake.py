@@ -102,7 +102,7 @@ def hold_mail(mail_from, rcpt_tos, raw):
     try:
         return _hold_parsed(mail_from, rcpt_tos, raw)
     finally:
-        close_old_connections()  # as at the end of a request: CONN_MAX_AGE decides
+        _discard_connections()  # each message opens its own: nothing is left open between them
 
 
 def _hold_parsed(mail_from, rcpt_tos, raw):
