@@ -56,10 +56,9 @@ class Page:
 
     template: str
     context: dict = field(default_factory=dict)
-    status: int = 200
 
     def respond(self, request):
-        return render(request, self.template, self.context, status=self.status)
+        return render(request, self.template, self.context)
 
 
 @dataclass
