@@ -178,7 +178,7 @@ def inbox(request):
     return render(
         request,
         "messaging/inbox.html",
-        {"received": received, "may_compose": may_compose(request.user)},
+        {"received": received},
     )
 
 
