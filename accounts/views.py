@@ -41,6 +41,9 @@ def password_change(request):
     """The forced change inside a login, or a signed-in person changing their own password."""
     if not request.user.is_authenticated:
         return LoginFlow(request).handle().respond(request)
+    if not request.user.profile().allows("cloud"):
+        # A network or single sign-on password is the organisation's: the portal cannot change it.
+        return render(request, "accounts/password_change.html", {"managed_elsewhere": True})
     form = PortalPasswordChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         form.save()

@@ -145,3 +145,10 @@ def test_the_admin_page_checks_the_directory(client, directory, make_user):
     text = page.content.decode()
     assert "Service bind works" in text and "uid=alice,ou=people,dc=corp,dc=example" in text
     assert "Alice Directory" in text
+
+
+def test_a_directory_user_is_told_where_to_change_the_network_password(client, directory, corp_profile):
+    log_in(client, "alice@corp.example", "alice network pass")
+    page = client.get("/password/change/").content.decode()
+    assert "The portal does not keep it and cannot change it" in page
+    assert 'name="new_password1"' not in page
