@@ -21,7 +21,7 @@ from accounts.flow import start_scoped_login
 from . import reading
 from .forms import ComposeForm, ReplyForm
 from .holding import IncomingAttachment, hold, open_attachment, read_bodies
-from .models import AccessEvent, Attachment, Message, Recipient
+from .models import AccessEvent, Message, Recipient
 
 
 def no_referrer(view):
@@ -119,8 +119,9 @@ def download(request, public_id, attachment_id):
     recipient = _my_recipient(message, request.user)
     if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
         raise Http404
-    attachment = get_object_or_404(Attachment, message=message, public_id=attachment_id)
-    attachment.message = message
+    attachment = next((a for a in message.attachments.all() if a.public_id == attachment_id), None)
+    if attachment is None:
+        raise Http404
     AccessEvent.record(request, message, AccessEvent.Action.DOWNLOAD, attachment=attachment)
     response = StreamingHttpResponse(open_attachment(attachment), content_type="application/octet-stream")
     response["Content-Length"] = str(attachment.size)

@@ -435,3 +435,18 @@ def test_the_inbox_and_message_page_cost_the_same_queries_however_much_there_is(
     with django_assert_max_num_queries(12):
         client.get(f"/messages/{first.public_id}/")
     assert reader.received_messages.count() == 6
+
+
+def test_an_attachment_is_only_reached_through_its_own_message(client, hold_message, make_user):
+    make_user("colleague@example.com")
+    mine = hold_message(["colleague@example.com"])
+    sender = User.objects.get(email="sender@example.com")
+    other = hold_message(
+        ["someone@outside.example"],
+        sender=sender,
+        attachments=[IncomingAttachment("secret.txt", "text/plain", io.BytesIO(b"not yours"))],
+    )
+    log_in(client, "colleague@example.com", "correct horse battery")
+    foreign = other.attachments.get().public_id
+    assert client.get(f"/messages/{mine.public_id}/attachments/{foreign}/").status_code == 404
+    assert client.get(f"/messages/{other.public_id}/attachments/{foreign}/").status_code == 404
