@@ -81,15 +81,6 @@ def give_back(address, ip):
             row.save()
 
 
-def is_locked(address, ip):
-    """Whether a key is locked now, without reserving anything (for the forgot-password page)."""
-    now = timezone.now()
-    return any(
-        Throttle.objects.filter(scope=scope, key=key, locked_until__gt=now).exists()
-        for scope, key in keys(address, ip)
-    )
-
-
 def lift(row, by=""):
     """An administrator lifts a lockout: the count starts again from zero."""
     now = timezone.now()

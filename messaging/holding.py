@@ -73,16 +73,13 @@ def needs_credentials(user):
 
 
 def _store_attachment(message, key, incoming):
-    attachment = Attachment(message=message)
-    blob = f"messages/{message.public_id}/{attachment.public_id.hex}.bin"
     attachment = Attachment(
         message=message,
-        public_id=attachment.public_id,
         filename=(incoming.filename or "attachment")[:255],
         content_type=(incoming.content_type or "application/octet-stream")[:255],
         content_id=incoming.content_id[:255],
-        blob=blob,
     )
+    blob = f"messages/{message.public_id}/{attachment.public_id.hex}.bin"
     with tempfile.TemporaryFile() as encrypted:
         attachment.size, attachment.sha256 = crypto.encrypt_stream(
             key, incoming.file, encrypted, attachment.crypto_context()

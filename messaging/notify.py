@@ -120,7 +120,3 @@ def deliver_due(limit=200):
     """Send every notification that is due now; returns how many went out."""
     due = Notification.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
     return sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
-
-
-def queue(recipient, kind):
-    return Notification.objects.create(recipient=recipient, kind=kind)
