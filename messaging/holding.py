@@ -105,8 +105,13 @@ def hold(
     allow_reply=True,
     read_receipt=False,
     in_reply_to=None,
+    shown_recipients=None,
 ):
-    """Hold a message for its recipients and queue their notifications; all or nothing."""
+    """Hold a message for its recipients and queue their notifications; all or nothing.
+
+    `shown_recipients` are the addresses its recipients may see (To and Cc); by default all of them.
+    Mail from the intake names them in its headers, so that blind copies stay blind.
+    """
     addresses = clean_addresses(recipients)
     key, kek_id, wrapped = crypto.new_message_key()
     stored = []
@@ -117,6 +122,7 @@ def hold(
                 sender=normalize_address(sender),
                 sender_user=sender_user,
                 subject=(subject or "")[:998],
+                shown_recipients=addresses if shown_recipients is None else shown_recipients,
                 key_id=kek_id,
                 wrapped_key=wrapped,
                 source=source,

@@ -6,6 +6,7 @@ sending server keeps the message and retries. Nothing is lost, nothing half-held
 
 import email
 import email.policy
+import email.utils
 import io
 import ipaddress
 import logging
@@ -15,6 +16,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import close_old_connections, connections
 from django.utils.crypto import constant_time_compare
 
@@ -33,6 +35,7 @@ class ParsedMail:
         self.subject, self.text, self.html = "", "", ""
         self.attachments = []
         self.headers = {}
+        self.shown_recipients = []
         self.damaged = False
 
 
@@ -52,6 +55,24 @@ def _filename(part, index):
     return f"attachment-{index}{extension}"
 
 
+def _shown_recipients(message):
+    """The To and Cc addresses, checked and without repeats: what every recipient may see."""
+    try:
+        values = [str(value) for name in ("To", "Cc") for value in message.get_all(name, [])]
+    except (ValueError, IndexError, AttributeError):  # a header too damaged to read: show none
+        return []
+    shown = []
+    for _name, address in email.utils.getaddresses(values):
+        address = normalize_address(address)
+        try:
+            validate_email(address)
+        except ValidationError:
+            continue
+        if address not in shown:
+            shown.append(address)
+    return shown
+
+
 def parse_mail(raw):
     """Read what can be read; a damaged message also keeps its raw original as an attachment."""
     parsed = ParsedMail()
@@ -64,6 +85,7 @@ def parse_mail(raw):
             parsed.damaged = True
         for name in ("X-Portal-Kind", "X-Portal-Read-Receipt", "Disposition-Notification-To"):
             parsed.headers[name] = str(message.get(name, "") or "")
+        parsed.shown_recipients = _shown_recipients(message)
         parsed.damaged |= bool(message.defects)
         for index, part in enumerate(message.walk(), start=1):
             if part.is_multipart():
@@ -123,6 +145,7 @@ def _hold_parsed(mail_from, rcpt_tos, raw):
         html=parsed.html,
         attachments=parsed.attachments,
         read_receipt=receipt,
+        shown_recipients=parsed.shown_recipients,
         source=Message.Source.SMTP,
     )
 

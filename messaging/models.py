@@ -37,6 +37,12 @@ class Message(models.Model):
         related_name="sent_messages",
     )
     subject = models.CharField(_("subject"), max_length=998, blank=True)
+    shown_recipients = models.JSONField(
+        _("recipients as the message shows them"),
+        default=list,
+        blank=True,
+        help_text=_("The To and Cc addresses. Blind-copied recipients are held too, but not shown here."),
+    )
     key_id = models.CharField(_("key-encryption key"), max_length=64)
     wrapped_key = models.BinaryField(_("wrapped message key"))
     body_text = models.BinaryField(_("text body (encrypted)"), blank=True)
@@ -68,10 +74,6 @@ class Message(models.Model):
     @property
     def is_revoked(self):
         return self.revoked_at is not None
-
-    def is_visible_to(self, user):
-        """Only its sender and its recipients may see that a message exists (uses prefetched recipients)."""
-        return self.sender_user_id == user.pk or any(r.user_id == user.pk for r in self.recipients.all())
 
     def crypto_context(self):
         """Bound into every ciphertext of this message, so that none can be moved to another."""

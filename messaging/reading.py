@@ -3,7 +3,7 @@
 from django.db import transaction
 from django.utils import timezone
 
-from .models import AccessEvent, Notification, Recipient
+from .models import AccessEvent, Message, Notification, Recipient
 from .tokens import hash_token, looks_like_token
 
 
@@ -16,6 +16,26 @@ def recipient_for_token(token):
         .filter(token_hash=hash_token(token), message__purged_at__isnull=True)
         .first()
     )
+
+
+def message_for(user, public_id):
+    """(message, the user's recipient row) if the user received it, (message, None) if the user sent it;
+    (None, None) for anyone else, to whom the message does not exist. One query for a recipient."""
+    recipient = (
+        Recipient.objects.select_related("message")
+        .filter(message__public_id=public_id, user=user)
+        .order_by("pk")
+        .first()
+    )
+    if recipient is not None:
+        message = recipient.message
+        return message, None if message.sender_user_id == user.pk else recipient
+    return Message.objects.filter(public_id=public_id, sender_user=user).first(), None
+
+
+def shown_recipients(message, recipient):
+    """The To line a recipient sees: the addresses the message names, else only their own."""
+    return message.shown_recipients or [recipient.address]
 
 
 def mask_address(address):

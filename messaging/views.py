@@ -66,48 +66,30 @@ def open_link(request, token):
     return redirect(target)
 
 
-def _visible_message(request, public_id):
-    """The message, if this user sent or received it; for anyone else it does not exist."""
-    message = (
-        Message.objects.prefetch_related(
-            Prefetch("recipients", queryset=Recipient.objects.order_by("pk")), "attachments"
-        )
-        .filter(public_id=public_id)
-        .first()
-    )
-    if message is None or not message.is_visible_to(request.user):
+def _message_or_404(request, public_id):
+    message, recipient = reading.message_for(request.user, public_id)
+    if message is None:
         raise Http404
-    return message
-
-
-def _my_recipient(message, user):
-    if message.sender_user_id == user.pk:
-        return None
-    return next((r for r in message.recipients.all() if r.user_id == user.pk), None)
+    return message, recipient
 
 
 @never_cache
 @no_referrer
 @login_required
 def message_detail(request, public_id):
-    message = _visible_message(request, public_id)
-    recipient = _my_recipient(message, request.user)
+    message, recipient = _message_or_404(request, public_id)
     reason = reading.unavailable_reason(message)
     if recipient is not None and reason:
         return _unavailable(request, message, reason)
     text, html = read_bodies(message) if not message.purged_at else ("", "")
     reading.record_open(request, message, recipient)
-    return render(
-        request,
-        "messaging/message.html",
-        {
-            "message": message,
-            "text": text,
-            "html": html,
-            "is_sender": message.sender_user_id == request.user.pk,
-            "may_reply": recipient is not None and message.allow_reply,
-        },
-    )
+    context = {"message": message, "text": text, "html": html, "attachments": message.attachments.all()}
+    if recipient is None:  # the sender sees every recipient, blind copies too, and how far each got
+        context["recipients"] = message.recipients.order_by("pk")
+    else:
+        context["shown_recipients"] = reading.shown_recipients(message, recipient)
+        context["may_reply"] = message.allow_reply
+    return render(request, "messaging/message.html", context)
 
 
 @never_cache
@@ -115,11 +97,10 @@ def message_detail(request, public_id):
 @login_required
 def download(request, public_id, attachment_id):
     """An attachment, decrypted as it streams, always as a download."""
-    message = _visible_message(request, public_id)
-    recipient = _my_recipient(message, request.user)
+    message, recipient = _message_or_404(request, public_id)
     if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
         raise Http404
-    attachment = next((a for a in message.attachments.all() if a.public_id == attachment_id), None)
+    attachment = message.attachments.filter(public_id=attachment_id).first()
     if attachment is None:
         raise Http404
     AccessEvent.record(request, message, AccessEvent.Action.DOWNLOAD, attachment=attachment)
@@ -140,8 +121,7 @@ def _incoming(files):
 @login_required
 def reply(request, public_id):
     """A reply is held as a new message back to the sender, who is notified."""
-    message = _visible_message(request, public_id)
-    recipient = _my_recipient(message, request.user)
+    message, recipient = _message_or_404(request, public_id)
     if recipient is None or not message.allow_reply:
         raise PermissionDenied
     reason = reading.unavailable_reason(message)

@@ -194,6 +194,29 @@ def test_held_mail_reaches_its_recipient_through_the_link(intake, make_user, mai
     assert "Welcome" in log_in(Client(), "sender@example.com", "correct horse battery").content.decode()
 
 
+def test_a_blind_copy_stays_blind(intake, make_user):
+    make_user("sender@example.com")
+    make_user("colleague@example.com")
+    make_user("boss@example.com")
+    message = a_message()
+    message.replace_header("To", "Colleague <Colleague@example.com>")
+    message["Cc"] = "=?utf-8?q?Caf=C3=A9_Client?= <client@outside.example>, not an address"
+    send(intake, message, recipients=["colleague@example.com", "client@outside.example", "boss@example.com"])
+
+    held = Message.objects.get()
+    assert held.recipients.count() == 3
+    assert held.shown_recipients == ["colleague@example.com", "client@outside.example"]
+    for reader in ("colleague@example.com", "boss@example.com"):
+        client = Client()
+        log_in(client, reader, "correct horse battery")
+        page = client.get(f"/messages/{held.public_id}/").content.decode()
+        assert "colleague@example.com, client@outside.example</dd>" in page
+        assert "boss@example.com" not in page
+    sender = Client()
+    log_in(sender, "sender@example.com", "correct horse battery")
+    assert "boss@example.com (opened)" in sender.get(f"/messages/{held.public_id}/").content.decode()
+
+
 def test_the_database_away_answers_451_and_the_retry_arrives_whole(separate_database, tmp_path):
     """The real command, in its own process, against a database that goes away and comes back."""
     env = separate_database
