@@ -264,9 +264,9 @@ def write_results(results, size_mb):
         )
     lines += [
         "",
-        "Opening a message is short of its goal. The page with its lookups done once per process ('no lookups'",
-        "above) is the ceiling for any way of looking the message up: what remains is the audit row every",
-        "open must write, Django's template rendering and the signed-in session. The two lookups left (the",
+        "Opening a message is short of its goal. The row 'no lookups' (the message looked up once per",
+        "process) is the ceiling for any way of looking it up: what remains is the audit row every open",
+        "must write, Django's template rendering and the signed-in session. The two lookups left (the",
         "message with the reader's recipient row in one join, then its attachments) cost the difference.",
         "",
         "Re-run: `make bench` (installs Debian's `wrk` when missing).",
