@@ -3,15 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages: to build python-ldap (install), and the real parts the tests drive (test).
-BUILD_PACKAGES := libldap2-dev libsasl2-dev
+# Debian packages: to build python-ldap and check SAML signatures (install), and the real parts
+# the tests drive (test).
+INSTALL_PACKAGES := libldap2-dev libsasl2-dev xmlsec1
 TEST_PACKAGES := chromium slapd
 DEMO_ENV = DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend PORTAL_KEKS=$$(cat .demo-kek)
 
 .PHONY: install system-packages demo test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
-	./script/install-system-packages $(BUILD_PACKAGES)
+	./script/install-system-packages $(INSTALL_PACKAGES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

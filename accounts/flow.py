@@ -2,8 +2,8 @@
 
 Steps: identify (the address), verify (a password method of the profile, within the guessing
 limits), permit (may this user sign in here), two-step (a code, or enrolment and backup codes),
-forced change (a temporary password is replaced), done (a new session). Another step (SAML)
-plugs in by adding a Step to `LoginFlow.steps`.
+forced change (a temporary password is replaced), done (a new session). Where the profile says
+SAML, single sign-on (the IdP's signed answer) takes the place of the password.
 """
 
 import time
@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django_otp.models import Device
 
 from . import passwords, throttle, twostep
-from .backends import Verdict, password_methods
+from .backends import Verdict, password_methods, saml
 from .backends.cloud import BACKEND as CLOUD_BACKEND
 from .forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm, VerificationCodeForm
 from .models import AuthProfile, LoginAttempt, User
@@ -108,10 +108,59 @@ class Identify(Step):
         return None
 
 
+class SingleSignOn(Step):
+    """Where the profile puts SAML first: the organisation's identity provider signs the person in.
+
+    The address typed chose the profile, so a known and an unknown address go the same way.
+    """
+
+    name = "sso"
+    url_name = "accounts:sso"
+
+    def applies(self, flow):
+        first = flow.profile().method_list()[:1]
+        return first == ["saml"] and saml.enabled() and not flow.state.get("sso_declined")
+
+    def show(self, flow, form=None, failure=None):
+        password_too = flow.profile().allows("cloud")
+        if failure is None and (flow.request.GET.get("start") or not password_too):
+            return self.to_identity_provider(flow)
+        return flow.page("accounts/login_sso.html", failure=failure, password_too=password_too)
+
+    def to_identity_provider(self, flow):
+        try:
+            request_id, url = saml.start()
+        except saml.Unavailable as error:
+            return flow.fail(LoginFailed("saml_error", str(error), method="saml", outage=True))
+        flow.state["saml_request"] = request_id  # only the answer to this request will do
+        flow.save()
+        return Redirect(url)
+
+    def submit(self, flow, data):
+        if data.get("SAMLResponse"):
+            request_id = flow.state.pop("saml_request", None)
+            if not request_id:
+                raise LoginFailed("saml_error", "no request of this login awaits an answer", method="saml")
+            verdict = saml.verify(data["SAMLResponse"], request_id, flow.state["email"])
+            if not verdict.ok:
+                raise LoginFailed(
+                    verdict.reason, verdict.detail, user=verdict.user, method="saml", outage=verdict.outage
+                )
+            flow.state.update(user_id=verdict.user.pk, method="saml")
+            return None
+        if data.get("choice") == "password" and flow.profile().allows("cloud"):
+            flow.state["sso_declined"] = True
+            return None
+        return self.show(flow)
+
+
 class Verify(Step):
     """The password step, the same for every address, known or not."""
 
     name = "verify"
+
+    def applies(self, flow):
+        return flow.state.get("method") != "saml"
 
     def show(self, flow, form=None, failure=None):
         form = form or PasswordForm()
@@ -260,10 +309,15 @@ class Done(Step):
         return Redirect(state.get("next") or reverse(settings.LOGIN_REDIRECT_URL))
 
 
+def profile_for(address):
+    """The profile that decides how an address signs in: its user's, else its domain's."""
+    user, _alias = User.objects.find_by_address(address)
+    return user, user.profile() if user else AuthProfile.objects.for_address(address)
+
+
 def check_password(address, password):
     """Try the profile's password methods in order: (first success or most telling failure, method)."""
-    user, _alias = User.objects.find_by_address(address)
-    profile = user.profile() if user else AuthProfile.objects.for_address(address)
+    user, profile = profile_for(address)
     methods = password_methods()
     verdicts = []
     for name in profile.method_list():
@@ -284,7 +338,7 @@ def check_password(address, password):
 class LoginFlow:
     """Walks the steps for one request; the state between requests lives in the session."""
 
-    steps = [Identify(), Verify(), Permit(), TwoStep(), BackupCodes(), ForcedChange(), Done()]
+    steps = [Identify(), SingleSignOn(), Verify(), Permit(), TwoStep(), BackupCodes(), ForcedChange(), Done()]
 
     def __init__(self, request):
         self.request = request
@@ -319,6 +373,13 @@ class LoginFlow:
 
     def ip(self):
         return self.request.META.get("REMOTE_ADDR", "")
+
+    def profile(self):
+        """The profile of the address typed (kept for this request)."""
+        email = self.state.get("email", "")
+        if getattr(self, "_profile", (None, None))[0] != email:
+            self._profile = (email, profile_for(email)[1])
+        return self._profile[1]
 
     def via_alias(self, user):
         return bool(user and self.state.get("email") and self.state["email"] != user.email)

@@ -7,6 +7,9 @@ from . import views
 app_name = "accounts"
 urlpatterns = [
     path("login/", views.login_view, name="login"),
+    path("login/sso/", views.login_view, name="sso"),
+    path("saml/acs/", views.saml_acs, name="saml_acs"),
+    path("saml/metadata/", views.saml_metadata, name="saml_metadata"),
     path("logout/", views.logout_view, name="logout"),
     path("password/change/", views.password_change, name="password_change"),
     path("password/forgot/", views.forgot_password, name="forgot_password"),

@@ -4,14 +4,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from . import twostep
+from .backends import saml
 from .flow import LoginFlow, confirm_password
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
 from .passwords import password_help
@@ -23,7 +25,35 @@ from .passwords import password_help
 def login_view(request):
     if request.user.is_authenticated:
         return redirect(settings.LOGIN_REDIRECT_URL)
-    return LoginFlow(request).handle().respond(request)
+    response = LoginFlow(request).handle().respond(request)
+    if saml.enabled():  # a login form may lead on to the identity provider's page
+        response._csp_update = {"form-action": saml.idp_origins()}
+    return response
+
+
+@csrf_exempt
+@require_POST
+@never_cache
+def saml_acs(request):
+    """The IdP posts here from its own site, so the browser sends no session cookie (SameSite=Lax).
+
+    Nothing is checked or stored here: the page hands the response on to the login, on this site,
+    where the session knows which request it answers.
+    """
+    if not saml.enabled():
+        raise Http404
+    context = {"saml_response": request.POST.get("SAMLResponse", "")}
+    return render(request, "accounts/saml_relay.html", context)
+
+
+def saml_metadata(request):
+    """The portal's SAML metadata, for the identity provider's administrator."""
+    if not saml.enabled():
+        raise Http404
+    try:
+        return HttpResponse(saml.sp_metadata(), content_type="application/samlmetadata+xml")
+    except saml.Unavailable:
+        return HttpResponse("The identity provider's metadata cannot be read.", status=503)
 
 
 @require_POST

@@ -169,6 +169,13 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_MANIFEST_STRICT = False
 
+# SAML single sign-on. Off while SAML_IDP_METADATA is unset.
+SAML_IDP_METADATA = env("SAML_IDP_METADATA")  # the identity provider's metadata: a file, or an https URL
+SAML_SP_ENTITY_ID = env("SAML_SP_ENTITY_ID")  # the portal's name at the IdP; default: its metadata URL
+SAML_KEY_FILE = env("SAML_KEY_FILE")  # optional: the portal's key and certificate, to sign its requests
+SAML_CERT_FILE = env("SAML_CERT_FILE")
+SAML_EMAIL_ATTRIBUTE = env("SAML_EMAIL_ATTRIBUTE")  # the attribute with the address; default: the NameID
+
 # Network passwords (LDAP). Off while LDAP_SERVER_URI is unset.
 LDAP_SERVER_URI = env("LDAP_SERVER_URI")
 LDAP_BIND_DN = env("LDAP_BIND_DN")

@@ -220,3 +220,30 @@ def directory(slapd_server, settings, db):
 def corp_profile(make_profile):
     """The profile of corp.example: network passwords only."""
     return make_profile("Corp", domains="corp.example", methods="network")
+
+
+@pytest.fixture(scope="session")
+def idp_server(tmp_path_factory):
+    """One SAML identity provider for the run (pysaml2, on a loopback port)."""
+    from .identity_provider import IdentityProvider
+
+    server = IdentityProvider(tmp_path_factory.mktemp("idp"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def identity_provider(idp_server, settings, db, make_profile):
+    """Single sign-on on: the portal trusts the IdP's metadata, the IdP the portal's; sso.example uses it.
+
+    Set settings.PORTAL_BASE_URL before asking for it (the ACS address is in the portal's metadata).
+    """
+    from accounts.backends import saml
+
+    settings.SAML_IDP_METADATA = str(idp_server.metadata_file)
+    idp_server.trust(saml.sp_metadata())
+    idp_server.refuse()
+    idp_server.sign_assertions = True
+    make_profile("Single sign-on", domains="sso.example", methods="saml")
+    return idp_server

@@ -1,13 +1,13 @@
 """A real OpenLDAP server (Debian's slapd) for the tests: its own config, seed data and certificate."""
 
-import datetime
-import ipaddress
 import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from .certificates import self_signed
 
 SUFFIX = "dc=corp,dc=example"
 SERVICE_DN = f"cn=portal,ou=services,{SUFFIX}"
@@ -92,38 +92,6 @@ access to *
 """
 
 
-def _certificate(folder):
-    """A throwaway self-signed certificate for 127.0.0.1: the CA file is the certificate itself."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    (folder / "server.pem").write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    (folder / "server.key").write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-
-
 class Slapd:
     """slapd on a free loopback port; stop(), start(), freeze() and thaw() for outage tests."""
 
@@ -133,7 +101,7 @@ class Slapd:
         self.ca_file = str(self.folder / "server.pem")
         self.process = None
         (self.folder / "data").mkdir(parents=True)
-        _certificate(self.folder)
+        self_signed(self.folder, "server")
         config = self.folder / "slapd.conf"
         config.write_text(CONFIG.format(folder=self.folder, suffix=SUFFIX, service=SERVICE_DN))
         (self.folder / "seed.ldif").write_text(SEED)

@@ -86,3 +86,26 @@ def test_a_directory_user_logs_in_with_the_network_password(page, directory, cor
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Welcome, Alice Directory")).to_be_visible()
     assert LoginAttempt.objects.get(outcome="success").method == "network"
+
+
+def test_single_sign_on_through_the_identity_providers_site(
+    page, live_server, identity_provider, make_user, settings
+):
+    """The IdP (another site) posts its answer back: the session cookie (SameSite=Lax) is not sent
+    with that post, so the portal hands it on to the login on its own site, by script."""
+    from accounts.backends import saml
+
+    settings.PORTAL_BASE_URL = live_server.url
+    identity_provider.trust(saml.sp_metadata())
+    make_user("sam@sso.example", name="Sam Single")
+    page.goto("/login/")
+    page.get_by_label("Email address").fill("sam@sso.example")
+    page.get_by_role("button", name="Next").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text(GENERIC_FAILURE)  # the IdP refused: a failure, no loop back to it
+    assert LoginAttempt.objects.get().reason == "saml_error"
+
+    identity_provider.sign_in_as("sam@sso.example")
+    page.get_by_role("link", name="Continue with single sign-on").click()
+    expect(page.get_by_role("heading", name="Welcome, Sam Single")).to_be_visible()
+    assert LoginAttempt.objects.latest("at").method == "saml"

@@ -114,11 +114,11 @@ def test_starttls_with_the_ca_file(client, directory, corp_profile, settings):
 
 
 def test_starttls_refuses_a_server_it_cannot_verify(client, directory, corp_profile, settings, tmp_path):
-    from .directory import _certificate
+    from .certificates import self_signed
 
-    _certificate(tmp_path)  # another, unrelated certificate
+    unrelated, _key = self_signed(tmp_path, "unrelated")
     settings.LDAP_START_TLS = True
-    settings.LDAP_CA_FILE = str(tmp_path / "server.pem")
+    settings.LDAP_CA_FILE = str(unrelated)
     page = log_in(client, "alice@corp.example", "alice network pass").content.decode()
     assert "temporarily unavailable" in page
     assert last_attempt().reason == "directory_unavailable"

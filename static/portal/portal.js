@@ -7,6 +7,10 @@ document.addEventListener("DOMContentLoaded", function () {
       el.textContent += " (" + when.toLocaleString() + " on this device)";
     }
   });
+  // The single sign-on answer goes on to the login by itself; the button is there without script.
+  document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
+    form.submit();
+  });
 });
 
 // Ask before an action that cannot be undone (the server does the work either way).

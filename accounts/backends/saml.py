@@ -1,0 +1,162 @@
+"""SAML single sign-on: the portal is a service provider; pysaml2 writes the request and checks the answer.
+
+The browser is sent to the organisation's identity provider (IdP) with an AuthnRequest; the IdP posts
+a signed assertion back. Only the answer to the request this browser's login made is accepted (no
+unsolicited or replayed responses), its assertion must be signed by the IdP of the metadata, and it
+must name the address that was typed. The portal keeps no SAML password; the IdP is the truth.
+"""
+
+import functools
+import logging
+import shutil
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.urls import reverse
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.client import Saml2Client
+from saml2.config import SPConfig
+from saml2.metadata import entity_descriptor
+from saml2.response import StatusError
+from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
+
+from ..models import User, normalize_address
+from . import Verdict
+
+log = logging.getLogger("portal.saml")
+
+
+class Unavailable(Exception):
+    """Single sign-on cannot start: the IdP's metadata cannot be read. A failure on our side."""
+
+
+def enabled():
+    return bool(settings.SAML_IDP_METADATA)
+
+
+def acs_url():
+    """Where the IdP posts its answer (the Assertion Consumer Service)."""
+    return settings.PORTAL_BASE_URL + reverse("accounts:saml_acs")
+
+
+def entity_id():
+    return settings.SAML_SP_ENTITY_ID or settings.PORTAL_BASE_URL + reverse("accounts:saml_metadata")
+
+
+@functools.lru_cache(maxsize=8)
+def _config(metadata, entity, acs, key_file, cert_file):
+    """Parsing metadata is slow: one config per process and setting (a failed read is tried again)."""
+    source = {"remote": [{"url": metadata}]} if metadata.startswith("https://") else {"local": [metadata]}
+    keys = {"key_file": key_file, "cert_file": cert_file} if key_file and cert_file else {}
+    config = SPConfig()
+    config.load(
+        {
+            "entityid": entity,
+            "xmlsec_binary": shutil.which("xmlsec1") or "/usr/bin/xmlsec1",
+            "metadata": source,
+            "service": {
+                "sp": {
+                    "endpoints": {"assertion_consumer_service": [(acs, BINDING_HTTP_POST)]},
+                    "allow_unsolicited": False,
+                    "want_assertions_signed": True,
+                    "want_response_signed": False,
+                    "authn_requests_signed": bool(keys),
+                    "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
+                }
+            },
+            "accepted_time_diff": 60,
+            "allow_unknown_attributes": True,
+            **keys,
+            **({"encryption_keypairs": [keys]} if keys else {}),
+        }
+    )
+    if not config.metadata.identity_providers():
+        raise Unavailable("the IdP metadata names no identity provider")
+    return config
+
+
+def config():
+    try:
+        return _config(
+            settings.SAML_IDP_METADATA,
+            entity_id(),
+            acs_url(),
+            settings.SAML_KEY_FILE,
+            settings.SAML_CERT_FILE,
+        )
+    except Unavailable:
+        raise
+    except Exception as error:  # unreadable file, unreachable URL, broken XML: all the same to the person
+        raise Unavailable(f"cannot read the IdP metadata: {type(error).__name__}: {error}") from error
+
+
+def _idp_entity_id(sp_config):
+    return sp_config.metadata.identity_providers()[0]
+
+
+def idp_origins():
+    """The IdP's sign-in address, for the login pages' CSP form-action (its forms lead there)."""
+    try:
+        sp_config = config()
+        services = sp_config.metadata.single_sign_on_service(_idp_entity_id(sp_config), BINDING_HTTP_REDIRECT)
+    except Unavailable:
+        return []
+    origins = {"{0.scheme}://{0.netloc}".format(urlsplit(s["location"])) for s in services}
+    return sorted(origins)
+
+
+def start():
+    """A new AuthnRequest: (its id, to keep for the answer; the IdP address to send the browser to)."""
+    sp_config = config()
+    request_id, info = Saml2Client(sp_config).prepare_for_authenticate(
+        entityid=_idp_entity_id(sp_config), binding=BINDING_HTTP_REDIRECT
+    )
+    return request_id, dict(info["headers"])["Location"]
+
+
+def _asserted_address(response):
+    if settings.SAML_EMAIL_ATTRIBUTE:
+        values = response.ava.get(settings.SAML_EMAIL_ATTRIBUTE) or [""]
+        return normalize_address(values[0])
+    return normalize_address(response.name_id.text if response.name_id else "")
+
+
+def _asserted_name(response):
+    attributes = response.ava
+    for name in ("displayName", "cn"):
+        if attributes.get(name):
+            return attributes[name][0]
+    return " ".join(attributes.get(n, [""])[0] for n in ("givenName", "sn")).strip()
+
+
+def verify(saml_response, request_id, address):
+    """The IdP's answer to our request `request_id`, for the address typed: a Verdict."""
+    typed_user, _alias = User.objects.find_by_address(address)
+    try:
+        response = Saml2Client(config()).parse_authn_request_response(
+            saml_response, BINDING_HTTP_POST, outstanding={request_id: "login"}
+        )
+    except Unavailable as error:
+        return Verdict(user=typed_user, reason="saml_error", detail=str(error), outage=True)
+    except StatusError as error:
+        return Verdict(user=typed_user, reason="saml_error", detail=f"the IdP refused: {error}"[:500])
+    except Exception as error:  # forged, altered, expired, for someone else, replayed: pysaml2 says which
+        return Verdict(user=typed_user, reason="saml_error", detail=f"{type(error).__name__}: {error}"[:500])
+    if response is None or not response.assertion:
+        return Verdict(user=typed_user, reason="saml_error", detail="the response holds no assertion")
+    asserted = _asserted_address(response)
+    user, _alias = User.objects.find_by_address(asserted)
+    if asserted != address and (user is None or user != typed_user):
+        # The IdP's session belongs to someone else (a shared computer): not who asked to sign in.
+        return Verdict(user=typed_user, reason="saml_error", detail=f"the IdP signed in {asserted or '?'}")
+    if user is None:  # first sign-in: the account is made; the portal permission is the administrator's
+        user = User.objects.create_user(asserted, kind=User.Kind.INTERNAL, name=_asserted_name(response))
+        log.info("event=saml_user_created user=%s", user.pk)
+    if not user.is_active:
+        return Verdict(user=user, reason="inactive")
+    return Verdict(user=user)
+
+
+def sp_metadata():
+    """The portal's own metadata, for the IdP's administrator."""
+    return str(entity_descriptor(config()))

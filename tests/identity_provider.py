@@ -1,0 +1,134 @@
+"""A real SAML identity provider for the tests, built with pysaml2 and served on a loopback port.
+
+It signs in whoever the test names (`sign_in_as`), or refuses (`refuse`), and posts its signed answer
+to the portal's ACS through the browser, as a real IdP does.
+"""
+
+import html
+import re
+import threading
+from socketserver import ThreadingMixIn
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+from saml2.config import IdPConfig
+from saml2.metadata import entity_descriptor
+from saml2.saml import AUTHN_PASSWORD, NAME_FORMAT_URI, NAMEID_FORMAT_EMAILADDRESS, NameID
+from saml2.samlp import STATUS_AUTHN_FAILED
+from saml2.server import Server
+
+from .certificates import self_signed
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+class IdentityProvider:
+    def __init__(self, folder, port):
+        self.folder, self.port = folder, port
+        self.base = f"http://127.0.0.1:{port}"
+        self.cert_file, self.key_file = self_signed(folder, "idp", common_name="idp", algorithm="rsa")
+        self.metadata_file = folder / "idp-metadata.xml"
+        self.metadata_file.write_text(str(entity_descriptor(self._config())))
+        self.server = None
+        self.person = None  # (address, display name) to sign in; None refuses
+        self.sign_assertions = True
+        self.requests_seen = 0
+
+    def _config(self, sp_metadata_file=None):
+        sso = [(f"{self.base}/sso", BINDING_HTTP_REDIRECT)]
+        config = IdPConfig()
+        config.load(
+            {
+                "entityid": f"{self.base}/metadata",
+                "xmlsec_binary": "/usr/bin/xmlsec1",
+                "key_file": str(self.key_file),
+                "cert_file": str(self.cert_file),
+                "service": {
+                    "idp": {
+                        "endpoints": {"single_sign_on_service": sso},
+                        "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
+                        "policy": {
+                            "default": {
+                                "lifetime": {"minutes": 5},
+                                "attribute_restrictions": None,
+                                "name_form": NAME_FORMAT_URI,
+                            }
+                        },
+                    }
+                },
+                "metadata": {"local": [str(sp_metadata_file)]} if sp_metadata_file else {},
+            }
+        )
+        return config
+
+    def trust(self, sp_metadata):
+        """Know the portal (its entity ID and ACS) from its metadata, as an IdP administrator would."""
+        path = self.folder / "sp-metadata.xml"
+        path.write_text(sp_metadata)
+        self.server = Server(config=self._config(path))
+
+    def sign_in_as(self, address, name="Sam Single"):
+        self.person = (address, name)
+
+    def refuse(self):
+        self.person = None
+
+    def __call__(self, environ, start_response):
+        """The IdP's SSO endpoint (HTTP-Redirect in, HTTP-POST out), a WSGI application."""
+        query = parse_qs(environ.get("QUERY_STRING", ""))
+        request = self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
+        self.requests_seen += 1
+        args = self.server.response_args(request.message, [BINDING_HTTP_POST])
+        if self.person is None:
+            response = self.server.create_error_response(
+                request.message.id, args["destination"], (STATUS_AUTHN_FAILED, "wrong password at the IdP")
+            )
+        else:
+            address, name = self.person
+            response = self.server.create_authn_response(
+                identity={"mail": [address], "displayName": [name]},
+                userid=address,
+                name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=address),
+                authn={"class_ref": AUTHN_PASSWORD, "authn_auth": self.base},
+                sign_assertion=self.sign_assertions,
+                **args,
+            )
+        relay_state = query.get("RelayState", [""])[0]
+        http_args = self.server.apply_binding(
+            BINDING_HTTP_POST, str(response), args["destination"], relay_state, response=True
+        )
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [http_args["data"].encode()]
+
+    def start(self):
+        self.httpd = make_server(
+            "127.0.0.1", self.port, self, server_class=_ThreadingServer, handler_class=_QuietHandler
+        )
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def form_fields(page):
+    """The hidden fields of the (first) form of an HTML page: what a browser would post."""
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", page):
+        name = re.search(r'name="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if name:
+            fields[html.unescape(name.group(1))] = html.unescape(value.group(1)) if value else ""
+    return fields
+
+
+def form_action(page):
+    return html.unescape(re.search(r'<form[^>]*action="([^"]+)"', page).group(1))

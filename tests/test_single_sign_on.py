@@ -1,0 +1,202 @@
+"""SAML single sign-on against a real pysaml2 identity provider on loopback."""
+
+import base64
+import urllib.request
+from urllib.parse import urlsplit
+
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from accounts.models import AuthProfile, LoginAttempt, User
+
+from .helpers import GENERIC_FAILURE, last_attempt, log_in
+from .identity_provider import form_action, form_fields
+
+
+def go_to_idp(client, email):
+    """Type the address; the portal sends the browser to the IdP. The IdP's page (its answer)."""
+    client.post("/login/", {"step": "identify", "email": email})
+    to_idp = client.get("/login/sso/")
+    assert to_idp.status_code == 302, to_idp.content.decode()[:500]
+    return to_idp["Location"]
+
+
+def idp_answer(location):
+    """The IdP's auto-posting form: the signed response and where it goes."""
+    page = urllib.request.urlopen(location, timeout=10).read().decode()
+    return urlsplit(form_action(page)).path, form_fields(page)
+
+
+def post_answer(client, acs_path, fields):
+    """As the browser does: the answer to the ACS (cross-site), then the relay page's form (same site)."""
+    relay = client.post(acs_path, fields)
+    assert relay.status_code == 200
+    page = relay.content.decode()
+    return client.post(form_action(page), form_fields(page), follow=True)
+
+
+def sso_log_in(client, email):
+    return post_answer(client, *idp_answer(go_to_idp(client, email)))
+
+
+def signed_in_user(client):
+    return get_user_model().objects.filter(pk=client.session.get("_auth_user_id")).first()
+
+
+def test_the_idp_signs_in_the_person_it_vouches_for(identity_provider, make_user):
+    sam = make_user("sam@sso.example", name="Sam Single")
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    page = sso_log_in(client, "sam@sso.example").content.decode()
+    assert "Welcome, Sam Single" in page
+    assert signed_in_user(client) == sam
+    attempt = last_attempt()
+    assert (attempt.outcome, attempt.method, attempt.user) == ("success", "saml", sam)
+
+
+def test_a_known_and_an_unknown_address_both_go_to_the_idp(identity_provider, make_user):
+    make_user("sam@sso.example")
+    known = go_to_idp(Client(), "sam@sso.example")
+    unknown = go_to_idp(Client(), "nobody@sso.example")
+    assert urlsplit(known)[:3] == urlsplit(unknown)[:3] == urlsplit(identity_provider.base + "/sso")[:3]
+
+
+def test_a_first_sign_in_makes_the_account_but_the_permission_is_the_administrators(identity_provider):
+    identity_provider.sign_in_as("new@sso.example", name="New Starter")
+    client = Client()
+    page = sso_log_in(client, "new@sso.example").content.decode()
+    assert GENERIC_FAILURE in page and signed_in_user(client) is None
+    new = User.objects.get(email="new@sso.example")
+    assert (new.kind, new.name, new.has_usable_password()) == ("internal", "New Starter", False)
+    assert last_attempt().reason == "no_permission"
+
+
+def test_the_idp_signing_in_someone_else_is_refused(identity_provider, make_user):
+    make_user("sam@sso.example")
+    make_user("boss@sso.example")
+    identity_provider.sign_in_as("boss@sso.example")  # the IdP's session on a shared computer
+    client = Client()
+    page = sso_log_in(client, "sam@sso.example").content.decode()
+    assert GENERIC_FAILURE in page and signed_in_user(client) is None
+    attempt = last_attempt()
+    assert attempt.reason == "saml_error" and "boss@sso.example" in attempt.detail
+
+
+def test_a_refusal_by_the_idp_shows_the_failure_and_a_way_to_try_again(identity_provider, make_user):
+    make_user("sam@sso.example")
+    identity_provider.refuse()
+    client = Client()
+    page = sso_log_in(client, "sam@sso.example").content.decode()
+    attempt = last_attempt()
+    assert GENERIC_FAILURE in page and attempt.reference in page
+    assert "Continue with single sign-on" in page  # no automatic loop back to the IdP
+    assert (attempt.reason, attempt.method) == ("saml_error", "saml") and "refused" in attempt.detail
+
+
+def test_an_altered_response_is_refused(identity_provider, make_user):
+    make_user("sam@sso.example")
+    make_user("boss@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    acs, fields = idp_answer(go_to_idp(client, "sam@sso.example"))
+    xml = base64.b64decode(fields["SAMLResponse"]).decode()
+    assert xml.count("sam@sso.example") >= 2
+    fields["SAMLResponse"] = base64.b64encode(
+        xml.replace("sam@sso.example", "boss@sso.example").encode()
+    ).decode()
+    page = post_answer(client, acs, fields).content.decode()
+    assert GENERIC_FAILURE in page and signed_in_user(client) is None
+    assert last_attempt().reason == "saml_error"
+
+
+def test_an_unsigned_assertion_is_refused(identity_provider, make_user):
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    identity_provider.sign_assertions = False
+    client = Client()
+    assert GENERIC_FAILURE in sso_log_in(client, "sam@sso.example").content.decode()
+    assert signed_in_user(client) is None and last_attempt().reason == "saml_error"
+
+
+def test_an_answer_counts_once_and_only_for_the_request_it_answers(identity_provider, make_user):
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    first = Client()
+    acs, fields = idp_answer(go_to_idp(first, "sam@sso.example"))
+    assert signed_in_user(first) is None
+    post_answer(first, acs, fields)
+    assert signed_in_user(first) is not None
+
+    replayed = Client()  # a captured answer, with another login's request waiting
+    go_to_idp(replayed, "sam@sso.example")
+    assert GENERIC_FAILURE in post_answer(replayed, acs, fields).content.decode()
+    assert signed_in_user(replayed) is None and last_attempt().reason == "saml_error"
+
+    unsolicited = Client()  # and with no request waiting at all
+    unsolicited.post("/login/", {"step": "identify", "email": "sam@sso.example"})
+    unsolicited.post("/login/sso/", {"step": "sso", "SAMLResponse": fields["SAMLResponse"]})
+    assert signed_in_user(unsolicited) is None and last_attempt().reason == "saml_error"
+
+
+def test_two_step_follows_single_sign_on_where_the_profile_asks(identity_provider, make_user):
+    make_user("sam@sso.example")
+    AuthProfile.objects.filter(domains="sso.example").update(require_two_step=True)
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    page = sso_log_in(client, "sam@sso.example").content.decode()
+    assert "authenticator app" in page.lower() and signed_in_user(client) is None
+
+
+def test_where_the_profile_allows_it_a_cloud_password_instead(identity_provider, make_user):
+    make_user("sam@sso.example")
+    AuthProfile.objects.filter(domains="sso.example").update(methods="saml,cloud")
+    client = Client()
+    client.post("/login/", {"step": "identify", "email": "sam@sso.example"})
+    response = client.get("/login/sso/")
+    choice = response.content.decode()
+    assert response.status_code == 200  # a choice, not a redirect to the IdP
+    assert "Continue with single sign-on" in choice and "Use my cloud password instead" in choice
+    client.post("/login/sso/", {"step": "sso", "choice": "password"})
+    page = client.post("/login/", {"step": "verify", "password": "correct horse battery"}, follow=True)
+    assert "Welcome" in page.content.decode() and last_attempt().method == "cloud"
+
+
+def test_the_idp_metadata_unreadable_is_an_outage_with_a_reference(identity_provider, make_user, settings):
+    make_user("sam@sso.example")
+    settings.SAML_IDP_METADATA = "/nonexistent/idp-metadata.xml"
+    client = Client()
+    client.post("/login/", {"step": "identify", "email": "sam@sso.example"})
+    page = client.get("/login/sso/").content.decode()
+    attempt = last_attempt()
+    assert "temporarily unavailable" in page and attempt.reference in page
+    assert attempt.reason == "saml_error" and "metadata" in attempt.detail
+
+
+def test_the_portal_publishes_its_metadata_for_the_idp(identity_provider, settings):
+    metadata = Client().get("/saml/metadata/")
+    assert metadata["Content-Type"] == "application/samlmetadata+xml"
+    text = metadata.content.decode()
+    assert f'Location="{settings.PORTAL_BASE_URL}/saml/acs/"' in text
+    assert f'entityID="{settings.PORTAL_BASE_URL}/saml/metadata/"' in text
+    settings.SAML_IDP_METADATA = ""
+    assert Client().get("/saml/metadata/").status_code == 404
+    assert Client().post("/saml/acs/", {"SAMLResponse": "x"}).status_code == 404
+
+
+def test_the_acs_hands_the_answer_on_without_touching_the_session(identity_provider):
+    response = Client(enforce_csrf_checks=True).post("/saml/acs/", {"SAMLResponse": "PHNhbWw+"})
+    assert response.status_code == 200 and "sessionid" not in response.cookies
+    page = response.content.decode()
+    assert form_action(page) == "/login/sso/" and form_fields(page)["SAMLResponse"] == "PHNhbWw+"
+    assert LoginAttempt.objects.count() == 0
+
+
+def test_login_forms_may_lead_to_the_idp_and_nowhere_else(identity_provider):
+    policy = Client().get("/login/")["Content-Security-Policy"]
+    form_action_directive = next(d for d in policy.split(";") if d.strip().startswith("form-action"))
+    assert form_action_directive.split()[1:] == ["'self'", identity_provider.base]
+
+
+def test_network_and_cloud_logins_are_untouched_by_single_sign_on(identity_provider, make_user):
+    make_user("staff@example.com")
+    assert "Welcome" in log_in(Client(), "staff@example.com", "correct horse battery").content.decode()
