@@ -265,5 +265,6 @@ LOGGING = {
     "loggers": {
         "django.server": {"level": "INFO" if DEBUG else "WARNING"},
         "mail.log": {"level": "WARNING"},  # aiosmtpd's per-connection chatter
+        "saml2": {"level": "WARNING"},  # pysaml2 logs whole assertions at lower levels
     },
 }

@@ -245,5 +245,6 @@ def identity_provider(idp_server, settings, db, make_profile):
     idp_server.trust(saml.sp_metadata())
     idp_server.refuse()
     idp_server.sign_assertions = True
+    idp_server.opaque_name_id = False
     make_profile("Single sign-on", domains="sso.example", methods="saml")
     return idp_server

@@ -14,7 +14,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.config import IdPConfig
 from saml2.metadata import entity_descriptor
-from saml2.saml import AUTHN_PASSWORD, NAME_FORMAT_URI, NAMEID_FORMAT_EMAILADDRESS, NameID
+from saml2.saml import (
+    AUTHN_PASSWORD,
+    NAME_FORMAT_URI,
+    NAMEID_FORMAT_EMAILADDRESS,
+    NAMEID_FORMAT_PERSISTENT,
+    NameID,
+)
 from saml2.samlp import STATUS_AUTHN_FAILED
 from saml2.server import Server
 
@@ -40,7 +46,8 @@ class IdentityProvider:
         self.server = None
         self.person = None  # (address, display name) to sign in; None refuses
         self.sign_assertions = True
-        self.requests_seen = 0
+        self.opaque_name_id = False  # a persistent ID instead of the address, as some IdPs send
+        self.last_request_url = ""
 
     def _config(self, sp_metadata_file=None):
         sso = [(f"{self.base}/sso", BINDING_HTTP_REDIRECT)]
@@ -85,7 +92,7 @@ class IdentityProvider:
         """The IdP's SSO endpoint (HTTP-Redirect in, HTTP-POST out), a WSGI application."""
         query = parse_qs(environ.get("QUERY_STRING", ""))
         request = self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
-        self.requests_seen += 1
+        self.last_request_url = environ.get("QUERY_STRING", "")
         args = self.server.response_args(request.message, [BINDING_HTTP_POST])
         if self.person is None:
             response = self.server.create_error_response(
@@ -93,10 +100,14 @@ class IdentityProvider:
             )
         else:
             address, name = self.person
+            if self.opaque_name_id:
+                name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, text="u-8f3a2c")
+            else:
+                name_id = NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=address)
             response = self.server.create_authn_response(
                 identity={"mail": [address], "displayName": [name]},
                 userid=address,
-                name_id=NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=address),
+                name_id=name_id,
                 authn={"class_ref": AUTHN_PASSWORD, "authn_auth": self.base},
                 sign_assertion=self.sign_assertions,
                 **args,

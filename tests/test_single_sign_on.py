@@ -39,6 +39,11 @@ def sso_log_in(client, email):
     return post_answer(client, *idp_answer(go_to_idp(client, email)))
 
 
+def signed_in_user_after(client, email):
+    sso_log_in(client, email)
+    return signed_in_user(client)
+
+
 def signed_in_user(client):
     return get_user_model().objects.filter(pk=client.session.get("_auth_user_id")).first()
 
@@ -136,6 +141,38 @@ def test_an_answer_counts_once_and_only_for_the_request_it_answers(identity_prov
     unsolicited.post("/login/", {"step": "identify", "email": "sam@sso.example"})
     unsolicited.post("/login/sso/", {"step": "sso", "SAMLResponse": fields["SAMLResponse"]})
     assert signed_in_user(unsolicited) is None and last_attempt().reason == "saml_error"
+
+
+def test_the_address_may_come_in_an_attribute_instead_of_the_name_id(identity_provider, make_user, settings):
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    identity_provider.opaque_name_id = True
+    assert signed_in_user_after(Client(), "sam@sso.example") is None
+    assert last_attempt().reason == "saml_error"
+    settings.SAML_EMAIL_ATTRIBUTE = "mail"
+    assert signed_in_user_after(Client(), "sam@sso.example").email == "sam@sso.example"
+
+
+def test_with_a_key_of_its_own_the_portal_signs_its_requests(
+    identity_provider, make_user, settings, tmp_path
+):
+    from accounts.backends import saml
+
+    from .certificates import self_signed
+
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    assert signed_in_user_after(Client(), "sam@sso.example") is not None
+    assert "Signature=" not in identity_provider.last_request_url
+    assert "KeyDescriptor" not in saml.sp_metadata()
+
+    settings.SAML_CERT_FILE, settings.SAML_KEY_FILE = map(str, self_signed(tmp_path, "sp", algorithm="rsa"))
+    assert "KeyDescriptor" in saml.sp_metadata()  # the IdP learns the portal's certificate from it
+    identity_provider.trust(saml.sp_metadata())
+    assert signed_in_user_after(Client(), "sam@sso.example") is not None
+    assert (
+        "Signature=" in identity_provider.last_request_url and "SigAlg=" in identity_provider.last_request_url
+    )
 
 
 def test_two_step_follows_single_sign_on_where_the_profile_asks(identity_provider, make_user):
