@@ -4,6 +4,7 @@ import logging
 import re
 import secrets
 
+from django.conf import settings
 from django.contrib.auth.models import (
     AbstractBaseUser,
     BaseUserManager,
@@ -243,6 +244,19 @@ class AuthProfile(models.Model):
 
     def clean(self):
         self.domains = "\n".join(self.domain_list())
+        off = [
+            label
+            for method, label, setting in (
+                ("network", _("Network passwords"), "LDAP_SERVER_URI"),
+                ("saml", _("Single sign-on"), "SAML_IDP_METADATA"),
+            )
+            if self.allows(method) and not getattr(settings, setting)
+        ]
+        if off:
+            message = _(
+                "Not set up on this server: %(methods)s. Nobody this profile applies to could sign in."
+            )
+            raise ValidationError({"methods": message % {"methods": ", ".join(str(m) for m in off)}})
         taken = {
             domain: other.name
             for other in AuthProfile.objects.exclude(pk=self.pk)

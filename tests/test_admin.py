@@ -98,6 +98,20 @@ def test_the_admin_lists_and_searches_users_and_profiles(admin_client, make_user
     assert "Corp" in page and "corp.example" in page
 
 
+def test_a_profile_cannot_choose_a_sign_in_method_the_server_has_not_set_up(admin_client, settings):
+    from accounts.models import AuthProfile
+
+    settings.SAML_IDP_METADATA = ""
+    form = {"name": "SSO", "domains": "sso.example", "methods": "saml", "temporary_password_hours": 24}
+    form |= {"session_minutes": 480}
+    page = admin_client.post("/admin/accounts/authprofile/add/", form).content.decode()
+    assert "Not set up on this server: Single sign-on." in page
+    assert not AuthProfile.objects.filter(name="SSO").exists()
+    settings.SAML_IDP_METADATA = "/etc/portal/idp-metadata.xml"
+    assert admin_client.post("/admin/accounts/authprofile/add/", form).status_code == 302
+    assert AuthProfile.objects.get(name="SSO").methods == "saml"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_administrator_sends_a_temporary_password_after_confirming(admin_client, make_user, mailbox):
     from accounts.models import PasswordHelpRequest
