@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Throttle
@@ -88,3 +89,13 @@ def lift(row, by=""):
     row.lifted_at, row.lifted_by = now, by
     row.save()
     log.info("event=lockout_lifted scope=%s by=%s", row.scope, by or "-")
+
+
+def forget_stale():
+    """Delete counters that count nothing any more (window over, no lock): guesses at made-up
+    addresses would otherwise leave a row each, for ever. Returns how many went."""
+    now = timezone.now()
+    stale = Throttle.objects.filter(window_start__lt=now - _window()).filter(
+        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
+    )
+    return stale.delete()[0]

@@ -72,6 +72,26 @@ def test_failures_older_than_the_window_do_not_count(make_user):
         assert "Welcome" in log_in(Client(), "staff@example.com", "correct horse battery").content.decode()
 
 
+def test_counters_that_no_longer_count_are_forgotten_and_locks_are_kept(make_user):
+    import io
+
+    from django.core.management import call_command
+
+    make_user("staff@example.com", "correct horse battery")
+    fail_times("nobody@example.com", 1, ip="10.0.0.2")
+    fail_times("staff@example.com", 10, ip="10.0.0.3")
+    assert Throttle.objects.count() == 4
+    with time_machine.travel(timezone.now() + timedelta(minutes=14)):
+        call_command("purge_expired", stdout=io.StringIO())
+        assert Throttle.objects.count() == 4  # still counting
+    with time_machine.travel(timezone.now() + timedelta(minutes=16)):
+        fail_times("staff@example.com", 1, ip="10.0.0.3")  # the lock ran out: a new window starts
+        out = io.StringIO()
+        call_command("purge_expired", stdout=out)
+        assert "Forgot 2 guessing-limit counters" in out.getvalue()
+        assert set(Throttle.objects.values_list("key", flat=True)) == {"staff@example.com", "10.0.0.3"}
+
+
 def test_fifty_failures_from_one_client_lock_that_client(make_user, settings):
     make_user("staff@example.com", "correct horse battery")
     for i in range(50):

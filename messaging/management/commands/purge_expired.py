@@ -1,4 +1,5 @@
-"""Delete the content of messages past their retention; their metadata stays for the record."""
+"""Delete what has outlived its use: the content of messages past their retention (their metadata
+stays for the record), and guessing-limit counters that no longer count."""
 
 from datetime import timedelta
 
@@ -8,12 +9,14 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts import throttle
 from messaging.models import Attachment, Message
 
 
 class Command(BaseCommand):
     help = (
-        "Delete bodies and attachments of messages expired or revoked more than MESSAGE_RETENTION_DAYS ago."
+        "Delete bodies and attachments of messages expired or revoked more than MESSAGE_RETENTION_DAYS ago,"
+        " and guessing-limit counters that no longer count."
     )
 
     def handle(self, *args, **options):
@@ -31,3 +34,4 @@ class Command(BaseCommand):
             message.save(update_fields=["body_text", "body_html", "purged_at"])
             count += 1
         self.stdout.write(f"Purged the content of {count} messages.")
+        self.stdout.write(f"Forgot {throttle.forget_stale()} guessing-limit counters that no longer count.")
