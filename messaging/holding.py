@@ -19,9 +19,16 @@ from .models import Attachment, Message, Notification, Recipient
 
 log = logging.getLogger("portal.messaging")
 
-# HTML bodies keep their formatting but load nothing: no images, media or frames, no styles.
-_BLOCKED_TAGS = {"img", "picture", "source", "video", "audio", "iframe", "object", "embed", "map", "area"}
-ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) - _BLOCKED_TAGS
+# HTML bodies keep their formatting but load nothing from elsewhere: no media or frames, no styles.
+# Images stay only as the message's own inline parts (cid:), which the portal serves itself.
+_BLOCKED_TAGS = {"picture", "source", "video", "audio", "iframe", "object", "embed", "map", "area"}
+ALLOWED_TAGS = set(nh3.ALLOWED_TAGS) - _BLOCKED_TAGS | {"img"}
+
+
+def _only_inline_images(tag, attribute, value):
+    if tag == "img" and attribute == "src" and not value.lower().startswith("cid:"):
+        return None  # a remote image would tell its sender when, where and by whom the mail was read
+    return value
 
 
 def sanitise_html(html):
@@ -31,7 +38,8 @@ def sanitise_html(html):
     return nh3.clean(
         html,
         tags=ALLOWED_TAGS,
-        url_schemes={"http", "https", "mailto"},
+        url_schemes={"http", "https", "mailto", "cid"},
+        attribute_filter=_only_inline_images,
         link_rel="noopener noreferrer nofollow",
     )
 

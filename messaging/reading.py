@@ -1,6 +1,11 @@
-"""Reading a held message: who may, and what opening it records."""
+"""Reading a held message: who may, what opening it records, how its inline images are shown."""
+
+import html as html_lib
+import re
+from urllib.parse import unquote
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from .models import AccessEvent, Message, Notification, Recipient
@@ -63,3 +68,22 @@ def record_open(request, message, recipient):
         )
         if first and message.read_receipt:
             Notification.objects.create(recipient=recipient, kind=Notification.Kind.READ_RECEIPT)
+
+
+# Raster images only: an SVG can carry script, and browsers sniff less of these.
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+_CID_SOURCE = re.compile(r'\s+src="cid:([^"]*)"', re.IGNORECASE)
+
+
+def show_inline_images(body, message, attachments):
+    """Point each cid: image of a (sanitised) body at the portal's copy of that part; drop the rest."""
+    parts = {a.content_id: a for a in attachments if a.content_id and a.content_type in INLINE_IMAGE_TYPES}
+
+    def source(match):
+        part = parts.get(unquote(html_lib.unescape(match.group(1))))
+        if part is None:
+            return ""
+        url = reverse("messaging:inline_image", args=[message.public_id, part.public_id])
+        return f' src="{url}"'
+
+    return _CID_SOURCE.sub(source, body)

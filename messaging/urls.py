@@ -17,4 +17,9 @@ urlpatterns = [
         views.download,
         name="download",
     ),
+    path(
+        "messages/<uuid:public_id>/images/<uuid:attachment_id>/",
+        views.inline_image,
+        name="inline_image",
+    ),
 ]

@@ -83,7 +83,9 @@ def message_detail(request, public_id):
         return _unavailable(request, message, reason)
     text, html = read_bodies(message) if not message.purged_at else ("", "")
     reading.record_open(request, message, recipient)
-    context = {"message": message, "text": text, "html": html, "attachments": message.attachments.all()}
+    attachments = list(message.attachments.all())
+    html = reading.show_inline_images(html, message, attachments)
+    context = {"message": message, "text": text, "html": html, "attachments": attachments}
     if recipient is None:  # the sender sees every recipient, blind copies too, and how far each got
         context["recipients"] = message.recipients.order_by("pk")
     else:
@@ -104,12 +106,32 @@ def download(request, public_id, attachment_id):
     if attachment is None:
         raise Http404
     AccessEvent.record(request, message, AccessEvent.Action.DOWNLOAD, attachment=attachment)
-    response = StreamingHttpResponse(open_attachment(attachment), content_type="application/octet-stream")
+    return _stream(attachment, "application/octet-stream", as_attachment=True)
+
+
+def _stream(attachment, content_type, *, as_attachment):
+    """The attachment decrypted as it streams; whatever it holds, no browser runs it as a page."""
+    response = StreamingHttpResponse(open_attachment(attachment), content_type=content_type)
     response["Content-Length"] = str(attachment.size)
-    response["Content-Disposition"] = content_disposition_header(True, attachment.filename)
+    response["Content-Disposition"] = content_disposition_header(as_attachment, attachment.filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
+
+
+@never_cache
+@no_referrer
+@login_required
+def inline_image(request, public_id, attachment_id):
+    """An image of the message's HTML body (a cid: part), shown in the page; only raster types."""
+    message, recipient = _message_or_404(request, public_id)
+    if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
+        raise Http404
+    images = message.attachments.filter(content_type__in=reading.INLINE_IMAGE_TYPES)
+    image = images.filter(public_id=attachment_id).first()
+    if image is None:
+        raise Http404
+    return _stream(image, image.content_type, as_attachment=False)
 
 
 def _incoming(files):

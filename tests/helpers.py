@@ -80,3 +80,16 @@ def gunicorn(env, *options, log=None):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def tiny_png():
+    """A real 1x1 PNG (a green pixel), for inline images."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\x00\xff\x00")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")

@@ -12,7 +12,7 @@ from messaging.models import Message
 from messaging.notify import deliver_due
 
 from .conftest import body_text
-from .helpers import free_port
+from .helpers import free_port, tiny_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,6 +39,10 @@ def test_an_external_recipient_reads_downloads_and_replies_from_the_notification
         "Your contract",
     )
     mail.set_content("Please sign the attached contract.")
+    mail.add_alternative(
+        '<p>Please sign the attached contract.</p><img src="cid:logo" alt="Logo">', subtype="html"
+    )
+    mail.get_payload()[1].add_related(tiny_png(), maintype="image", subtype="png", cid="<logo>")
     mail.add_attachment(contract, maintype="application", subtype="pdf", filename="contract.pdf")
     with smtplib.SMTP("127.0.0.1", intake) as smtp:
         smtp.send_message(mail)
@@ -58,6 +62,9 @@ def test_an_external_recipient_reads_downloads_and_replies_from_the_notification
 
     expect(page.get_by_role("heading", name="Your contract")).to_be_visible()
     expect(page.get_by_text("Please sign the attached contract.")).to_be_visible()
+    logo = page.get_by_role("img", name="Logo")  # the inline image, served by the portal under its CSP
+    expect(logo).to_be_visible()
+    assert logo.evaluate("img => img.complete && img.naturalWidth") == 1
     with page.expect_download() as download:
         page.get_by_role("link", name="contract.pdf").click()
     assert download.value.suggested_filename == "contract.pdf"

@@ -68,7 +68,7 @@ def test_a_mime_message_is_held_with_its_parts_and_attachments_byte_identical(in
         "other@outside.example",
     ]
     text, html = read_bodies(held)
-    assert text.strip() == "See attached." and "<b>attached</b>" in html and "<img" not in html
+    assert text.strip() == "See attached." and "<b>attached</b>" in html and '<img src="cid:logo">' in html
     files = {a.filename: a for a in held.attachments.all()}
     assert attachment_bytes(files["Report Q3.pdf"]) == pdf
     assert attachment_bytes(files["notes.txt"]) == "naïve café ✓".encode()

@@ -16,7 +16,7 @@ from messaging.models import AccessEvent, Message, Notification, Recipient
 from messaging.notify import deliver_due
 
 from .conftest import body_html, body_text
-from .helpers import GENERIC_FAILURE, last_attempt, log_in
+from .helpers import GENERIC_FAILURE, last_attempt, log_in, tiny_png
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -240,6 +240,37 @@ def test_html_bodies_are_sanitised_and_load_nothing_remote(client, hold_message,
     for bad in ("<script>alert(1)", "onclick", "tracker.example", "javascript:alert(2)"):
         assert bad not in page
     assert 'rel="noopener noreferrer nofollow"' in page
+
+
+def test_inline_images_are_served_by_the_portal_and_nothing_else_is(client, hold_message, make_user):
+    make_user("colleague@example.com")
+    png = tiny_png()
+    message = hold_message(
+        ["colleague@example.com"],
+        html='<p>Our logo: <img src="cid:logo@corp" alt="Logo"> a page: <img src="cid:page" alt="Page">'
+        ' a pixel: <img src="data:image/gif;base64,R0lGOD" alt="Data"> unknown: <img src="cid:nothing"></p>',
+        attachments=[
+            IncomingAttachment("logo.png", "image/png", io.BytesIO(png), "logo@corp"),
+            IncomingAttachment("page.svg", "image/svg+xml", io.BytesIO(b"<svg onload='x()'/>"), "page"),
+        ],
+    )
+    logo, page_part = message.attachments.order_by("pk")
+    log_in(client, "colleague@example.com", "correct horse battery")
+    page = client.get(f"/messages/{message.public_id}/").content.decode()
+    image_url = f"/messages/{message.public_id}/images/{logo.public_id}/"
+    assert f'<img src="{image_url}" alt="Logo">' in page
+    assert '<img alt="Page">' in page and '<img alt="Data">' in page and "cid:" not in page
+    image = client.get(image_url)
+    assert image["Content-Type"] == "image/png" and b"".join(image.streaming_content) == png
+    assert image["X-Content-Type-Options"] == "nosniff" and image["Content-Disposition"].startswith("inline")
+    svg_url = f"/messages/{message.public_id}/images/{page_part.public_id}/"
+    assert client.get(svg_url).status_code == 404  # an SVG is a document that can run script
+    assert AccessEvent.objects.filter(action="open").count() == 1
+
+    stranger = Client()
+    make_user("stranger@example.com")
+    log_in(stranger, "stranger@example.com", "correct horse battery")
+    assert stranger.get(image_url).status_code == 404
 
 
 def test_a_reply_is_held_back_to_the_sender_who_is_notified(client, hold_message, mailbox):
