@@ -15,7 +15,7 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import passwords, throttle, twostep
-from .backends.network import diagnose
+from .backends import network, saml
 from .models import (
     AuthProfile,
     EmailAlias,
@@ -244,15 +244,33 @@ class AuthProfileAdmin(admin.ModelAdmin):
         return ", ".join(profile.domain_list()) or "—"
 
     def get_urls(self):
-        view = self.admin_site.admin_view(self.directory_check)
-        return [path("directory/", view, name="accounts_directory_check"), *super().get_urls()]
+        directory = self.admin_site.admin_view(self.directory_check)
+        sso = self.admin_site.admin_view(self.sso_check)
+        return [
+            path("directory/", directory, name="accounts_directory_check"),
+            path("single-sign-on/", sso, name="accounts_sso_check"),
+            *super().get_urls(),
+        ]
+
+    def sso_check(self, request):
+        """Single sign-on as the portal sees it: what to give the IdP, what the IdP's metadata says."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Check single sign-on"),
+            "report": saml.diagnose(),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/accounts/sso_check.html", context)
 
     def directory_check(self, request):
         """The company directory as the portal sees it: reachable, service bind, timing, an entry."""
         if not self.has_view_permission(request):
             raise PermissionDenied
         form = DirectoryCheckForm(request.GET or None)
-        report = diagnose(form.cleaned_data["email"] if form.is_valid() else "") if request.GET else None
+        email = form.cleaned_data["email"] if form.is_valid() else ""
+        report = network.diagnose(email) if request.GET else None
         context = {
             **self.admin_site.each_context(request),
             "title": _("Check the company directory"),

@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 
-def self_signed(folder, stem, *, common_name="127.0.0.1", algorithm="ec"):
-    """Writes stem.pem and stem.key into folder; the certificate is its own CA. Returns both paths."""
+def self_signed(folder, stem, *, common_name="127.0.0.1", algorithm="ec", days=2):
+    """Writes stem.pem and stem.key into folder; the certificate is its own CA, valid for `days`
+    from now (negative: expired that long ago). Returns both paths."""
     if algorithm == "rsa":  # what XML signatures use by default
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     else:
@@ -23,8 +24,8 @@ def self_signed(folder, stem, *, common_name="127.0.0.1", algorithm="ec"):
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
+        .not_valid_before(now - datetime.timedelta(days=abs(days) + 1))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(
             x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
         )

@@ -237,3 +237,46 @@ def test_login_forms_may_lead_to_the_idp_and_nowhere_else(identity_provider):
 def test_network_and_cloud_logins_are_untouched_by_single_sign_on(identity_provider, make_user):
     make_user("staff@example.com")
     assert "Welcome" in log_in(Client(), "staff@example.com", "correct horse battery").content.decode()
+
+
+def test_check_sso_shows_what_to_give_the_idp_and_when_its_certificate_expires(
+    identity_provider, settings, tmp_path
+):
+    import io
+
+    from django.core.management import call_command
+
+    from .certificates import self_signed
+
+    out = io.StringIO()
+    call_command("check_sso", stdout=out)
+    text = out.getvalue()
+    assert f"assertion consumer service: {settings.PORTAL_BASE_URL}/saml/acs/" in text
+    assert f"identity provider: {identity_provider.base}/metadata" in text
+    assert f"sign-in address: {identity_provider.base}/sso" in text
+    assert "signing certificate: CN=idp, expires" in text and "(1 days left)" in text and "error" not in text
+
+    # The IdP's certificate has expired (the metadata was never updated): said plainly.
+    expired, _key = self_signed(tmp_path, "old", common_name="idp", algorithm="rsa", days=-3)
+
+    def body(pem):
+        return "".join(pem.read_text().splitlines()[1:-1])
+
+    metadata = identity_provider.metadata_file.read_text()
+    stale = tmp_path / "stale-metadata.xml"
+    stale.write_text(metadata.replace(body(identity_provider.cert_file), body(expired)))
+    settings.SAML_IDP_METADATA = str(stale)
+    out = io.StringIO()
+    call_command("check_sso", stdout=out)
+    assert "error: every signing certificate of the IdP has expired" in out.getvalue()
+
+
+def test_the_admin_page_checks_single_sign_on(client, identity_provider, make_user, settings):
+    make_user("admin@example.com", "correct horse battery", is_staff=True, is_superuser=True)
+    log_in(client, "admin@example.com", "correct horse battery")
+    assert "Check single sign-on" in client.get("/admin/accounts/authprofile/").content.decode()
+    page = client.get("/admin/accounts/authprofile/single-sign-on/").content.decode()
+    assert f"{settings.PORTAL_BASE_URL}/saml/acs/" in page and f"{identity_provider.base}/sso" in page
+    settings.SAML_IDP_METADATA = "/nonexistent/idp-metadata.xml"
+    page = client.get("/admin/accounts/authprofile/single-sign-on/").content.decode()
+    assert "cannot read the IdP metadata" in page

@@ -6,11 +6,14 @@ unsolicited or replayed responses), its assertion must be signed by the IdP of t
 must name the address that was typed. The portal keeps no SAML password; the IdP is the truth.
 """
 
+import base64
+import datetime
 import functools
 import logging
 import shutil
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from django.conf import settings
 from django.urls import reverse
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
@@ -160,3 +163,47 @@ def verify(saml_response, request_id, address):
 def sp_metadata():
     """The portal's own metadata, for the IdP's administrator."""
     return str(entity_descriptor(config()))
+
+
+def _certificates(sp_config, idp):
+    """The IdP's signing certificates from its metadata: (subject, not valid after), soonest first."""
+    found = []
+    for _name, text in sp_config.metadata.certs(idp, "idpsso", use="signing"):
+        certificate = x509.load_der_x509_certificate(base64.b64decode("".join(text.split())))
+        found.append((certificate.subject.rfc4514_string(), certificate.not_valid_after_utc))
+    return sorted(found, key=lambda c: c[1])
+
+
+def diagnose():
+    """What `check_sso` and the admin page show: the portal's names, the IdP, its certificates."""
+    report = {
+        "enabled": enabled(),
+        "metadata": settings.SAML_IDP_METADATA or "(not configured)",
+        "entity_id": entity_id(),
+        "acs_url": acs_url(),
+        "signs_requests": bool(settings.SAML_KEY_FILE and settings.SAML_CERT_FILE),
+    }
+    if not enabled():
+        return report
+    try:
+        sp_config = config()
+    except Unavailable as error:
+        return {**report, "error": str(error)}
+    idp = _idp_entity_id(sp_config)
+    now = datetime.datetime.now(datetime.UTC)
+    services = sp_config.metadata.single_sign_on_service(idp, BINDING_HTTP_REDIRECT)
+    report.update(
+        idp=idp,
+        sign_in_urls=[s["location"] for s in services],
+        certificates=[
+            {"subject": subject, "expires": expires, "days_left": (expires - now).days}
+            for subject, expires in _certificates(sp_config, idp)
+        ],
+    )
+    if not services:
+        report["error"] = "the IdP offers no sign-in address for the HTTP-Redirect binding"
+    elif not report["certificates"]:
+        report["error"] = "the IdP metadata has no signing certificate: no answer could be checked"
+    elif report["certificates"][-1]["days_left"] < 0:
+        report["error"] = "every signing certificate of the IdP has expired"
+    return report
