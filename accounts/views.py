@@ -53,7 +53,7 @@ def saml_metadata(request):
     try:
         return HttpResponse(saml.sp_metadata(), content_type="application/samlmetadata+xml")
     except saml.Unavailable:
-        return HttpResponse("The identity provider's metadata cannot be read.", status=503)
+        return HttpResponse(_("The identity provider's metadata cannot be read."), status=503)
 
 
 @require_POST

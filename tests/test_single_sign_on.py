@@ -215,6 +215,8 @@ def test_the_portal_publishes_its_metadata_for_the_idp(identity_provider, settin
     text = metadata.content.decode()
     assert f'Location="{settings.PORTAL_BASE_URL}/saml/acs/"' in text
     assert f'entityID="{settings.PORTAL_BASE_URL}/saml/metadata/"' in text
+    settings.SAML_IDP_METADATA = "/nonexistent/idp-metadata.xml"
+    assert Client().get("/saml/metadata/").status_code == 503
     settings.SAML_IDP_METADATA = ""
     assert Client().get("/saml/metadata/").status_code == 404
     assert Client().post("/saml/acs/", {"SAMLResponse": "x"}).status_code == 404
