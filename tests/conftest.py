@@ -246,5 +246,6 @@ def identity_provider(idp_server, settings, db, make_profile):
     idp_server.refuse()
     idp_server.sign_assertions = True
     idp_server.opaque_name_id = False
+    idp_server.sha1 = False
     make_profile("Single sign-on", domains="sso.example", methods="saml")
     return idp_server

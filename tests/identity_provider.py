@@ -23,6 +23,7 @@ from saml2.saml import (
 )
 from saml2.samlp import STATUS_AUTHN_FAILED
 from saml2.server import Server
+from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 from .certificates import self_signed
 
@@ -47,6 +48,7 @@ class IdentityProvider:
         self.person = None  # (address, display name) to sign in; None refuses
         self.sign_assertions = True
         self.opaque_name_id = False  # a persistent ID instead of the address, as some IdPs send
+        self.sha1 = False  # sign with the old SHA-1, as some IdPs still do
         self.last_request_url = ""
 
     def _config(self, sp_metadata_file=None):
@@ -110,6 +112,8 @@ class IdentityProvider:
                 name_id=name_id,
                 authn={"class_ref": AUTHN_PASSWORD, "authn_auth": self.base},
                 sign_assertion=self.sign_assertions,
+                sign_alg=SIG_RSA_SHA1 if self.sha1 else SIG_RSA_SHA256,
+                digest_alg=DIGEST_SHA1 if self.sha1 else DIGEST_SHA256,
                 **args,
             )
         relay_state = query.get("RelayState", [""])[0]

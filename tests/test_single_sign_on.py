@@ -2,7 +2,7 @@
 
 import base64
 import urllib.request
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -123,6 +123,15 @@ def test_an_unsigned_assertion_is_refused(identity_provider, make_user):
     assert signed_in_user(client) is None and last_attempt().reason == "saml_error"
 
 
+def test_an_assertion_signed_with_sha1_is_refused(identity_provider, make_user):
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    identity_provider.sha1 = True
+    client = Client()
+    assert GENERIC_FAILURE in sso_log_in(client, "sam@sso.example").content.decode()
+    assert signed_in_user(client) is None and "SHA-1" in last_attempt().detail
+
+
 def test_an_answer_counts_once_and_only_for_the_request_it_answers(identity_provider, make_user):
     make_user("sam@sso.example")
     identity_provider.sign_in_as("sam@sso.example")
@@ -170,9 +179,8 @@ def test_with_a_key_of_its_own_the_portal_signs_its_requests(
     assert "KeyDescriptor" in saml.sp_metadata()  # the IdP learns the portal's certificate from it
     identity_provider.trust(saml.sp_metadata())
     assert signed_in_user_after(Client(), "sam@sso.example") is not None
-    assert (
-        "Signature=" in identity_provider.last_request_url and "SigAlg=" in identity_provider.last_request_url
-    )
+    request = parse_qs(identity_provider.last_request_url)
+    assert request["Signature"] and request["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
 
 
 def test_two_step_follows_single_sign_on_where_the_profile_asks(identity_provider, make_user):
