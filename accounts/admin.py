@@ -189,16 +189,11 @@ class UserAdmin(DjangoUserAdmin):
                 _("Send a temporary password by email to these users?"),
             )
         for user in queryset:
-            plain = passwords.issue_temporary_password(user)
-            passwords.send_temporary_password(user, user.email, plain)
-            PasswordHelpRequest.objects.create(
-                email_entered=user.email,
-                user=user,
-                requested_by=request.user.email,
-                outcome=PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD,
-            )
+            passwords.queue_temporary_password(user, requested_by=request.user.email)
         self.message_user(
-            request, _("Sent a temporary password to %d users.") % queryset.count(), messages.SUCCESS
+            request,
+            _("A temporary password is on its way to %d users.") % queryset.count(),
+            messages.SUCCESS,
         )
         return None
 
@@ -349,7 +344,7 @@ class ThrottleAdmin(admin.ModelAdmin):
 
 @admin.register(PasswordHelpRequest)
 class PasswordHelpRequestAdmin(AuditLogAdmin):
-    list_display = ["at", "email_entered", "outcome", "ip", "requested_by"]
+    list_display = ["at", "email_entered", "outcome", "email_sent_at", "ip", "requested_by"]
     list_filter = ["outcome"]
     search_fields = ["email_entered", "ip"]
     date_hierarchy = "at"

@@ -1,18 +1,19 @@
-"""The portal's emails: plain text and HTML from templates, sent without holding up the page.
+"""The portal's emails: plain text and HTML from templates, and how sending them is retried.
 
-Sending happens on a small background pool so that a page answers in the same time whether
-or not it sent an email (no way to learn which addresses have accounts by timing).
+Nothing is sent while a page is answered: pages write an outbox row (a Notification, a
+PasswordHelpRequest) and the worker `deliver_notifications` sends it, again later while the
+relay refuses. So a page takes the same time whether or not it sent something, and an outage
+of the relay loses nothing.
 """
 
-import logging
-from concurrent.futures import ThreadPoolExecutor
+import smtplib
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-log = logging.getLogger("portal.mail")
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="portal-mail")
+SEND_ERRORS = (smtplib.SMTPException, OSError)
 
 
 def build_email(to, template, context):
@@ -26,15 +27,6 @@ def build_email(to, template, context):
     return message
 
 
-def _send(message, template):
-    try:
-        message.send()
-        log.info("event=email_sent template=%s", template)
-    except Exception:  # the relay is down or refuses: log it, never the content
-        log.exception("event=email_failed template=%s", template)
-
-
-def send_in_background(to, template, context):
-    """Render now (templates need the request's data), send on the background pool."""
-    message = build_email(to, template, context)
-    return _pool.submit(_send, message, template)
+def retry_delay(attempts):
+    """After a failed attempt: NOTIFICATION_RETRY_SECONDS, doubling, at most an hour."""
+    return timedelta(seconds=min(settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1), 3600))

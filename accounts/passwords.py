@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.db import transaction
 from django.utils import timezone
 
 from . import mail
@@ -29,16 +30,14 @@ def compact(typed):
     return "".join(typed.split()).replace("-", "").lower()
 
 
-def issue_temporary_password(user, *, hashed=None, plain=None):
+def issue_temporary_password(user):
     """Give the user a pending temporary password; returns it in plain text, for the email only.
 
     The current password keeps working until the temporary one is used; a new one replaces
     any earlier one.
     """
-    if plain is None:
-        plain = new_temporary_password()
-        hashed = make_password(compact(plain))
-    user.temporary_password = hashed
+    plain = new_temporary_password()
+    user.temporary_password = make_password(compact(plain))
     user.temporary_password_expires_at = timezone.now() + timedelta(
         hours=user.profile().temporary_password_hours
     )
@@ -106,24 +105,23 @@ def _over_the_limit(address, ip):
     return bool(ip) and counted.filter(ip=ip).count() >= settings.PASSWORD_HELP_PER_CLIENT_PER_HOUR
 
 
-def send_temporary_password(user, to, plain):
-    return mail.send_in_background(
-        to,
-        "temporary_password",
-        {"user": user, "temporary_password": plain, "expires_at": user.temporary_password_expires_at},
-    )
+EMAILED = {
+    PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD,
+    PasswordHelpRequest.Outcome.NETWORK_PASSWORD,
+    PasswordHelpRequest.Outcome.SINGLE_SIGN_ON,
+    PasswordHelpRequest.Outcome.ASK_ADMINISTRATOR,
+}
 
 
 def password_help(address, ip, requested_by=""):
     """Handle 'Forgot your password?': the caller always shows the same page, whatever happened.
 
-    Every path spends one Argon2 hash and sends its email in the background, so the answer
-    takes the same time for an address with an account as for one without.
+    Every path writes one row and nothing else: the notification worker sends its email (and
+    issues the temporary password as it does). So the answer takes the same time for an address
+    with an account as for one without, and a relay outage delays the email but loses nothing.
     """
     Outcome = PasswordHelpRequest.Outcome
     address = normalize_address(address)
-    plain = new_temporary_password()
-    hashed = make_password(compact(plain))
     user, _alias = User.objects.find_by_address(address)
     if _over_the_limit(address, ip):
         outcome = Outcome.LIMITED
@@ -131,13 +129,73 @@ def password_help(address, ip, requested_by=""):
         outcome = Outcome.UNKNOWN_ADDRESS
     else:
         outcome = _what_to_send(user)
-    if outcome == Outcome.TEMPORARY_PASSWORD:
-        issue_temporary_password(user, hashed=hashed, plain=plain)
-        send_temporary_password(user, address, plain)
-    elif outcome in (Outcome.NETWORK_PASSWORD, Outcome.SINGLE_SIGN_ON, Outcome.ASK_ADMINISTRATOR):
-        mail.send_in_background(address, outcome, {"user": user})
     PasswordHelpRequest.objects.create(
-        email_entered=address[:254], user=user, outcome=outcome, ip=ip or None, requested_by=requested_by
+        email_entered=address[:254],
+        user=user,
+        outcome=outcome,
+        ip=ip or None,
+        requested_by=requested_by,
+        email_due_at=timezone.now() if outcome in EMAILED else None,
     )
     log.info("event=password_help outcome=%s", outcome)
     return outcome
+
+
+def queue_temporary_password(user, requested_by):
+    """An administrator sends someone a temporary password (through the same outbox)."""
+    PasswordHelpRequest.objects.create(
+        email_entered=user.email,
+        user=user,
+        requested_by=requested_by,
+        outcome=PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD,
+        email_due_at=timezone.now(),
+    )
+
+
+def _help_email(help_request):
+    """The email for a request; a temporary password is issued only now, as it goes out."""
+    user, to = help_request.user, help_request.email_entered
+    if user is None or not user.is_active:
+        return None  # the account went away meanwhile
+    if help_request.outcome == PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD:
+        plain = issue_temporary_password(user)
+        expires_at = user.temporary_password_expires_at
+        context = {"user": user, "temporary_password": plain, "expires_at": expires_at}
+        return mail.build_email(to, "temporary_password", context)
+    return mail.build_email(to, help_request.outcome, {"user": user})
+
+
+def deliver_help(pk):
+    """Send one request's email if it is still due: True when sent (or nothing to send)."""
+    with transaction.atomic():
+        help_request = (
+            PasswordHelpRequest.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user")
+            .filter(pk=pk, email_sent_at__isnull=True, email_due_at__isnull=False)
+            .first()
+        )
+        if help_request is None:
+            return False  # sent meanwhile, or another worker has it
+        now = timezone.now()
+        help_request.email_attempts += 1
+        try:
+            with transaction.atomic():  # a temporary password that could not be sent is not issued
+                email = _help_email(help_request)
+                if email is not None:
+                    email.send()
+        except mail.SEND_ERRORS as error:
+            help_request.email_due_at = now + mail.retry_delay(help_request.email_attempts)
+            help_request.email_last_error = f"{type(error).__name__}: {error}"[:500]
+            help_request.save()
+            log.warning("event=password_email_deferred id=%s error=%s", pk, type(error).__name__)
+            return False
+        help_request.email_sent_at, help_request.email_due_at, help_request.email_last_error = now, None, ""
+        help_request.save()
+        log.info("event=password_email_sent outcome=%s id=%s", help_request.outcome, pk)
+        return True
+
+
+def deliver_due_help(limit=200):
+    """Send every password-help email that is due now; returns how many went out."""
+    due = PasswordHelpRequest.objects.filter(email_sent_at__isnull=True, email_due_at__lte=timezone.now())
+    return sum(deliver_help(pk) for pk in due.values_list("pk", flat=True)[:limit])

@@ -5,21 +5,18 @@ is made inside a savepoint that is kept only if the relay accepted the email.
 """
 
 import logging
-import smtplib
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import passwords
-from accounts.mail import build_email
+from accounts.mail import SEND_ERRORS, build_email, retry_delay
 
 from . import tokens
 from .models import Notification
 
 log = logging.getLogger("portal.notify")
-SEND_ERRORS = (smtplib.SMTPException, OSError)
 
 
 def message_link(token):
@@ -73,10 +70,6 @@ COMPOSERS = {
 }
 
 
-def retry_delay(attempts):
-    return timedelta(seconds=min(settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1), 3600))
-
-
 def deliver(notification_id):
     """Send one notification if it is still due: True when sent, False when it must wait."""
     with transaction.atomic():
@@ -117,6 +110,7 @@ def deliver(notification_id):
 
 
 def deliver_due(limit=200):
-    """Send every notification that is due now; returns how many went out."""
+    """Send every email that is due now, notifications and password help; returns how many went out."""
     due = Notification.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
-    return sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
+    sent = sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
+    return sent + passwords.deliver_due_help(limit)

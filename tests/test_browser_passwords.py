@@ -5,6 +5,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from messaging.notify import deliver_due
+
 from .conftest import body_text
 from .helpers import GENERIC_FAILURE
 
@@ -22,6 +24,7 @@ def test_forgot_password_temporary_password_forced_change_and_the_new_password(p
     page.get_by_role("button", name="Send temporary password").click()
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
 
+    deliver_due()  # a round of the notification worker
     (message,) = mailbox.wait_for(1)
     temporary = re.search(r"Temporary password: (\S+)", body_text(message)).group(1)
 
