@@ -183,6 +183,26 @@ def test_with_a_key_of_its_own_the_portal_signs_its_requests(
     assert request["Signature"] and request["SigAlg"] == ["http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"]
 
 
+def test_a_message_link_leads_through_single_sign_on_to_the_message(
+    identity_provider, make_user, hold_message, mailbox
+):
+    from .test_messages import link_and_password
+
+    make_user("sam@sso.example", name="Sam Single")
+    message = hold_message(["sam@sso.example"], subject="For Sam", text="Only for Sam.")
+    link, password = link_and_password(mailbox, "sam@sso.example", count=1)
+    assert password is None  # staff of the organisation get no temporary password
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    assert client.get(link)["Location"] == "/login/"
+    assert client.get("/login/")["Location"] == "/login/sso/"  # the address is the link's, fixed
+    to_idp = client.get("/login/sso/")
+    page = post_answer(client, *idp_answer(to_idp["Location"])).content.decode()
+    assert "Only for Sam." in page and "For Sam" in page
+    assert signed_in_user(client).email == "sam@sso.example"
+    assert message.access_events.filter(action="open").count() == 1
+
+
 def test_two_step_follows_single_sign_on_where_the_profile_asks(identity_provider, make_user):
     make_user("sam@sso.example")
     AuthProfile.objects.filter(domains="sso.example").update(require_two_step=True)
