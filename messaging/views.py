@@ -73,6 +73,14 @@ def _message_or_404(request, public_id):
     return message, recipient
 
 
+def _content_or_404(request, public_id):
+    """The message, if its content may be read now: by its sender while kept, by a recipient while open."""
+    message, recipient = _message_or_404(request, public_id)
+    if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
+        raise Http404
+    return message
+
+
 @never_cache
 @no_referrer
 @login_required
@@ -99,9 +107,7 @@ def message_detail(request, public_id):
 @login_required
 def download(request, public_id, attachment_id):
     """An attachment, decrypted as it streams, always as a download."""
-    message, recipient = _message_or_404(request, public_id)
-    if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
-        raise Http404
+    message = _content_or_404(request, public_id)
     attachment = message.attachments.filter(public_id=attachment_id).first()
     if attachment is None:
         raise Http404
@@ -124,9 +130,7 @@ def _stream(attachment, content_type, *, as_attachment):
 @login_required
 def inline_image(request, public_id, attachment_id):
     """An image of the message's HTML body (a cid: part), shown in the page; only raster types."""
-    message, recipient = _message_or_404(request, public_id)
-    if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
-        raise Http404
+    message = _content_or_404(request, public_id)
     images = message.attachments.filter(content_type__in=reading.INLINE_IMAGE_TYPES)
     image = images.filter(public_id=attachment_id).first()
     if image is None:
