@@ -344,7 +344,7 @@ class ThrottleAdmin(admin.ModelAdmin):
 
 @admin.register(PasswordHelpRequest)
 class PasswordHelpRequestAdmin(AuditLogAdmin):
-    list_display = ["at", "email_entered", "outcome", "email_sent_at", "ip", "requested_by"]
+    list_display = ["at", "email_entered", "outcome", "sent_at", "ip", "requested_by"]
     list_filter = ["outcome"]
     search_fields = ["email_entered", "ip"]
     date_hierarchy = "at"

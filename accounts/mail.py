@@ -6,13 +6,17 @@ relay refuses. So a page takes the same time whether or not it sent something, a
 of the relay loses nothing.
 """
 
+import logging
 import smtplib
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
 from django.template.loader import render_to_string
+from django.utils import timezone
 
+log = logging.getLogger("portal.mail")
 SEND_ERRORS = (smtplib.SMTPException, OSError)
 
 
@@ -30,3 +34,35 @@ def build_email(to, template, context):
 def retry_delay(attempts):
     """After a failed attempt: NOTIFICATION_RETRY_SECONDS, doubling, at most an hour."""
     return timedelta(seconds=min(settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1), 3600))
+
+
+def send_from_outbox(row, compose):
+    """Send the email of an outbox row locked by the caller: True when done, False when it must wait.
+
+    `compose(row)` builds the email (or None: nothing to send any more). Building and sending share
+    a savepoint, so what building changed (a temporary password issued, a link token made) is kept
+    only if the relay accepted the email. The row has attempts, next_attempt_at, sent_at, last_error.
+    """
+    now = timezone.now()
+    row.attempts += 1
+    try:
+        with transaction.atomic():
+            email = compose(row)
+            if email is not None:
+                email.send()
+    except SEND_ERRORS as error:
+        row.next_attempt_at = now + retry_delay(row.attempts)
+        row.last_error = f"{type(error).__name__}: {error}"[:500]
+        row.save()
+        log.warning(
+            "event=email_deferred outbox=%s id=%s attempts=%d error=%s",
+            row._meta.model_name,
+            row.pk,
+            row.attempts,
+            type(error).__name__,
+        )
+        return False
+    row.sent_at, row.last_error = now, ""
+    row.save()
+    log.info("event=email_sent outbox=%s id=%s", row._meta.model_name, row.pk)
+    return True

@@ -413,10 +413,12 @@ class PasswordHelpRequest(models.Model):
         _("requested by"), max_length=254, blank=True, help_text=_("An administrator, if not the person.")
     )
     # The row is the outbox of its email: the notification worker sends it, and tries again later.
-    email_due_at = models.DateTimeField(_("email due at"), null=True, blank=True, db_index=True)
-    email_sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
-    email_attempts = models.PositiveIntegerField(_("sending attempts"), default=0)
-    email_last_error = models.CharField(_("last sending error"), max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(
+        _("email: next attempt at"), null=True, blank=True, db_index=True, help_text=_("Empty: no email.")
+    )
+    sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("email: attempts"), default=0)
+    last_error = models.CharField(_("email: last error"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("password help request")

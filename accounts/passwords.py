@@ -135,7 +135,7 @@ def password_help(address, ip, requested_by=""):
         outcome=outcome,
         ip=ip or None,
         requested_by=requested_by,
-        email_due_at=timezone.now() if outcome in EMAILED else None,
+        next_attempt_at=timezone.now() if outcome in EMAILED else None,
     )
     log.info("event=password_help outcome=%s", outcome)
     return outcome
@@ -148,7 +148,7 @@ def queue_temporary_password(user, requested_by):
         user=user,
         requested_by=requested_by,
         outcome=PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD,
-        email_due_at=timezone.now(),
+        next_attempt_at=timezone.now(),
     )
 
 
@@ -166,36 +166,20 @@ def _help_email(help_request):
 
 
 def deliver_help(pk):
-    """Send one request's email if it is still due: True when sent (or nothing to send)."""
+    """Send one request's email if it is still due: True when done."""
     with transaction.atomic():
         help_request = (
             PasswordHelpRequest.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("user")
-            .filter(pk=pk, email_sent_at__isnull=True, email_due_at__isnull=False)
+            .filter(pk=pk, sent_at__isnull=True, next_attempt_at__isnull=False)
             .first()
         )
         if help_request is None:
             return False  # sent meanwhile, or another worker has it
-        now = timezone.now()
-        help_request.email_attempts += 1
-        try:
-            with transaction.atomic():  # a temporary password that could not be sent is not issued
-                email = _help_email(help_request)
-                if email is not None:
-                    email.send()
-        except mail.SEND_ERRORS as error:
-            help_request.email_due_at = now + mail.retry_delay(help_request.email_attempts)
-            help_request.email_last_error = f"{type(error).__name__}: {error}"[:500]
-            help_request.save()
-            log.warning("event=password_email_deferred id=%s error=%s", pk, type(error).__name__)
-            return False
-        help_request.email_sent_at, help_request.email_due_at, help_request.email_last_error = now, None, ""
-        help_request.save()
-        log.info("event=password_email_sent outcome=%s id=%s", help_request.outcome, pk)
-        return True
+        return mail.send_from_outbox(help_request, _help_email)
 
 
 def deliver_due_help(limit=200):
     """Send every password-help email that is due now; returns how many went out."""
-    due = PasswordHelpRequest.objects.filter(email_sent_at__isnull=True, email_due_at__lte=timezone.now())
+    due = PasswordHelpRequest.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
     return sum(deliver_help(pk) for pk in due.values_list("pk", flat=True)[:limit])

@@ -4,19 +4,15 @@ A link token or a temporary password exists in plain text only in the email bein
 is made inside a savepoint that is kept only if the relay accepted the email.
 """
 
-import logging
-
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts import passwords
-from accounts.mail import SEND_ERRORS, build_email, retry_delay
+from accounts.mail import build_email, send_from_outbox
 
 from . import tokens
 from .models import Notification
-
-log = logging.getLogger("portal.notify")
 
 
 def message_link(token):
@@ -81,31 +77,11 @@ def deliver(notification_id):
         )
         if notification is None:
             return False  # sent meanwhile, or another worker has it
-        now = timezone.now()
-        notification.attempts += 1
-        try:
-            with transaction.atomic():
-                email = COMPOSERS[notification.kind](notification)
-                if email is not None:
-                    email.send()
-        except SEND_ERRORS as error:
-            notification.next_attempt_at = now + retry_delay(notification.attempts)
-            notification.last_error = f"{type(error).__name__}: {error}"[:500]
-            notification.save()
-            log.warning(
-                "event=notification_deferred kind=%s id=%s attempts=%d error=%s",
-                notification.kind,
-                notification.pk,
-                notification.attempts,
-                type(error).__name__,
-            )
+        if not send_from_outbox(notification, COMPOSERS[notification.kind]):
             return False
-        notification.sent_at, notification.last_error = now, ""
-        notification.save()
         if notification.kind == Notification.Kind.NEW_MESSAGE:
-            notification.recipient.notified_at = now
+            notification.recipient.notified_at = notification.sent_at
             notification.recipient.save(update_fields=["notified_at"])
-        log.info("event=notification_sent kind=%s id=%s", notification.kind, notification.pk)
         return True
 
 
