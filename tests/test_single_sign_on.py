@@ -2,6 +2,7 @@
 
 import base64
 import urllib.request
+from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 from django.contrib.auth import get_user_model
@@ -235,6 +236,33 @@ def test_the_idp_metadata_unreadable_is_an_outage_with_a_reference(identity_prov
     attempt = last_attempt()
     assert "temporarily unavailable" in page and attempt.reference in page
     assert attempt.reason == "saml_error" and "metadata" in attempt.detail
+
+
+def test_an_unreadable_metadata_is_tried_again_only_after_a_minute(
+    identity_provider, make_user, settings, tmp_path
+):
+    import shutil
+
+    import time_machine
+    from django.utils import timezone
+
+    make_user("sam@sso.example")
+    later = tmp_path / "idp-metadata.xml"
+    settings.SAML_IDP_METADATA = str(later)
+
+    def sign_in_page():
+        client = Client()
+        client.post("/login/", {"step": "identify", "email": "sam@sso.example"})
+        return client.get("/login/sso/")
+
+    assert "temporarily unavailable" in sign_in_page().content.decode()
+    shutil.copy(identity_provider.metadata_file, later)  # the metadata is back
+    started = timezone.now()
+    with time_machine.travel(started + timedelta(seconds=30)):
+        # Every login page needs it (CSP); a failed read is not repeated for each of them.
+        assert "temporarily unavailable" in sign_in_page().content.decode()
+    with time_machine.travel(started + timedelta(seconds=61)):
+        assert sign_in_page()["Location"].startswith(identity_provider.base)
 
 
 def test_the_portal_publishes_its_metadata_for_the_idp(identity_provider, settings):

@@ -11,6 +11,7 @@ import datetime
 import functools
 import logging
 import shutil
+import time
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -47,6 +48,11 @@ def entity_id():
     return settings.SAML_SP_ENTITY_ID or settings.PORTAL_BASE_URL + reverse("accounts:saml_metadata")
 
 
+METADATA_TIMEOUT = 5  # seconds, to fetch the metadata from an https URL
+RETRY_FAILED_READ_SECONDS = 60
+_failures = {}
+
+
 @functools.lru_cache(maxsize=8)
 def _config(metadata, entity, acs, key_file, cert_file):
     """Parsing metadata is slow: one config per process and setting (a failed read is tried again)."""
@@ -71,29 +77,37 @@ def _config(metadata, entity, acs, key_file, cert_file):
                 }
             },
             "accepted_time_diff": 60,
+            "http_client_timeout": METADATA_TIMEOUT,
             "allow_unknown_attributes": True,
             **keys,
             **({"encryption_keypairs": [keys]} if keys else {}),
         }
     )
     if not config.metadata.identity_providers():
-        raise Unavailable("the IdP metadata names no identity provider")
+        raise Unavailable("it names no identity provider")
     return config
 
 
 def config():
+    """The portal's SAML configuration. A failed read of the metadata is not tried again for a minute:
+    every login page asks (for its CSP), and an IdP that is down must not slow down everyone else."""
+    key = (
+        settings.SAML_IDP_METADATA,
+        entity_id(),
+        acs_url(),
+        settings.SAML_KEY_FILE,
+        settings.SAML_CERT_FILE,
+    )
+    failed_at, reason = _failures.get(key, (None, ""))
+    if failed_at is not None and time.time() - failed_at < RETRY_FAILED_READ_SECONDS:
+        raise Unavailable(reason)
     try:
-        return _config(
-            settings.SAML_IDP_METADATA,
-            entity_id(),
-            acs_url(),
-            settings.SAML_KEY_FILE,
-            settings.SAML_CERT_FILE,
-        )
-    except Unavailable:
-        raise
+        return _config(*key)
     except Exception as error:  # unreadable file, unreachable URL, broken XML: all the same to the person
-        raise Unavailable(f"cannot read the IdP metadata: {type(error).__name__}: {error}") from error
+        reason = str(error) if isinstance(error, Unavailable) else f"{type(error).__name__}: {error}"
+        reason = f"cannot read the IdP metadata: {reason}"
+        _failures[key] = (time.time(), reason)
+        raise Unavailable(reason) from error
 
 
 def _idp_entity_id(sp_config):
