@@ -89,6 +89,11 @@ access to *
     by dn.exact="{service}" read
     by self read
     by * none
+
+database monitor
+access to *
+    by dn.exact="cn=admin,{suffix}" read
+    by * none
 """
 
 
@@ -144,6 +149,17 @@ class Slapd:
     def thaw(self):
         if self.running:
             os.kill(self.process.pid, signal.SIGCONT)
+
+    def completed(self, operation):
+        """How many operations of a kind ("Bind", "Search") the server has completed (cn=Monitor)."""
+        import ldap
+
+        connection = ldap.initialize(self.uri)
+        connection.simple_bind_s(f"cn=admin,{SUFFIX}", "admin-secret")
+        base = f"cn={operation},cn=Operations,cn=Monitor"
+        ((_dn, attributes),) = connection.search_s(base, ldap.SCOPE_BASE, attrlist=["monitorOpCompleted"])
+        connection.unbind_s()
+        return int(attributes["monitorOpCompleted"][0])
 
     def settings(self):
         """The portal's LDAP_* settings for this server."""

@@ -124,6 +124,24 @@ def test_starttls_refuses_a_server_it_cannot_verify(client, directory, corp_prof
     assert last_attempt().reason == "directory_unavailable"
 
 
+def test_an_address_not_in_the_directory_costs_it_the_same_work_as_a_wrong_password(
+    directory, corp_profile
+):
+    from django.test import Client
+
+    def work(address):
+        before = directory.completed("Bind"), directory.completed("Search")
+        log_in(Client(), address, "a wrong password")
+        after = directory.completed("Bind"), directory.completed("Search")
+        return after[0] - before[0], after[1] - before[1]
+
+    wrong_password = work("alice@corp.example")
+    assert last_attempt().reason == "bad_password"
+    not_there = work("nobody@corp.example")
+    assert last_attempt().reason == "directory_user_not_found"
+    assert not_there == wrong_password  # so the time does not tell who is in the directory
+
+
 def test_check_directory_reports_reachability_timing_and_the_entry(directory):
     out = io.StringIO()
     call_command("check_directory", "alice@corp.example", stdout=out)

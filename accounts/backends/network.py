@@ -4,6 +4,7 @@ The portal never stores these passwords. The first successful bind creates or up
 internal user; membership of LDAP_PORTAL_GROUP grants the portal permission.
 """
 
+import secrets
 import time
 
 import ldap
@@ -59,6 +60,16 @@ def directory_settings():
     }
 
 
+def _bind_in_vain(connection, password):
+    """Nobody has the address: bind anyway, as nobody, so that the answer takes as long as for a
+    wrong password (one search and one bind either way): the time does not tell who is there."""
+    nobody = f"cn=nobody-{secrets.token_hex(8)},{settings.LDAP_USER_BASE}"
+    try:
+        connection.simple_bind_s(nobody, password)
+    except ldap.INVALID_CREDENTIALS:
+        pass
+
+
 def _first(attrs, name):
     values = attrs.get(name) or attrs.get(name.lower()) or []
     return values[0] if values else ""
@@ -70,6 +81,7 @@ class NetworkPasswordBackend(LDAPBackend):
     def __init__(self):
         super().__init__()
         self.outcome, self.group_dns, self.attrs = "", set(), {}
+        self.errors = []  # what the directory raised during this attempt (see verify)
 
     @property
     def settings(self):
@@ -80,6 +92,8 @@ class NetworkPasswordBackend(LDAPBackend):
     def authenticate_ldap_user(self, ldap_user, password):
         if ldap_user.dn is None:  # searched with the service account
             self.outcome = "directory_user_not_found"
+            if not self.errors:  # the search did answer: nobody has the address
+                _bind_in_vain(ldap_user.connection, password)
             return None
         user = ldap_user.authenticate(password)
         self.outcome = "" if user is not None else "bad_password"
@@ -132,13 +146,13 @@ def verify(address, user, password):
         # A simple bind with an empty password is an unauthenticated bind some servers accept.
         return Verdict(user=user, reason="bad_password", detail="empty password refused before any bind")
     marker = object()
-    errors = []
+    backend = NetworkPasswordBackend()
+    errors = backend.errors
 
     def on_error(sender, context, user, request, exception, **kwargs):
         if request is marker:
             errors.append(exception)
 
-    backend = NetworkPasswordBackend()
     ldap_error.connect(on_error, dispatch_uid=f"verify-{id(marker)}")
     try:
         found = backend.authenticate(marker, username=address, password=password)
