@@ -124,9 +124,7 @@ def test_starttls_refuses_a_server_it_cannot_verify(client, directory, corp_prof
     assert last_attempt().reason == "directory_unavailable"
 
 
-def test_an_address_not_in_the_directory_costs_it_the_same_work_as_a_wrong_password(
-    directory, corp_profile
-):
+def test_an_address_not_in_the_directory_costs_it_the_same_work_as_a_wrong_password(directory, corp_profile):
     from django.test import Client
 
     def work(address):
