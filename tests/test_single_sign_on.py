@@ -5,6 +5,7 @@ import urllib.request
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
@@ -202,6 +203,18 @@ def test_a_message_link_leads_through_single_sign_on_to_the_message(
     assert "Only for Sam." in page and "For Sam" in page
     assert signed_in_user(client).email == "sam@sso.example"
     assert message.access_events.filter(action="open").count() == 1
+
+
+@pytest.mark.parametrize(
+    "garbage", ["not base64 at all!", base64.b64encode(b"<not-saml/>").decode(), "A" * 5000]
+)
+def test_garbage_instead_of_an_answer_is_a_failure_not_an_error(identity_provider, make_user, garbage):
+    make_user("sam@sso.example")
+    client = Client()
+    go_to_idp(client, "sam@sso.example")
+    response = client.post("/login/sso/", {"step": "sso", "SAMLResponse": garbage}, follow=True)
+    assert response.status_code == 200 and GENERIC_FAILURE in response.content.decode()
+    assert last_attempt().reason == "saml_error" and signed_in_user(client) is None
 
 
 def test_two_step_follows_single_sign_on_where_the_profile_asks(identity_provider, make_user):
