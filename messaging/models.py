@@ -80,6 +80,17 @@ class Message(models.Model):
         return f"message:{self.public_id}".encode()
 
 
+class RecipientQuerySet(models.QuerySet):
+    def with_replies(self):
+        """Each row with `replied_at`: when its person first replied (for the sender's status)."""
+        replies = Message.objects.filter(
+            in_reply_to=models.OuterRef("message"), sender_user=models.OuterRef("user")
+        )
+        return self.annotate(
+            replied_at=models.Subquery(replies.order_by("created_at").values("created_at")[:1])
+        )
+
+
 class Recipient(models.Model):
     """One addressee of a message, with the hash of the token in their notification link."""
 
@@ -92,6 +103,8 @@ class Recipient(models.Model):
     notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
     first_opened_at = models.DateTimeField(_("first opened at"), null=True, blank=True)
 
+    objects = RecipientQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("recipient")
         verbose_name_plural = _("recipients")
@@ -103,11 +116,13 @@ class Recipient(models.Model):
         return self.address
 
     def status(self):
-        """What the sender sees: revoked, expired, opened, notified or waiting."""
+        """What the sender sees: revoked, expired, replied, opened, notified or waiting."""
         if self.message.is_revoked:
             return _("revoked")
         if self.message.is_expired:
             return _("expired")
+        if getattr(self, "replied_at", None):  # where the query asked (with_replies)
+            return _("replied")
         if self.first_opened_at:
             return _("opened")
         if self.notified_at:

@@ -95,7 +95,7 @@ def message_detail(request, public_id):
     html = reading.show_inline_images(html, message, attachments)
     context = {"message": message, "text": text, "html": html, "attachments": attachments}
     if recipient is None:  # the sender sees every recipient, blind copies too, and how far each got
-        context["recipients"] = message.recipients.order_by("pk")
+        context["recipients"] = message.recipients.with_replies().order_by("pk")
     else:
         context["shown_recipients"] = reading.shown_recipients(message, recipient)
         context["may_reply"] = message.allow_reply
@@ -196,7 +196,7 @@ def sent(request):
         raise PermissionDenied
     sent_messages = (
         Message.objects.filter(sender_user=request.user)
-        .prefetch_related(Prefetch("recipients", queryset=Recipient.objects.order_by("pk")))
+        .prefetch_related(Prefetch("recipients", queryset=Recipient.objects.with_replies().order_by("pk")))
         .order_by("-created_at")[:200]
     )
     return render(request, "messaging/sent.html", {"sent_messages": sent_messages})

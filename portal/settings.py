@@ -266,5 +266,6 @@ LOGGING = {
         "django.server": {"level": "INFO" if DEBUG else "WARNING"},
         "mail.log": {"level": "WARNING"},  # aiosmtpd's per-connection chatter
         "saml2": {"level": "WARNING"},  # pysaml2 logs whole assertions at lower levels
+        "xmlschema": {"level": "WARNING"},  # pysaml2's schema loader, chatty at import
     },
 }

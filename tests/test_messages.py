@@ -291,6 +291,14 @@ def test_a_reply_is_held_back_to_the_sender_who_is_notified(client, hold_message
     notice = mailbox.wait_for(3)[2]
     assert notice["To"] == "sender@example.com"
     assert "You have a secure message from client@outside.example" == notice["Subject"]
+    sender = Client()
+    log_in(sender, "sender@example.com", "correct horse battery")
+    assert (
+        'client@outside.example: <span class="status">replied'
+        in sender.get("/messages/sent/").content.decode()
+    )
+    page = sender.get(f"/messages/{original.public_id}/").content.decode()
+    assert "client@outside.example (replied)" in page
 
 
 def test_a_message_that_allows_no_reply_offers_none(client, hold_message, make_user):
