@@ -55,7 +55,7 @@ _failures = {}
 
 @functools.lru_cache(maxsize=8)
 def _config(metadata, entity, acs, key_file, cert_file):
-    """Parsing metadata is slow: one config per process and setting (a failed read is tried again)."""
+    """Parsing metadata is slow: one config per process and setting (`config()` keeps failures)."""
     source = {"remote": [{"url": metadata}]} if metadata.startswith("https://") else {"local": [metadata]}
     keys = {"key_file": key_file, "cert_file": cert_file} if key_file and cert_file else {}
     config = SPConfig()
