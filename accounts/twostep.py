@@ -1,13 +1,15 @@
 """Two-step authentication on django-otp: one TOTP authenticator app and ten single-use backup codes.
 
 django-otp refuses a TOTP code used before (replay) and throttles failures per device; the
-login flow adds the portal's own guessing limits around it.
+login flow adds the portal's own guessing limits around it. Backup codes are kept only as a keyed
+hash (django-otp would keep them as typed): a copy of the database does not hold them.
 """
 
 from base64 import b32encode
 
 import segno
 from django.db import transaction
+from django.utils.crypto import salted_hmac
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -57,13 +59,20 @@ def confirm_enrolment(device, code):
     return True
 
 
+def stored_backup_code(code):
+    """What the database keeps of a backup code: an HMAC under SECRET_KEY, in django-otp's 16 characters."""
+    return salted_hmac("portal.twostep.backup_code", normalise(code), algorithm="sha256").hexdigest()[:16]
+
+
 def new_backup_codes(user):
     """Ten fresh single-use codes (the old ones stop working); shown once, never again."""
     with transaction.atomic():
         StaticDevice.objects.filter(user=user).delete()
         device = StaticDevice.objects.create(user=user, name=BACKUP_NAME, confirmed=True)
         codes = [StaticToken.random_token() for _ in range(BACKUP_CODES)]
-        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+        StaticToken.objects.bulk_create(
+            StaticToken(device=device, token=stored_backup_code(code)) for code in codes
+        )
     return codes
 
 
@@ -76,12 +85,14 @@ def verify(user, code):
     code = normalise(code)
     if not code:
         return None
-    models = [TOTPDevice] if code.isdigit() else [StaticDevice]
+    if len(code) == 6 and code.isdigit():
+        model, token = TOTPDevice, code
+    else:  # a backup code, which may be all digits too
+        model, token = StaticDevice, stored_backup_code(code)
     with transaction.atomic():
-        for model in models:
-            for device in model.objects.select_for_update().filter(user=user, confirmed=True):
-                if device.verify_token(code):
-                    return device
+        for device in model.objects.select_for_update().filter(user=user, confirmed=True):
+            if device.verify_token(token):
+                return device
     return None
 
 

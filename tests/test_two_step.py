@@ -9,7 +9,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 from django_otp.oath import totp
-from django_otp.plugins.otp_static.models import StaticToken
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import twostep
@@ -133,6 +133,28 @@ def test_a_backup_code_works_once(enrolled):
     assert StaticToken.objects.count() == 9
 
 
+def test_codes_kept_as_typed_before_are_hashed_by_the_migration_and_still_work(enrolled):
+    import importlib
+
+    from django.apps import apps
+
+    user, _device, _codes = enrolled
+    StaticToken.objects.all().delete()
+    StaticToken.objects.create(device=StaticDevice.objects.get(user=user), token="ab2cd3ef")  # as before
+    importlib.import_module("accounts.migrations.0005_hash_backup_codes").hash_backup_codes(apps, None)
+    assert StaticToken.objects.get().token == twostep.stored_backup_code("ab2cd3ef")
+    client = Client()
+    password_step(client)
+    assert "Welcome" in submit_code(client, "AB2C-D3EF").content.decode()
+
+
+def test_the_database_does_not_hold_the_backup_codes(enrolled):
+    _user, _device, codes = enrolled
+    stored = set(StaticToken.objects.values_list("token", flat=True))
+    assert len(stored) == 10 and not stored & set(codes)
+    assert not any(code in token or token in code for code in codes for token in stored)
+
+
 def test_the_half_finished_login_expires_after_five_minutes(client, enrolled):
     _user, device, _codes = enrolled
     password_step(client)
@@ -173,7 +195,8 @@ def test_the_security_page_regenerates_backup_codes_after_the_password(client, e
     ).content.decode()
     new_codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>", page)
     assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
-    assert set(StaticToken.objects.values_list("token", flat=True)) == set(new_codes)
+    stored = set(StaticToken.objects.values_list("token", flat=True))
+    assert stored == {twostep.stored_backup_code(code) for code in new_codes}  # the old ones are gone
 
 
 def test_the_security_page_replaces_the_app_after_the_password(client, enrolled):
