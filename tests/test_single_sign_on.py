@@ -278,6 +278,31 @@ def test_an_unreadable_metadata_is_tried_again_only_after_a_minute(
         assert sign_in_page()["Location"].startswith(identity_provider.base)
 
 
+def test_the_idp_metadata_is_read_again_every_hour(identity_provider, settings, tmp_path):
+    import io
+    import shutil
+
+    import time_machine
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    copy = tmp_path / "idp-metadata.xml"
+    shutil.copy(identity_provider.metadata_file, copy)
+    settings.SAML_IDP_METADATA = str(copy)
+
+    def sign_in_addresses():
+        out = io.StringIO()
+        call_command("check_sso", stdout=out)
+        return [line for line in out.getvalue().splitlines() if line.startswith("sign-in address")]
+
+    started = timezone.now()
+    with time_machine.travel(started):
+        assert sign_in_addresses() == [f"sign-in address: {identity_provider.base}/sso"]
+    copy.write_text(copy.read_text().replace(f"{identity_provider.base}/sso", "https://idp.example/new-sso"))
+    with time_machine.travel(started + timedelta(hours=1, minutes=1)):
+        assert sign_in_addresses() == ["sign-in address: https://idp.example/new-sso"]
+
+
 def test_the_portal_publishes_its_metadata_for_the_idp(identity_provider, settings):
     metadata = Client().get("/saml/metadata/")
     assert metadata["Content-Type"] == "application/samlmetadata+xml"

@@ -49,12 +49,13 @@ def entity_id():
 
 
 METADATA_TIMEOUT = 5  # seconds, to fetch the metadata from an https URL
+METADATA_REFRESH_SECONDS = 3600  # read it again every hour: the IdP rotates its certificates
 RETRY_FAILED_READ_SECONDS = 60
 _failures = {}
 
 
 @functools.lru_cache(maxsize=8)
-def _config(metadata, entity, acs, key_file, cert_file):
+def _config(metadata, entity, acs, key_file, cert_file, _hour):
     """Parsing metadata is slow: one config per process and setting (`config()` keeps failures)."""
     source = {"remote": [{"url": metadata}]} if metadata.startswith("https://") else {"local": [metadata]}
     keys = {"key_file": key_file, "cert_file": cert_file} if key_file and cert_file else {}
@@ -89,8 +90,9 @@ def _config(metadata, entity, acs, key_file, cert_file):
 
 
 def config():
-    """The portal's SAML configuration. A failed read of the metadata is not tried again for a minute:
-    every login page asks (for its CSP), and an IdP that is down must not slow down everyone else."""
+    """The portal's SAML configuration, its metadata read again every hour. A failed read is not tried
+    again for a minute: every login page asks (for its CSP), and an IdP that is down must not slow
+    down everyone else."""
     key = (
         settings.SAML_IDP_METADATA,
         entity_id(),
@@ -102,7 +104,7 @@ def config():
     if failed_at is not None and time.time() - failed_at < RETRY_FAILED_READ_SECONDS:
         raise Unavailable(reason)
     try:
-        return _config(*key)
+        return _config(*key, int(time.time() // METADATA_REFRESH_SECONDS))
     except Exception as error:  # unreadable file, unreachable URL, broken XML: all the same to the person
         reason = str(error) if isinstance(error, Unavailable) else f"{type(error).__name__}: {error}"
         reason = f"cannot read the IdP metadata: {reason}"
