@@ -303,6 +303,38 @@ def test_the_idp_metadata_is_read_again_every_hour(identity_provider, settings, 
         assert sign_in_addresses() == ["sign-in address: https://idp.example/new-sso"]
 
 
+def test_when_the_metadata_cannot_be_read_again_the_last_good_copy_serves_for_a_day(
+    identity_provider, make_user, settings, tmp_path
+):
+    import io
+    import shutil
+
+    import time_machine
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    copy = tmp_path / "idp-metadata.xml"
+    shutil.copy(identity_provider.metadata_file, copy)
+    settings.SAML_IDP_METADATA = str(copy)
+    started = timezone.now()
+    with time_machine.travel(started):
+        assert signed_in_user_after(Client(), "sam@sso.example") is not None
+    copy.write_text("<broken")  # the IdP's metadata URL answers rubbish for a while
+    with time_machine.travel(started + timedelta(hours=1, minutes=1)):
+        assert signed_in_user_after(Client(), "sam@sso.example") is not None
+        out = io.StringIO()
+        call_command("check_sso", stdout=out)
+        assert (
+            "error: cannot read the IdP metadata" in out.getvalue() and "serves meanwhile" in out.getvalue()
+        )
+    with time_machine.travel(started + timedelta(hours=25, minutes=2)):
+        client = Client()
+        client.post("/login/", {"step": "identify", "email": "sam@sso.example"})
+        assert "temporarily unavailable" in client.get("/login/sso/").content.decode()
+
+
 def test_the_portal_publishes_its_metadata_for_the_idp(identity_provider, settings):
     metadata = Client().get("/saml/metadata/")
     assert metadata["Content-Type"] == "application/samlmetadata+xml"

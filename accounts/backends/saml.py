@@ -51,7 +51,8 @@ def entity_id():
 METADATA_TIMEOUT = 5  # seconds, to fetch the metadata from an https URL
 METADATA_REFRESH_SECONDS = 3600  # read it again every hour: the IdP rotates its certificates
 RETRY_FAILED_READ_SECONDS = 60
-_failures = {}
+KEEP_LAST_GOOD_SECONDS = 24 * 3600
+_failures, _last_good = {}, {}
 
 
 @functools.lru_cache(maxsize=8)
@@ -89,27 +90,45 @@ def _config(metadata, entity, acs, key_file, cert_file, _hour):
     return config
 
 
-def config():
-    """The portal's SAML configuration, its metadata read again every hour. A failed read is not tried
-    again for a minute: every login page asks (for its CSP), and an IdP that is down must not slow
-    down everyone else."""
-    key = (
+def _key():
+    return (
         settings.SAML_IDP_METADATA,
         entity_id(),
         acs_url(),
         settings.SAML_KEY_FILE,
         settings.SAML_CERT_FILE,
     )
+
+
+def config():
+    """The portal's SAML configuration, its metadata read again every hour.
+
+    A failed read is not tried again for a minute: every login page asks (for its CSP), and an IdP
+    that is down must not slow down everyone else. Meanwhile the last good copy serves for a day.
+    """
+    key, now = _key(), time.time()
     failed_at, reason = _failures.get(key, (None, ""))
-    if failed_at is not None and time.time() - failed_at < RETRY_FAILED_READ_SECONDS:
-        raise Unavailable(reason)
-    try:
-        return _config(*key, int(time.time() // METADATA_REFRESH_SECONDS))
-    except Exception as error:  # unreadable file, unreachable URL, broken XML: all the same to the person
-        reason = str(error) if isinstance(error, Unavailable) else f"{type(error).__name__}: {error}"
-        reason = f"cannot read the IdP metadata: {reason}"
-        _failures[key] = (time.time(), reason)
-        raise Unavailable(reason) from error
+    if failed_at is None or now - failed_at >= RETRY_FAILED_READ_SECONDS:
+        try:
+            sp_config = _config(*key, int(now // METADATA_REFRESH_SECONDS))
+        except Exception as error:  # unreadable file, unreachable URL, broken XML: all the same
+            detail = str(error) if isinstance(error, Unavailable) else f"{type(error).__name__}: {error}"
+            reason = f"cannot read the IdP metadata: {detail}"
+            _failures[key] = (now, reason)
+            log.warning("event=saml_metadata_unreadable error=%s", type(error).__name__)
+        else:
+            _failures.pop(key, None)
+            _last_good[key] = (now, sp_config)
+            return sp_config
+    good_at, good = _last_good.get(key, (None, None))
+    if good is not None and now - good_at < KEEP_LAST_GOOD_SECONDS:
+        return good
+    raise Unavailable(reason)
+
+
+def metadata_problem():
+    """Why the IdP metadata could not be read lately ('' when it could), for check_sso and the admin."""
+    return _failures.get(_key(), (None, ""))[1]
 
 
 def _idp_entity_id(sp_config):
@@ -235,10 +254,15 @@ def diagnose():
             for subject, expires in _certificates(sp_config, idp)
         ],
     )
+    problems = []
+    if metadata_problem():
+        problems.append(f"{metadata_problem()} (the copy read before serves meanwhile, a day at most)")
     if not services:
-        report["error"] = "the IdP offers no sign-in address for the HTTP-Redirect binding"
-    elif not report["certificates"]:
-        report["error"] = "the IdP metadata has no signing certificate: no answer could be checked"
+        problems.append("the IdP offers no sign-in address for the HTTP-Redirect binding")
+    if not report["certificates"]:
+        problems.append("the IdP metadata has no signing certificate: no answer could be checked")
     elif report["certificates"][-1]["days_left"] < 0:
-        report["error"] = "every signing certificate of the IdP has expired"
+        problems.append("every signing certificate of the IdP has expired")
+    if problems:
+        report["error"] = "; ".join(problems)
     return report
