@@ -408,3 +408,23 @@ def test_the_admin_page_checks_single_sign_on(client, identity_provider, make_us
     settings.SAML_IDP_METADATA = "/nonexistent/idp-metadata.xml"
     page = client.get("/admin/accounts/authprofile/single-sign-on/").content.decode()
     assert "cannot read the IdP metadata" in page
+
+
+@pytest.mark.parametrize(
+    "method, path, data",
+    [
+        ("get", "/saml/acs/", {}),
+        ("post", "/saml/acs/", {}),
+        ("get", "/login/sso/", {}),
+        ("get", "/login/sso/?start=1", {}),
+        ("post", "/login/sso/", {"step": "sso", "SAMLResponse": "x"}),
+        ("post", "/login/sso/", {"step": "sso", "choice": "password"}),
+        ("get", "/saml/metadata/?x=<script>", {}),
+    ],
+)
+def test_odd_requests_to_the_single_sign_on_addresses_get_a_clear_answer(
+    identity_provider, method, path, data
+):
+    response = getattr(Client(), method)(path, data)
+    assert response.status_code in (200, 302, 405)
+    assert LoginAttempt.objects.count() == 0  # nothing was attempted: nothing recorded
