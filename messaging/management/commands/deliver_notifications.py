@@ -1,4 +1,4 @@
-"""Send the queued notification emails, retrying while the mail relay is down."""
+"""Send the queued emails (notifications, forgotten-password emails), retrying while the relay is down."""
 
 import time
 
@@ -9,7 +9,7 @@ from messaging.notify import deliver_due
 
 
 class Command(BaseCommand):
-    help = "Deliver due notifications; keeps running unless --once."
+    help = "Send the emails that are due (notifications, password help); keeps running unless --once."
 
     def add_arguments(self, parser):
         parser.add_argument("--once", action="store_true", help="deliver what is due, then exit")
@@ -26,7 +26,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"event=notify_round_failed error={type(error).__name__}")
                 sent = 0
             if sent:
-                self.stdout.write(f"event=notifications_sent count={sent}")
+                self.stdout.write(f"event=emails_sent count={sent}")
             if once:
                 return
             time.sleep(interval)
