@@ -118,8 +118,9 @@ class SingleSignOn(Step):
     url_name = "accounts:sso"
 
     def applies(self, flow):
-        first = flow.profile().method_list()[:1]
-        return first == ["saml"] and saml.enabled() and not flow.state.get("sso_declined")
+        if not saml.enabled() or flow.state.get("sso_declined"):
+            return False  # no lookup of the profile on every login step where SSO is off
+        return flow.profile().method_list()[:1] == ["saml"]
 
     def show(self, flow, form=None, failure=None):
         password_too = flow.profile().allows("cloud")

@@ -255,8 +255,8 @@ def diagnose():
         ],
     )
     problems = []
-    if metadata_problem():
-        problems.append(f"{metadata_problem()} (the copy read before serves meanwhile, a day at most)")
+    if stale := metadata_problem():
+        problems.append(f"{stale} (the copy read before serves meanwhile, a day at most)")
     if not services:
         problems.append("the IdP offers no sign-in address for the HTTP-Redirect binding")
     if not report["certificates"]:
