@@ -8,13 +8,17 @@ from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import passwords, throttle, twostep
+from . import diagnosis, passwords, throttle, twostep
 from .backends import network, saml
 from .models import (
     AuthProfile,
@@ -25,6 +29,7 @@ from .models import (
     User,
     portal_permission,
 )
+from .troubleshooting import reason_help
 
 
 class SetPasswordToChangeForm(forms.Form):
@@ -286,16 +291,29 @@ class LoginAttemptAdmin(AuditLogAdmin):
         "email_entered",
         "outcome",
         "reason",
+        "explanation",
         "method",
-        "alias_used",
         "ip",
         "browser",
+        "diagnose",
     ]
     list_filter = ["outcome", "reason", "method", "alias_used"]
     search_fields = ["reference", "email_entered", "user__email", "ip"]
     date_hierarchy = "at"
     list_select_related = ["user"]
-    readonly_fields = [f.name for f in LoginAttempt._meta.fields]
+    readonly_fields = ["diagnose", "explanation", "what_to_do", *(f.name for f in LoginAttempt._meta.fields)]
+
+    @admin.display(description=_("what it means"))
+    def explanation(self, attempt):
+        return reason_help(attempt.reason).explanation
+
+    @admin.display(description=_("what to do"))
+    def what_to_do(self, attempt):
+        return reason_help(attempt.reason).what_to_do
+
+    @admin.display(description=_("login doctor"))
+    def diagnose(self, attempt):
+        return format_html('<a href="{}">{}</a>', doctor_url(attempt.email_entered), _("Diagnose"))
 
     def get_search_results(self, request, queryset, search_term):
         # A reference is read out in any case, with or without its dash.
@@ -355,3 +373,43 @@ class PasswordHelpRequestAdmin(AuditLogAdmin):
 for device_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(device_model):
         admin.site.unregister(device_model)
+
+
+def doctor_url(email):
+    return reverse("login_doctor") + "?" + urlencode({"email": email})
+
+
+class DoctorForm(forms.Form):
+    email = forms.EmailField(label=_("Email address"))
+
+
+def login_doctor(request):
+    """The login doctor: why an address can or cannot log in, with the fixes next to the problems."""
+    if not request.user.has_perm("accounts.view_user"):
+        raise PermissionDenied
+    form = DoctorForm(request.GET or None)
+    report = diagnosis.diagnose(form.cleaned_data["email"]) if form.is_valid() else None
+    permitted = {name for name, fix in diagnosis.FIXES.items() if request.user.has_perm(fix.permission)}
+    context = {
+        **admin.site.each_context(request),
+        "title": _("Login doctor"),
+        "form": form,
+        "report": report,
+        "fixes": {name: fix.label for name, fix in diagnosis.FIXES.items() if name in permitted},
+    }
+    return TemplateResponse(request, "admin/accounts/login_doctor.html", context)
+
+
+@require_POST
+def login_doctor_fix(request):
+    """One fix, pressed on the doctor's page: a POST with CSRF, by an administrator allowed to make it."""
+    form = DoctorForm(request.POST)
+    if not form.is_valid():
+        raise PermissionDenied
+    email = form.cleaned_data["email"]
+    try:
+        done = diagnosis.apply_fix(request.POST.get("fix", ""), email, request.user)
+    except diagnosis.FixRefused:
+        raise PermissionDenied from None
+    messages.success(request, done)
+    return redirect(doctor_url(email))

@@ -24,7 +24,7 @@ from .backends import Verdict, password_methods, saml
 from .backends.cloud import BACKEND as CLOUD_BACKEND
 from .forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm, VerificationCodeForm
 from .models import AuthProfile, LoginAttempt, User
-from .troubleshooting import describe_browser, is_supported_browser
+from .troubleshooting import describe_browser, is_unsupported_browser
 
 STATE_KEY = "login_flow"
 GENERIC_FAILURE = "Invalid username, password or permissions. Please check you are using the correct URL."
@@ -393,7 +393,7 @@ class LoginFlow:
             step=self.current().name,
             email=self.state.get("email", ""),
             fixed_email=bool(self.state.get("scope")),
-            unsupported_browser=not is_supported_browser(self.request.META.get("HTTP_USER_AGENT")),
+            unsupported_browser=is_unsupported_browser(self.request.META.get("HTTP_USER_AGENT")),
         )
         return Page(template, context)
 
@@ -476,8 +476,21 @@ class LoginFlow:
             "email": attempt.email_entered,
             "at": timezone.localtime(attempt.at),
             "browser": describe_browser(attempt.user_agent),
-            "contact": scope.get("sender") or "",
+            **whom_to_contact(attempt.email_entered, scope.get("sender") or ""),
         }
+
+
+def whom_to_contact(address, sender):
+    """Who helps: the sender, for a message link; the administrator, for an address of the organisation's
+    own domains; else both rules. Decided by the domain, never by an account, so it tells nobody who
+    has one."""
+    if sender:
+        return {"contact": "sender", "sender": sender}
+    profile = AuthProfile.objects.for_address(address)
+    return {
+        "contact": "staff" if profile.names_domain_of(address) else "either",
+        "administrator": profile.contact(),
+    }
 
 
 def start_scoped_login(request, *, email, sender, next_url):

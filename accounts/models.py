@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .troubleshooting import describe_browser
+from .troubleshooting import describe_browser, explanation_for_log
 
 log = logging.getLogger("portal.login")
 
@@ -216,6 +216,15 @@ class AuthProfile(models.Model):
         _("temporary password valid for (hours)"), default=24
     )
     session_minutes = models.PositiveIntegerField(_("session length (minutes)"), default=480)
+    support_contact = models.CharField(
+        _("support contact"),
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "Whom its people contact when they cannot log in, e.g. “IT service desk, help@corp.example, "
+            "+44 20 7946 0000”. Empty: the server's SUPPORT_CONTACT."
+        ),
+    )
 
     objects = AuthProfileQuerySet.as_manager()
 
@@ -241,6 +250,13 @@ class AuthProfile(models.Model):
 
     def allows(self, method):
         return method in self.method_list()
+
+    def contact(self):
+        """Whom the people of this profile ask for help (the profile's, else the server's)."""
+        return self.support_contact or settings.SUPPORT_CONTACT
+
+    def names_domain_of(self, address):
+        return normalize_address(address).rpartition("@")[2] in self.domain_list()
 
     def clean(self):
         self.domains = "\n".join(self.domain_list())
@@ -350,11 +366,12 @@ class LoginAttempt(models.Model):
             url=(url or request.build_absolute_uri())[:2000],
         )
         log.info(
-            "event=login_%s reason=%s method=%s reference=%s",
+            'event=login_%s reason=%s method=%s reference=%s explanation="%s"',
             "succeeded" if outcome == cls.Outcome.SUCCESS else "failed",
             reason or "-",
             method or "-",
             attempt.reference,
+            explanation_for_log(reason),
         )
         return attempt
 

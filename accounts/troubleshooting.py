@@ -1,55 +1,184 @@
-"""The facts a person passes on to support when a login fails: URL, address, time, browser."""
+"""What helps a person who cannot log in, and their support: the browser, the browser matrix,
+and each failure reason in plain words with what to do about it."""
 
-import re
+from dataclasses import dataclass
 
-# Order matters: Edge and Opera also say "Chrome", and Chrome also says "Safari".
-_BROWSERS = [
-    ("Edge", r"Edg(?:e|A|iOS)?/(\d+)"),
-    ("Opera", r"OPR/(\d+)"),
-    ("Samsung Internet", r"SamsungBrowser/(\d+)"),
-    ("Firefox", r"(?:Firefox|FxiOS)/(\d+)"),
-    ("Chromium", r"Chromium/(\d+)"),
-    ("Chrome", r"(?:HeadlessChrome|Chrome|CriOS)/(\d+)"),
-    ("Safari", r"Version/(\d+)[\d.]* (?:Mobile/\S+ )?Safari/"),
-    ("Internet Explorer", r"(?:MSIE |Trident/.*rv:)(\d+)"),
-]
-_SYSTEMS = [
-    ("Android", r"Android"),
-    ("iOS", r"iPhone|iPad|iPod"),
-    ("Windows", r"Windows"),
-    ("macOS", r"Macintosh|Mac OS X"),
-    ("ChromeOS", r"CrOS"),
-    ("Linux", r"Linux"),
-]
-# Browsers the portal does not support: their users are told so on the login page.
-UNSUPPORTED = {"Internet Explorer"}
+from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext_lazy as _
+from ua_parser import parse
+
+# ua-parser's names, as people know them.
+_NAMES = {"HeadlessChrome": "Chrome", "IE": "Internet Explorer", "Mac OS X": "macOS"}
+# Browsers no longer maintained by their makers: refused support whatever the version.
+RETIRED = {"IE", "IE Mobile"}
+
+
+@dataclass(frozen=True)
+class Browser:
+    """A browser as the User-Agent names it; unknown parts are ''."""
+
+    family: str
+    major: str
+    system: str
+
+    @property
+    def name(self):
+        return _NAMES.get(self.family, self.family)
+
+    def __str__(self):
+        if not self.family or self.family == "Other":
+            return "Unknown browser"
+        text = f"{self.name} {self.major}".strip()
+        return f"{text} on {self.system}" if self.system else text
 
 
 def parse_browser(user_agent):
-    """(name, major version, operating system) from a User-Agent header; unknown parts are ''."""
-    user_agent = user_agent or ""
-    name = version = system = ""
-    for candidate, pattern in _BROWSERS:
-        match = re.search(pattern, user_agent)
-        if match:
-            name, version = candidate, match.group(1)
-            break
-    for candidate, pattern in _SYSTEMS:
-        if re.search(pattern, user_agent):
-            system = candidate
-            break
-    return name, version, system
+    """The browser of a User-Agent header, by ua-parser's maintained rules."""
+    result = parse(user_agent or "")
+    agent, system = result.user_agent, result.os
+    family = agent.family if agent else ""
+    major = agent.major or "" if agent else ""
+    system_text = ""
+    if system and system.family != "Other":
+        system_name = _NAMES.get(system.family, system.family)
+        # macOS reports 10.15 whatever its version: its number says nothing.
+        with_version = system.major and system_name != "macOS"
+        system_text = f"{system_name} {system.major}" if with_version else system_name
+    return Browser(family, major, system_text)
 
 
 def describe_browser(user_agent):
-    """A short human description such as 'Firefox 128 on Windows'."""
-    name, version, system = parse_browser(user_agent)
-    if not name:
-        return "Unknown browser"
-    text = f"{name} {version}"
-    return f"{text} on {system}" if system else text
+    """A short human description such as 'Firefox 128 on Windows 10'."""
+    return str(parse_browser(user_agent))
 
 
-def is_supported_browser(user_agent):
-    name, _version, _system = parse_browser(user_agent)
-    return name not in UNSUPPORTED
+@dataclass(frozen=True)
+class SupportedBrowser:
+    """One row of the browser matrix (settings.SUPPORTED_BROWSERS)."""
+
+    name: str
+    minimum: int
+    families: tuple
+    systems: tuple = ()
+
+    def matches(self, browser):
+        if browser.family not in self.families:
+            return False
+        return not self.systems or any(browser.system.startswith(s) for s in self.systems)
+
+
+def browser_matrix():
+    """The supported browsers and their minimum versions, from settings.SUPPORTED_BROWSERS."""
+    return [
+        SupportedBrowser(row["name"], row["minimum"], tuple(row["families"]), tuple(row.get("systems", ())))
+        for row in settings.SUPPORTED_BROWSERS
+    ]
+
+
+SUPPORTED, OUTDATED, RETIRED_BROWSER, UNKNOWN = "supported", "outdated", "retired", "unknown"
+
+
+def browser_support(user_agent):
+    """(the browser, its status, its matrix row or None): supported, outdated, retired or unknown."""
+    browser = parse_browser(user_agent)
+    if browser.family in RETIRED:
+        return browser, RETIRED_BROWSER, None
+    for row in browser_matrix():
+        if row.matches(browser):
+            major = int(browser.major) if browser.major.isdigit() else 0
+            return browser, SUPPORTED if major >= row.minimum else OUTDATED, row
+    return browser, UNKNOWN, None
+
+
+def is_unsupported_browser(user_agent):
+    """The login pages warn about a browser that is too old or retired (an unknown one may well work)."""
+    return browser_support(user_agent)[1] in {OUTDATED, RETIRED_BROWSER}
+
+
+@dataclass(frozen=True)
+class ReasonHelp:
+    """One failure reason in plain words: what happened, what to do, and the doctor's fix for it."""
+
+    explanation: str
+    what_to_do: str
+    fix: str = ""
+
+
+# Every reason code of LoginAttempt, once: the login doctor, the login attempts list and the log use it.
+REASONS = {
+    "bad_password": ReasonHelp(
+        _("The password typed is not the account's password."),
+        _("The person uses “Forgot your password?”, or you send a temporary password."),
+        "send_temporary_password",
+    ),
+    "unknown_user": ReasonHelp(
+        _("No account has this address, as its primary address or as an alias."),
+        _("Check the address for typing mistakes; add the user, or an alias to an existing user."),
+    ),
+    "no_cloud_password": ReasonHelp(
+        _("The account has no cloud password yet."),
+        _("Send a temporary password; the person chooses their own at the first login."),
+        "send_temporary_password",
+    ),
+    "no_permission": ReasonHelp(
+        _("The account lacks the permission “Can access the personal portal”."),
+        _("Grant the portal permission, directly or through a group."),
+        "grant_permission",
+    ),
+    "wrong_url": ReasonHelp(
+        _("An external recipient tried to log in outside the link of a message sent to them."),
+        _("The person opens the link in the notification email of their message."),
+    ),
+    "directory_unavailable": ReasonHelp(
+        _("The company directory could not be reached, or did not answer in time."),
+        _("Check the directory server and the LDAP settings (“Check the company directory”)."),
+    ),
+    "directory_user_not_found": ReasonHelp(
+        _("The company directory has no entry for this address."),
+        _("Check the address, or the directory entry's mail attribute and the LDAP search base and filter."),
+    ),
+    "saml_error": ReasonHelp(
+        _("Single sign-on failed: the identity provider refused, or its answer could not be accepted."),
+        _("Read the attempt's detail, and the identity provider (“Check single sign-on”)."),
+    ),
+    "two_step_failed": ReasonHelp(
+        _("The two-step code was wrong or already used."),
+        _("The person checks their phone's clock or uses a backup code; after a lost phone, reset two-step."),
+        "reset_two_step",
+    ),
+    "temporary_password_expired": ReasonHelp(
+        _("The temporary password had expired before it was used and changed."),
+        _("Send a new temporary password."),
+        "send_temporary_password",
+    ),
+    "locked_out": ReasonHelp(
+        _("Too many failed attempts: the address is locked for a while."),
+        _("Wait for the lock to run out, or lift it once you know the attempts were the person's own."),
+        "lift_lockout",
+    ),
+    "method_not_allowed": ReasonHelp(
+        _("The authentication profile allows no password method that the server offers."),
+        _("Give the profile a sign-in method that is set up on this server."),
+    ),
+    "inactive": ReasonHelp(
+        _("The account is deactivated."),
+        _("Reactivate the account if the person should have access."),
+        "reactivate",
+    ),
+    "alias_used": ReasonHelp(
+        _("The person signed in with an alias; the portal signed in its primary address."),
+        _("Nothing: this is allowed."),
+    ),
+}
+
+
+def reason_help(code):
+    """The help for a reason code (an empty one for a code without a row)."""
+    return REASONS.get(code) or ReasonHelp("", "")
+
+
+def explanation_for_log(code):
+    """The explanation in English, for the log (which is read by operators, not by the person)."""
+    with translation.override("en"):
+        return str(reason_help(code).explanation)

@@ -11,6 +11,7 @@ urlpatterns = [
     path("saml/acs/", views.saml_acs, name="saml_acs"),
     path("saml/metadata/", views.saml_metadata, name="saml_metadata"),
     path("logout/", views.logout_view, name="logout"),
+    path("browsers/", views.browsers, name="browsers"),
     path("password/change/", views.password_change, name="password_change"),
     path("password/forgot/", views.forgot_password, name="forgot_password"),
     path("security/", views.security, name="security"),

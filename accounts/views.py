@@ -10,13 +10,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from . import twostep
 from .backends import saml
 from .flow import LoginFlow, confirm_password
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
 from .passwords import password_help
+from .troubleshooting import browser_matrix, browser_support
 
 
 @sensitive_post_parameters("password")
@@ -56,12 +57,22 @@ def saml_metadata(request):
         return HttpResponse(_("The identity provider's metadata cannot be read."), status=503)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @csrf_protect
 def logout_view(request):
+    """POST logs out; GET (a typed or bookmarked address) asks with a button, as logging out changes state."""
+    if request.method == "GET":
+        return render(request, "accounts/logout.html")
     logout(request)
     messages.info(request, _("You have logged out."))
     return redirect("accounts:login")
+
+
+def browsers(request):
+    """The browser matrix, and whether the visitor's own browser is on it (public)."""
+    browser, status, row = browser_support(request.META.get("HTTP_USER_AGENT"))
+    context = {"matrix": browser_matrix(), "browser": browser, "status": status, "row": row}
+    return render(request, "accounts/browsers.html", context)
 
 
 @sensitive_post_parameters("new_password1", "new_password2", "old_password")

@@ -17,7 +17,7 @@ def recipient_for_token(token):
     if not looks_like_token(token):
         return None
     return (
-        Recipient.objects.select_related("message", "user")
+        Recipient.objects.select_related("message__sender_user", "user")
         .filter(token_hash=hash_token(token), message__purged_at__isnull=True)
         .first()
     )
@@ -35,6 +35,12 @@ def message_for(user, public_id):
         message = recipient.message
         return message, None if message.sender_user_id == user.pk else recipient
     return Message.objects.filter(public_id=public_id, sender_user=user).first(), None
+
+
+def sender_display(message):
+    """The sender as a person recognises them: 'Sue Sender <sue@example.com>', or the address alone."""
+    name = message.sender_user.name if message.sender_user else ""
+    return f"{name} <{message.sender}>" if name else message.sender
 
 
 def shown_recipients(message, recipient):

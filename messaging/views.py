@@ -58,7 +58,7 @@ def open_link(request, token):
     target = reverse("messaging:message", args=[message.public_id])
     if not request.user.is_authenticated:
         return start_scoped_login(
-            request, email=recipient.address, sender=message.sender, next_url=target
+            request, email=recipient.address, sender=reading.sender_display(message), next_url=target
         ).respond(request)
     if request.user.pk != recipient.user_id:
         context = {"masked": reading.mask_address(recipient.address)}

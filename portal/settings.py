@@ -213,7 +213,22 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Secure portal <portal@localhost>")
-PORTAL_SUPPORT_CONTACT = env("PORTAL_SUPPORT_CONTACT", "your administrator")
+
+# Whom staff contact when they cannot log in (a profile may name its own), e.g.
+# "IT service desk, help@corp.example, +44 20 7946 0000". Empty: "your administrator".
+SUPPORT_CONTACT = env("SUPPORT_CONTACT")
+
+# The browser matrix: /browsers/ and the login pages' notice. `families` are ua-parser's names;
+# `systems` narrows a row to operating systems (as troubleshooting.Browser names them).
+SUPPORTED_BROWSERS = [
+    {"name": "Google Chrome", "minimum": 120, "families": ["Chrome", "HeadlessChrome", "Chromium"]},
+    {"name": "Microsoft Edge", "minimum": 120, "families": ["Edge"]},
+    {"name": "Mozilla Firefox", "minimum": 115, "families": ["Firefox"]},
+    {"name": "Safari on macOS", "minimum": 16, "families": ["Safari"], "systems": ["macOS"]},
+    {"name": "Safari on iPhone and iPad", "minimum": 16, "families": ["Mobile Safari"], "systems": ["iOS"]},
+    {"name": "Samsung Internet", "minimum": 23, "families": ["Samsung Internet"]},
+    {"name": "Chrome on Android", "minimum": 120, "families": ["Chrome Mobile"], "systems": ["Android"]},
+]
 
 # Security headers and cookies. Browsers get no framing, no sniffing, and only our own origin.
 SESSION_COOKIE_HTTPONLY = True

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.admin import login_doctor, login_doctor_fix
 from messaging.views import inbox
 
 from . import views
@@ -17,5 +18,7 @@ urlpatterns = [
     path("", include("messaging.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/login/", views.admin_login),
+    path("admin/diagnose/", admin.site.admin_view(login_doctor), name="login_doctor"),
+    path("admin/diagnose/fix/", admin.site.admin_view(login_doctor_fix), name="login_doctor_fix"),
     path("admin/", admin.site.urls),
 ]

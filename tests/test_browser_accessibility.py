@@ -29,6 +29,8 @@ def test_the_login_pages_and_the_personal_portal_have_no_violations(page, make_u
     seen["failure"] = violations(page)
     page.goto("/password/forgot/")
     seen["forgot password"] = violations(page)
+    page.goto("/browsers/")
+    seen["browsers"] = violations(page)
     page.goto("/login/")
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Log in").click()
@@ -40,6 +42,7 @@ def test_the_login_pages_and_the_personal_portal_have_no_violations(page, make_u
         ("sent", "/messages/sent/"),
         ("security", "/security/"),
         ("change password", "/password/change/"),
+        ("log out", "/logout/"),
     ):
         page.goto(path)
         seen[name] = violations(page)

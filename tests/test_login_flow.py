@@ -188,8 +188,10 @@ def test_the_admin_login_is_the_portal_login(client, make_user):
 def test_log_out_needs_a_post_and_ends_the_session(client, make_user):
     make_user("staff@example.com")
     log_in(client, "staff@example.com", "correct horse battery")
-    assert client.get("/logout/").status_code == 405
-    assert client.get("/").status_code == 200
+    asked = client.get("/logout/")  # a typed or bookmarked address: a page that asks, with a button
+    assert asked.status_code == 200
+    assert '<button type="submit" class="primary">Log out</button>' in asked.content.decode()
+    assert client.get("/").status_code == 200  # the GET logged nobody out
     response = client.post("/logout/", follow=True)
     assert "You have logged out." in response.content.decode()
     assert client.get("/").status_code == 302

@@ -111,7 +111,7 @@ def test_a_wrong_password_through_a_link_names_the_sender_as_the_contact(client,
     client.get(link)
     page = client.post("/login/", {"step": "verify", "password": "not it at all"}).content.decode()
     assert GENERIC_FAILURE in page
-    assert "Contact the sender of the message (sender@example.com)" in page
+    assert "Contact the sender of the message (Sue Sender &lt;sender@example.com&gt;)" in page
     assert "Use a different address" not in page
     assert last_attempt().reason == "no_cloud_password"  # only the emailed temporary one, so far
 

@@ -179,6 +179,16 @@ def _describe(error):
     return f"{type(error).__name__}: {info.get('desc', '')} {info.get('info', '')}".strip()
 
 
+def _in_portal_group(connection, dn):
+    """Whether the entry is a member of LDAP_PORTAL_GROUP (None when no such group is set)."""
+    if not settings.LDAP_PORTAL_GROUP:
+        return None
+    try:
+        return bool(connection.compare_s(settings.LDAP_PORTAL_GROUP, "member", dn.encode()))
+    except ldap.NO_SUCH_OBJECT:
+        return False
+
+
 def diagnose(address=""):
     """What `check_directory` and the admin page show: reachable, service bind, timing, the entry."""
     report = {"server": settings.LDAP_SERVER_URI or "(not configured)", "enabled": enabled()}
@@ -197,7 +207,11 @@ def diagnose(address=""):
             search = directory_settings()["USER_SEARCH"]
             results = search.execute(connection, {"user": normalize_address(address)}) or []
             report["entries"] = [
-                {"dn": dn, "attributes": {k: [str(v) for v in vs] for k, vs in attrs.items()}}
+                {
+                    "dn": dn,
+                    "attributes": {k: [str(v) for v in vs] for k, vs in attrs.items()},
+                    "in_portal_group": _in_portal_group(connection, dn),
+                }
                 for dn, attrs in results
             ]
         connection.unbind_s()

@@ -1,0 +1,349 @@
+"""The login doctor: everything that decides whether an address can log in, in plain words, and the fixes.
+
+`diagnose(address)` reads the account, its profile, its passwords, the portal permission, the
+directory, single sign-on, two-step, the guessing limits and the last attempts, and ends with a
+verdict. `apply_fix()` carries out one of the one-click fixes an administrator presses next to a
+problem; each is recorded in Django's admin history.
+"""
+
+from dataclasses import dataclass, field
+
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from . import passwords, throttle, twostep
+from .backends import network, saml
+from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
+from .troubleshooting import reason_help
+
+METHOD_LABELS = dict(AuthProfile.Method.choices)
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report. A problem names its reason code; `blocks` stops every login."""
+
+    label: str
+    text: str
+    reason: str = ""
+    fix: str = ""
+    blocks: bool = False
+
+    @property
+    def ok(self):
+        return not self.reason
+
+    @property
+    def help(self):
+        return reason_help(self.reason)
+
+
+@dataclass
+class Diagnosis:
+    address: str
+    user: User = None
+    via_alias: bool = False
+    profile: AuthProfile = None
+    checks: list = field(default_factory=list)
+    working_methods: list = field(default_factory=list)
+    attempts: list = field(default_factory=list)
+    history: list = field(default_factory=list)
+
+    @property
+    def blockers(self):
+        return [c for c in self.checks if c.blocks and not c.ok]
+
+    @property
+    def can_log_in(self):
+        return not self.blockers and bool(self.working_methods)
+
+    @property
+    def verdict(self):
+        """'Can log in with: …' or 'Cannot log in because: …', in plain words."""
+        if self.can_log_in:
+            methods = ", ".join(str(METHOD_LABELS[m]) for m in self.working_methods)
+            if self.user is not None and self.user.is_external:
+                return _("Can log in with: %(methods)s, through the link of a message sent to them.") % {
+                    "methods": methods
+                }
+            return _("Can log in with: %(methods)s.") % {"methods": methods}
+        # Blockers stop every method; without one, no method of the profile works, for its own reasons.
+        problems = self.blockers or [c for c in self.checks if not c.ok]
+        reasons = [str(c.help.explanation) for c in problems]
+        reasons = reasons or [_("No sign-in method of the profile works.")]
+        return _("Cannot log in because: %(reasons)s") % {"reasons": " ".join(reasons)}
+
+    @property
+    def last_failure(self):
+        """The latest attempt, if it failed: what the person saw last."""
+        latest = self.attempts[0] if self.attempts else None
+        return latest if latest and latest.outcome == LoginAttempt.Outcome.FAILURE else None
+
+    @property
+    def last_failure_help(self):
+        return reason_help(self.last_failure.reason) if self.last_failure else None
+
+
+def _profile_reason(user, profile, address):
+    if user is not None and user.auth_profile_id:
+        return _("the user's own profile")
+    if profile.names_domain_of(address):
+        return _("the profile of the domain %(domain)s") % {"domain": address.rpartition("@")[2]}
+    if profile.pk:
+        return _("the default profile (no profile names this domain)")
+    return _("the built-in default (no profile is marked default): cloud passwords")
+
+
+def _account_checks(d):
+    if d.user is None:
+        # Without an account, the directory or the IdP may still make one at the first login.
+        creates = {"network", "saml"} & set(d.profile.method_list())
+        text = _("No account has this address, as a primary address or as an alias.")
+        if creates:
+            text += " " + _("A first login through the directory or single sign-on creates it.")
+        return [Check(_("Account"), text, reason="unknown_user", blocks=not creates)]
+    user = d.user
+    kind = user.get_kind_display()
+    text = f"{user.email} ({kind}, {user.get_full_name()})"
+    if d.via_alias:
+        text = _("%(address)s is an alias of %(account)s") % {"address": d.address, "account": text}
+    checks = [Check(_("Account"), text)]
+    if not user.is_active:
+        text = _("No: the account is deactivated.")
+        checks.append(Check(_("Active"), text, "inactive", "reactivate", blocks=True))
+    else:
+        checks.append(Check(_("Active"), _("Yes")))
+    return checks
+
+
+def _profile_check(d):
+    methods = ", ".join(str(METHOD_LABELS[m]) for m in d.profile.method_list())
+    text = _("%(name)s, because it is %(why)s. Methods: %(methods)s.") % {
+        "name": d.profile.name,
+        "why": _profile_reason(d.user, d.profile, d.address),
+        "methods": methods,
+    }
+    return Check(_("Authentication profile"), text)
+
+
+def _cloud_check(d):
+    """Whether a cloud password works now: set, temporary pending, temporary expired, or none."""
+    user = d.user
+    label = _("Cloud password")
+    if user is None:
+        return None
+    if user.temporary_password:
+        until = date_format(timezone.localtime(user.temporary_password_expires_at), "DATETIME_FORMAT")
+        if passwords.temporary_password_expired(user):
+            text = _("A temporary password was sent, but it expired on %(at)s unused.") % {"at": until}
+            return Check(label, text, "temporary_password_expired", "send_temporary_password")
+        d.working_methods.append("cloud")
+        return Check(label, _("A temporary password is pending, valid until %(at)s.") % {"at": until})
+    if user.has_usable_password():
+        if user.must_change_password and passwords.temporary_password_expired(user):
+            text = _("A temporary password was used but not changed in time: it has expired.")
+            return Check(label, text, "temporary_password_expired", "send_temporary_password")
+        d.working_methods.append("cloud")
+        if user.must_change_password:
+            return Check(label, _("Set; it must be changed at the next login."))
+        return Check(label, _("Set."))
+    text = _("None: the account has no cloud password.")
+    return Check(label, text, "no_cloud_password", "send_temporary_password")
+
+
+def _permission_check(d):
+    user, label = d.user, _("Portal permission")
+    if user is None:
+        return None
+    if user.is_external:
+        return Check(
+            label,
+            _("Not needed: external recipients log in only through the link of a message sent to them."),
+        )
+    if user.is_superuser:
+        return Check(label, _("Yes (superuser)."))
+    if user.has_perm("accounts.access_portal"):
+        groups = [g.name for g in user.groups.filter(permissions=portal_permission())]
+        if groups:
+            return Check(label, _("Yes, through the group %(groups)s.") % {"groups": ", ".join(groups)})
+        return Check(label, _("Yes, given directly."))
+    return Check(label, _("No."), "no_permission", "grant_permission", True)
+
+
+def _directory_check(d):
+    label = _("Company directory")
+    if not network.enabled():
+        text = _("Network passwords are off on this server (LDAP_SERVER_URI).")
+        return Check(label, text, "method_not_allowed")
+    report = network.diagnose(d.address)
+    if not report.get("reachable") or not report.get("service_bind"):
+        text = _("Cannot be reached: %(error)s") % {"error": report.get("error", "")}
+        return Check(label, text, "directory_unavailable")
+    entries = report.get("entries") or []
+    if not entries:
+        return Check(label, _("Reachable; no entry has this address."), "directory_user_not_found")
+    entry = entries[0]
+    text = _("Reachable (%(ms)s ms); entry %(dn)s.") % {"ms": report["milliseconds"], "dn": entry["dn"]}
+    if entry["in_portal_group"] is not None:
+        text += " " + (
+            _("A member of the portal group.")
+            if entry["in_portal_group"]
+            else _("Not a member of the portal group: the permission it gives is removed at login.")
+        )
+    d.working_methods.append("network")
+    return Check(label, text)
+
+
+def _sso_check(d):
+    label = _("Single sign-on")
+    report = saml.diagnose()
+    if not report["enabled"]:
+        return Check(label, _("Off on this server (SAML_IDP_METADATA)."), "method_not_allowed")
+    if report.get("error"):
+        return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, "saml_error")
+    certificates = report["certificates"]
+    text = _("Identity provider %(idp)s.") % {"idp": report["idp"]}
+    if certificates:
+        latest = certificates[-1]
+        text += " " + _("Its signing certificate expires on %(date)s (in %(days)s days).") % {
+            "date": date_format(latest["expires"], "DATE_FORMAT"),
+            "days": latest["days_left"],
+        }
+    d.working_methods.append("saml")
+    return Check(label, text)
+
+
+def _two_step_check(d):
+    user, label = d.user, _("Two-step")
+    required = d.profile.require_two_step
+    if user is None:
+        return Check(label, _("Required by the profile.") if required else _("Not required."))
+    enrolled = twostep.is_enrolled(user)
+    if enrolled:
+        left = twostep.backup_codes_left(user)
+        text = _("Set up (an authenticator app, %(left)s backup codes left).") % {"left": left}
+        text = (_("Required; ") if required else _("Not required; ")) + text
+        return Check(label, text, fix="reset_two_step")
+    if required:
+        return Check(label, _("Required; not set up yet: the person sets up an app at the next login."))
+    return Check(label, _("Not required; not set up."))
+
+
+def _locks(d):
+    """The lockout rows that stop this address now: its own, and the client of its last failure."""
+    keys = Q(scope=Throttle.Scope.ADDRESS, key=d.address)
+    if d.last_failure and d.last_failure.ip:
+        keys |= Q(scope=Throttle.Scope.CLIENT, key=d.last_failure.ip)
+    return [row for row in Throttle.objects.filter(keys) if row.is_locked]
+
+
+def _lockout_check(d):
+    label = _("Lockout")
+    locks = _locks(d)
+    if not locks:
+        return Check(label, _("Not locked."))
+    until = max(row.locked_until for row in locks)
+    what = ", ".join(f"{row.get_scope_display()} {row.key}" for row in locks)
+    text = _("Locked until %(at)s (%(what)s).") % {
+        "at": date_format(timezone.localtime(until), "DATETIME_FORMAT"),
+        "what": what,
+    }
+    return Check(label, text, "locked_out", "lift_lockout", True)
+
+
+def _history(d):
+    """What administrators did about this address in the admin (LogEntry), newest first."""
+    rows = Q(content_type=ContentType.objects.get_for_model(Throttle), object_repr__endswith=f" {d.address}")
+    if d.user is not None:
+        rows |= Q(content_type=ContentType.objects.get_for_model(User), object_id=str(d.user.pk))
+    return list(LogEntry.objects.filter(rows).select_related("user").order_by("-action_time")[:10])
+
+
+def diagnose(address):
+    """The doctor's report for an address (a primary address, an alias, or nobody's)."""
+    address = normalize_address(address)
+    user, via_alias = User.objects.find_by_address(address)
+    profile = user.profile() if user else AuthProfile.objects.for_address(address)
+    d = Diagnosis(address=address, user=user, via_alias=via_alias, profile=profile)
+    mine = Q(email_entered=address) | Q(user=user) if user else Q(email_entered=address)
+    d.attempts = list(LoginAttempt.objects.filter(mine).order_by("-at", "-pk")[:10])
+    d.checks = _account_checks(d) + [_profile_check(d)]
+    method_checks = {"cloud": _cloud_check, "network": _directory_check, "saml": _sso_check}
+    for method in profile.method_list():
+        d.checks.append(method_checks[method](d))
+    d.checks += [_permission_check(d), _two_step_check(d), _lockout_check(d)]
+    d.checks = [c for c in d.checks if c is not None]
+    d.history = _history(d)
+    return d
+
+
+@dataclass(frozen=True)
+class Fix:
+    label: str
+    permission: str
+    needs_user: bool = True
+
+
+FIXES = {
+    "lift_lockout": Fix(gettext_lazy("Lift the lockout"), "accounts.change_throttle", needs_user=False),
+    "grant_permission": Fix(gettext_lazy("Grant the portal permission"), "accounts.change_user"),
+    "send_temporary_password": Fix(gettext_lazy("Send a temporary password"), "accounts.change_user"),
+    "reset_two_step": Fix(gettext_lazy("Reset two-step"), "accounts.change_user"),
+    "reactivate": Fix(gettext_lazy("Reactivate the account"), "accounts.change_user"),
+}
+
+
+class FixRefused(Exception):
+    """The fix is unknown, not permitted to this administrator, or has nothing to act on."""
+
+
+def _log(administrator, objects, message):
+    LogEntry.objects.log_actions(
+        user_id=administrator.pk, queryset=objects, action_flag=CHANGE, change_message=message
+    )
+
+
+def _log_message(name):
+    with translation.override("en"):
+        return f"Login doctor: {FIXES[name].label}"
+
+
+def apply_fix(name, address, administrator):
+    """Carry out one fix for an address, as `administrator`; returns what was done, in words."""
+    fix = FIXES.get(name)
+    if fix is None or not administrator.has_perm(fix.permission):
+        raise FixRefused(name)
+    d = diagnose(address)
+    user = d.user
+    if fix.needs_user and user is None:
+        raise FixRefused(name)
+    if name == "lift_lockout":
+        locks = _locks(d)
+        if not locks:
+            raise FixRefused(name)
+        for row in locks:
+            throttle.lift(row, by=administrator.email)
+        done = _("The lockout is lifted.")
+        if user is None:
+            _log(administrator, locks, _log_message(name))
+            return done
+    elif name == "grant_permission":
+        user.user_permissions.add(portal_permission())
+        done = _("The portal permission is granted.")
+    elif name == "send_temporary_password":
+        passwords.queue_temporary_password(user, requested_by=administrator.email)
+        done = _("A temporary password is on its way to %(address)s.") % {"address": user.email}
+    elif name == "reset_two_step":
+        twostep.reset(user)
+        done = _("Two-step is reset: the person sets up an app at the next login.")
+    else:
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        done = _("The account is active again.")
+    _log(administrator, [user], _log_message(name))
+    return done
