@@ -216,6 +216,12 @@ class AuthProfile(models.Model):
         _("temporary password valid for (hours)"), default=24
     )
     session_minutes = models.PositiveIntegerField(_("session length (minutes)"), default=480)
+    message_expiry_days = models.PositiveSmallIntegerField(
+        _("messages available for (days)"),
+        choices=[(1, _("1 day")), (7, _("7 days")), (30, _("30 days"))],
+        default=30,
+        help_text=_("What the compose page preselects for its people's secure messages."),
+    )
     support_contact = models.CharField(
         _("support contact"),
         max_length=200,
@@ -365,13 +371,14 @@ class LoginAttempt(models.Model):
             browser=describe_browser(user_agent),
             url=(url or request.build_absolute_uri())[:2000],
         )
+        explanation = explanation_for_log(reason)
         log.info(
-            'event=login_%s reason=%s method=%s reference=%s explanation="%s"',
+            "event=login_%s reason=%s method=%s reference=%s%s",
             "succeeded" if outcome == cls.Outcome.SUCCESS else "failed",
             reason or "-",
             method or "-",
             attempt.reference,
-            explanation_for_log(reason),
+            f' explanation="{explanation}"' if explanation else "",
         )
         return attempt
 

@@ -112,6 +112,7 @@ def hold(
     expires_at=None,
     allow_reply=True,
     read_receipt=False,
+    restricted=False,
     in_reply_to=None,
     shown_recipients=None,
 ):
@@ -136,6 +137,7 @@ def hold(
                 source=source,
                 allow_reply=allow_reply,
                 read_receipt=read_receipt,
+                restricted=restricted,
                 in_reply_to=in_reply_to,
             )
             if expires_at is not None:

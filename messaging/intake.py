@@ -11,6 +11,8 @@ import io
 import ipaddress
 import logging
 import mimetypes
+import re
+from datetime import date, timedelta
 
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from asgiref.sync import sync_to_async
@@ -18,10 +20,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import close_old_connections, connections
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import User, normalize_address
 
+from .forms import LONGEST_EXPIRY_DAYS, clean_expiry_date
 from .holding import IncomingAttachment, hold
 from .models import Message
 
@@ -73,6 +77,47 @@ def _shown_recipients(message):
     return shown
 
 
+# The sender's options, set by the organisation's mail server or mail client (see README).
+SENDER_HEADERS = (
+    "X-Portal-Kind",
+    "X-Portal-Read-Receipt",
+    "Disposition-Notification-To",
+    "X-Portal-Expires-Days",
+    "X-Portal-Expires",
+    "X-Portal-Restricted",
+    "X-Portal-Allow-Reply",
+)
+YES = {"1", "yes", "true", "on"}
+
+
+def strip_subject_tags(subject):
+    """'[secure] Budget' is held as 'Budget': the tag routed the mail here; the recipient need not see it."""
+    for tag in settings.SUBJECT_TAGS:
+        subject = re.sub(re.escape(tag), "", subject, flags=re.IGNORECASE)
+    return " ".join(subject.split())
+
+
+def sender_options(headers):
+    """hold()'s options from the X-Portal-* headers; a value that cannot be read keeps the default."""
+    options = {
+        "kind": Message.Kind.CCM if headers["X-Portal-Kind"].lower() == "ccm" else Message.Kind.SECURE,
+        "read_receipt": headers["X-Portal-Read-Receipt"].lower() in YES
+        or bool(headers["Disposition-Notification-To"]),
+        "restricted": headers["X-Portal-Restricted"].strip().lower() in YES,
+    }
+    if headers["X-Portal-Allow-Reply"].strip().lower() in {"0", "no", "false", "off"}:
+        options["allow_reply"] = False
+    days = headers["X-Portal-Expires-Days"].strip()
+    if days.isdigit() and 1 <= int(days) <= LONGEST_EXPIRY_DAYS:
+        options["expires_at"] = timezone.now() + timedelta(days=int(days))
+    else:
+        try:
+            options["expires_at"] = clean_expiry_date(date.fromisoformat(headers["X-Portal-Expires"].strip()))
+        except ValueError:  # no date, or not one: the default expiry
+            pass
+    return options
+
+
 def parse_mail(raw):
     """Read what can be read; a damaged message also keeps its raw original as an attachment."""
     parsed = ParsedMail()
@@ -83,7 +128,7 @@ def parse_mail(raw):
         except (ValueError, IndexError, AttributeError):
             parsed.subject = message.get_all("Subject", [""])[0].__str__()
             parsed.damaged = True
-        for name in ("X-Portal-Kind", "X-Portal-Read-Receipt", "Disposition-Notification-To"):
+        for name in SENDER_HEADERS:
             parsed.headers[name] = str(message.get(name, "") or "")
         parsed.shown_recipients = _shown_recipients(message)
         parsed.damaged |= bool(message.defects)
@@ -131,22 +176,17 @@ def _hold_parsed(mail_from, rcpt_tos, raw):
     parsed = parse_mail(raw)
     sender = normalize_address(mail_from)
     sender_user = User.objects.filter(email=sender, kind=User.Kind.INTERNAL).first()
-    kind = Message.Kind.CCM if parsed.headers["X-Portal-Kind"].lower() == "ccm" else Message.Kind.SECURE
-    receipt = parsed.headers["X-Portal-Read-Receipt"].lower() in {"1", "yes", "true"} or bool(
-        parsed.headers["Disposition-Notification-To"]
-    )
     return hold(
-        kind=kind,
         sender=sender,
         sender_user=sender_user,
         recipients=rcpt_tos,
-        subject=parsed.subject,
+        subject=strip_subject_tags(parsed.subject),
         text=parsed.text,
         html=parsed.html,
         attachments=parsed.attachments,
-        read_receipt=receipt,
         shown_recipients=parsed.shown_recipients,
         source=Message.Source.SMTP,
+        **sender_options(parsed.headers),
     )
 
 

@@ -53,6 +53,9 @@ class Message(models.Model):
     purged_at = models.DateTimeField(_("content purged at"), null=True, blank=True)
     allow_reply = models.BooleanField(_("allow reply"), default=True)
     read_receipt = models.BooleanField(_("read receipt"), default=False)
+    restricted = models.BooleanField(
+        _("restricted"), default=False, help_text=_("Recipients get no print view and no downloads.")
+    )
     source = models.CharField(_("source"), max_length=10, choices=Source)
     in_reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
@@ -63,6 +66,7 @@ class Message(models.Model):
         verbose_name_plural = _("messages")
         ordering = ["-created_at"]
         permissions = [("view_message_content", _("Can read the content of held messages"))]
+        indexes = [models.Index(fields=["sender_user", "-id"], name="sent_folder")]
 
     def __str__(self):
         return f"{self.subject or '(no subject)'} from {self.sender}"
@@ -92,7 +96,12 @@ class RecipientQuerySet(models.QuerySet):
 
 
 class Recipient(models.Model):
-    """One addressee of a message, with the hash of the token in their notification link."""
+    """One addressee of a message, and that reader's mailbox entry: folder, read state, opens, recall."""
+
+    class Folder(models.TextChoices):
+        INBOX = "inbox", _("Inbox")
+        DELETED = "deleted", _("Deleted")
+        EMPTIED = "emptied", _("Removed from Deleted")
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="recipients")
     address = models.EmailField(_("address"))
@@ -102,6 +111,12 @@ class Recipient(models.Model):
     token_hash = models.CharField(_("link token (SHA-256)"), max_length=64, blank=True, db_index=True)
     notified_at = models.DateTimeField(_("notified at"), null=True, blank=True)
     first_opened_at = models.DateTimeField(_("first opened at"), null=True, blank=True)
+    last_opened_at = models.DateTimeField(_("last opened at"), null=True, blank=True)
+    opens = models.PositiveIntegerField(_("times opened"), default=0)
+    downloaded_at = models.DateTimeField(_("first downloaded at"), null=True, blank=True)
+    recalled_at = models.DateTimeField(_("recalled at"), null=True, blank=True)
+    folder = models.CharField(_("folder"), max_length=10, choices=Folder, default=Folder.INBOX)
+    unread = models.BooleanField(_("unread"), default=True)
 
     objects = RecipientQuerySet.as_manager()
 
@@ -111,18 +126,26 @@ class Recipient(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["message", "address"], name="one_recipient_per_address")
         ]
+        # A reader's folder, newest first (message ids grow with time): one index range per page.
+        indexes = [models.Index(fields=["user", "folder", "-message"], name="reader_folder")]
 
     def __str__(self):
         return self.address
 
+    @property
+    def is_recalled(self):
+        return self.recalled_at is not None or self.message.is_revoked
+
     def status(self):
-        """What the sender sees: revoked, expired, replied, opened, notified or waiting."""
-        if self.message.is_revoked:
-            return _("revoked")
+        """What the sender sees: recalled, expired, replied, downloaded, opened, notified or waiting."""
+        if self.is_recalled:
+            return _("recalled")
         if self.message.is_expired:
             return _("expired")
         if getattr(self, "replied_at", None):  # where the query asked (with_replies)
             return _("replied")
+        if self.downloaded_at:
+            return _("downloaded")
         if self.first_opened_at:
             return _("opened")
         if self.notified_at:
@@ -160,7 +183,11 @@ class AccessEvent(models.Model):
     class Action(models.TextChoices):
         OPEN = "open", _("Opened the message")
         DOWNLOAD = "download", _("Downloaded an attachment")
+        PRINT = "print", _("Opened the print view")
         ADMIN_VIEW = "admin_view", _("Administrator read the content")
+        EXTEND = "extend", _("Extended the expiry")
+        RECALL = "recall", _("Recalled the message")
+        RESEND = "resend", _("Sent the notification again")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="access_events")
@@ -169,6 +196,7 @@ class AccessEvent(models.Model):
     attachment = models.ForeignKey(Attachment, null=True, blank=True, on_delete=models.SET_NULL)
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=1000, blank=True)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("access event")
@@ -179,7 +207,7 @@ class AccessEvent(models.Model):
         return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
     @classmethod
-    def record(cls, request, message, action, attachment=None):
+    def record(cls, request, message, action, attachment=None, detail=""):
         return cls.objects.create(
             message=message,
             user=request.user if request.user.is_authenticated else None,
@@ -187,6 +215,7 @@ class AccessEvent(models.Model):
             attachment=attachment,
             ip=request.META.get("REMOTE_ADDR") or None,
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
+            detail=detail[:300],
         )
 
 

@@ -5,6 +5,8 @@ import re
 from urllib.parse import unquote
 
 from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 
@@ -54,9 +56,9 @@ def mask_address(address):
     return f"{local[:1]}***@{domain}"
 
 
-def unavailable_reason(message):
-    """Why a recipient cannot read a message any more: 'revoked', 'expired' or ''."""
-    if message.is_revoked:
+def unavailable_reason(message, recipient=None):
+    """Why a recipient cannot read a message any more: 'revoked' (for all, or for them), 'expired' or ''."""
+    if message.is_revoked or (recipient is not None and recipient.recalled_at):
         return "revoked"
     if message.is_expired or message.purged_at:
         return "expired"
@@ -64,16 +66,33 @@ def unavailable_reason(message):
 
 
 def record_open(request, message, recipient):
-    """An open: logged every time; the first one also sets first_opened_at and the read receipt."""
+    """An open: logged every time; a recipient's copy becomes read and counts it (the first one also
+    asks for the read receipt)."""
     AccessEvent.record(request, message, AccessEvent.Action.OPEN)
-    if recipient is None or recipient.first_opened_at:
+    if recipient is None:
         return
+    now = timezone.now()
+    first = recipient.first_opened_at is None
     with transaction.atomic():
-        first = Recipient.objects.filter(pk=recipient.pk, first_opened_at__isnull=True).update(
-            first_opened_at=timezone.now()
+        Recipient.objects.filter(pk=recipient.pk).update(
+            unread=False,
+            opens=F("opens") + 1,
+            last_opened_at=now,
+            first_opened_at=Coalesce("first_opened_at", now),
         )
         if first and message.read_receipt:
-            Notification.objects.create(recipient=recipient, kind=Notification.Kind.READ_RECEIPT)
+            # Only the request that set first_opened_at sends the receipt, even when two opens race.
+            claimed = Recipient.objects.filter(pk=recipient.pk, first_opened_at=now).exists()
+            if claimed:
+                Notification.objects.create(recipient=recipient, kind=Notification.Kind.READ_RECEIPT)
+
+
+def record_download(request, message, recipient, attachment):
+    AccessEvent.record(request, message, AccessEvent.Action.DOWNLOAD, attachment=attachment)
+    if recipient is not None and recipient.downloaded_at is None:
+        Recipient.objects.filter(pk=recipient.pk, downloaded_at__isnull=True).update(
+            downloaded_at=timezone.now()
+        )
 
 
 # Raster images only: an SVG can carry script, and browsers sniff less of these.

@@ -1,25 +1,24 @@
 """Messaging pages: the link in a notification, the message, downloads, reply, inbox, sent, compose."""
 
 import functools
-from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils.html import strip_tags
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.flow import start_scoped_login
 
-from . import reading
-from .forms import ComposeForm, ReplyForm
+from . import mailbox, reading
+from .forms import ComposeForm, ExtendForm, ReplyForm, SearchForm
 from .holding import IncomingAttachment, hold, open_attachment, read_bodies
 from .models import AccessEvent, Message, Recipient
 
@@ -52,7 +51,7 @@ def open_link(request, token):
     if recipient is None:
         raise Http404
     message = recipient.message
-    reason = reading.unavailable_reason(message)
+    reason = reading.unavailable_reason(message, recipient)
     if reason:
         return _unavailable(request, message, reason)
     target = reverse("messaging:message", args=[message.public_id])
@@ -74,11 +73,20 @@ def _message_or_404(request, public_id):
 
 
 def _content_or_404(request, public_id):
-    """The message, if its content may be read now: by its sender while kept, by a recipient while open."""
+    """(message, the reader's row) if its content may be read now: by its sender while kept, by a
+    recipient while it is open to them."""
     message, recipient = _message_or_404(request, public_id)
-    if (recipient is not None and reading.unavailable_reason(message)) or message.purged_at:
+    if (recipient is not None and reading.unavailable_reason(message, recipient)) or message.purged_at:
         raise Http404
-    return message
+    return message, recipient
+
+
+def _reader_copy_or_404(request, public_id):
+    """The reader's own recipient row of a message (the sender has none)."""
+    message, recipient = _message_or_404(request, public_id)
+    if recipient is None:
+        raise Http404
+    return recipient
 
 
 @never_cache
@@ -86,32 +94,63 @@ def _content_or_404(request, public_id):
 @login_required
 def message_detail(request, public_id):
     message, recipient = _message_or_404(request, public_id)
-    reason = reading.unavailable_reason(message)
+    reason = reading.unavailable_reason(message, recipient)
     if recipient is not None and reason:
         return _unavailable(request, message, reason)
     text, html = read_bodies(message) if not message.purged_at else ("", "")
     reading.record_open(request, message, recipient)
     attachments = list(message.attachments.all())
     html = reading.show_inline_images(html, message, attachments)
-    context = {"message": message, "text": text, "html": html, "attachments": attachments}
-    if recipient is None:  # the sender sees every recipient, blind copies too, and how far each got
+    context = {
+        "message": message,
+        "text": text,
+        "html": html,
+        "attachments": attachments,
+        "recipient": recipient,
+        "thread": mailbox.thread(request.user, message) if message.in_reply_to_id else [],
+    }
+    if recipient is None:  # the sender sees every recipient, blind copies too, how far each got, and the log
         context["recipients"] = message.recipients.with_replies().order_by("pk")
+        context["events"] = message.access_events.select_related("user", "attachment")[:100]
+        context["extend_form"] = ExtendForm()
     else:
         context["shown_recipients"] = reading.shown_recipients(message, recipient)
         context["may_reply"] = message.allow_reply
+        context["may_reply_all"] = message.allow_reply and len(reply_all_addresses(message, recipient)) > 1
+        context["may_take_away"] = not message.restricted
     return render(request, "messaging/message.html", context)
 
 
 @never_cache
 @no_referrer
 @login_required
+def print_view(request, public_id):
+    """A print-friendly page of the message; not for the recipients of a restricted message."""
+    message, recipient = _content_or_404(request, public_id)
+    if recipient is not None and message.restricted:
+        raise PermissionDenied
+    text, html = read_bodies(message)
+    attachments = list(message.attachments.all())
+    html = reading.show_inline_images(html, message, attachments)
+    AccessEvent.record(request, message, AccessEvent.Action.PRINT)
+    shown = reading.shown_recipients(message, recipient) if recipient else message.shown_recipients
+    context = {"message": message, "text": text, "html": html, "attachments": attachments, "shown": shown}
+    return render(request, "messaging/print.html", context)
+
+
+@never_cache
+@no_referrer
+@login_required
 def download(request, public_id, attachment_id):
-    """An attachment, decrypted as it streams, always as a download."""
-    message = _content_or_404(request, public_id)
+    """An attachment, decrypted as it streams, always as a download; not for the recipients of a
+    restricted message."""
+    message, recipient = _content_or_404(request, public_id)
+    if recipient is not None and message.restricted:
+        raise PermissionDenied
     attachment = message.attachments.filter(public_id=attachment_id).first()
     if attachment is None:
         raise Http404
-    AccessEvent.record(request, message, AccessEvent.Action.DOWNLOAD, attachment=attachment)
+    reading.record_download(request, message, recipient, attachment)
     return _stream(attachment, "application/octet-stream", as_attachment=True)
 
 
@@ -130,7 +169,7 @@ def _stream(attachment, content_type, *, as_attachment):
 @login_required
 def inline_image(request, public_id, attachment_id):
     """An image of the message's HTML body (a cid: part), shown in the page; only raster types."""
-    message = _content_or_404(request, public_id)
+    message, _recipient = _content_or_404(request, public_id)
     images = message.attachments.filter(content_type__in=reading.INLINE_IMAGE_TYPES)
     image = images.filter(public_id=attachment_id).first()
     if image is None:
@@ -142,64 +181,111 @@ def _incoming(files):
     return [IncomingAttachment(f.name, f.content_type, f) for f in files]
 
 
+def reply_all_addresses(message, recipient):
+    """The sender and the To/Cc addresses the message showed, less the reader's own: never a blind copy."""
+    own = {recipient.address, recipient.user.email} if recipient.user_id else {recipient.address}
+    addresses = [message.sender, *message.shown_recipients]
+    return [a for i, a in enumerate(addresses) if a not in own and a not in addresses[:i]]
+
+
 @never_cache
 @no_referrer
 @login_required
-def reply(request, public_id):
-    """A reply is held as a new message back to the sender, who is notified."""
+def reply(request, public_id, everyone=False):
+    """A reply (or a reply to all) is held as a new message of the thread; its recipients are notified."""
     message, recipient = _message_or_404(request, public_id)
     if recipient is None or not message.allow_reply:
         raise PermissionDenied
-    reason = reading.unavailable_reason(message)
+    reason = reading.unavailable_reason(message, recipient)
     if reason:
         return _unavailable(request, message, reason)
+    to = reply_all_addresses(message, recipient) if everyone else [message.sender]
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        subject = message.subject if message.subject.lower().startswith("re:") else f"Re: {message.subject}"
+        text, html = read_bodies(message)
         sent = hold(
             kind=message.kind,
             sender=request.user.email,
             sender_user=request.user,
-            recipients=[message.sender],
-            subject=subject,
-            text=form.cleaned_data["body"],
+            recipients=to,
+            subject=mailbox.reply_subject(message.subject),
+            text=mailbox.quoted_reply(form.cleaned_data["body"], message, text or strip_tags(html)),
             attachments=_incoming(form.cleaned_data["attachments"]),
             source=Message.Source.REPLY,
             in_reply_to=message,
         )
         messages.success(request, _("Your reply has been sent."))
         return redirect("messaging:message", sent.public_id)
-    return render(request, "messaging/reply.html", {"message": message, "form": form})
+    context = {"message": message, "form": form, "to": to, "everyone": everyone}
+    return render(request, "messaging/reply.html", context)
+
+
+def _folder_page(request, folder):
+    """Inbox or Deleted: the reader's messages, 50 a page, newest first, searchable."""
+    search = SearchForm(request.GET)
+    query, before, after = search.values()
+    page = mailbox.received(request.user, folder, query, before, after)
+    context = {
+        "folder": folder,
+        "page": page,
+        "search": search,
+        "query": query,
+        "unread": mailbox.unread_count(request.user),
+    }
+    return render(request, "messaging/folder.html", context)
 
 
 @never_cache
 @login_required
 def inbox(request):
     """The personal portal's home: the secure messages addressed to me."""
-    received = (
-        Recipient.objects.filter(user=request.user)
-        .exclude(message__sender_user=request.user)
-        .select_related("message")
-        .order_by("-message__created_at")[:200]
-    )
-    return render(
-        request,
-        "messaging/inbox.html",
-        {"received": received},
-    )
+    return _folder_page(request, Recipient.Folder.INBOX)
+
+
+@never_cache
+@login_required
+def deleted(request):
+    return _folder_page(request, Recipient.Folder.DELETED)
 
 
 @never_cache
 @login_required
 def sent(request):
-    if not may_compose(request.user):
-        raise PermissionDenied
-    sent_messages = (
-        Message.objects.filter(sender_user=request.user)
-        .prefetch_related(Prefetch("recipients", queryset=Recipient.objects.with_replies().order_by("pk")))
-        .order_by("-created_at")[:200]
-    )
-    return render(request, "messaging/sent.html", {"sent_messages": sent_messages})
+    """What I sent (staff: composed; anyone: replied), with each recipient's progress."""
+    search = SearchForm(request.GET)
+    query, before, after = search.values()
+    page = mailbox.sent(request.user, query, before, after)
+    context = {"page": page, "search": search, "query": query, "unread": mailbox.unread_count(request.user)}
+    return render(request, "messaging/sent.html", context)
+
+
+@require_POST
+@login_required
+def move(request, public_id, folder):
+    """Delete (to Deleted) or restore (to the Inbox) the reader's own copy."""
+    recipient = _reader_copy_or_404(request, public_id)
+    mailbox.move(recipient, folder)
+    if folder == Recipient.Folder.DELETED:
+        messages.success(request, _("The message is in Deleted."))
+        return redirect("home")
+    messages.success(request, _("The message is back in your Inbox."))
+    return redirect("messaging:deleted")
+
+
+@require_POST
+@login_required
+def empty_deleted(request):
+    count = mailbox.empty_deleted(request.user)
+    messages.success(request, ngettext("%d message removed.", "%d messages removed.", count) % count)
+    return redirect("messaging:deleted")
+
+
+@require_POST
+@login_required
+def mark_unread(request, public_id):
+    mailbox.mark_unread(_reader_copy_or_404(request, public_id))
+    messages.success(request, _("The message is marked as unread."))
+    return redirect("home")
 
 
 @never_cache
@@ -208,7 +294,7 @@ def sent(request):
 def compose(request):
     if not may_compose(request.user):
         raise PermissionDenied
-    form = ComposeForm(request.POST or None, request.FILES or None)
+    form = ComposeForm(request.user, request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         message = hold(
@@ -218,9 +304,10 @@ def compose(request):
             subject=data["subject"],
             text=data["body"],
             attachments=_incoming(data["attachments"]),
-            expires_at=timezone.now() + timedelta(days=data["expires_in_days"]),
+            expires_at=data["expires_at"],
             read_receipt=data["read_receipt"],
             allow_reply=data["allow_reply"],
+            restricted=data["restricted"],
             source=Message.Source.COMPOSE,
         )
         messages.success(request, _("Your message is held and its recipients are being notified."))
@@ -228,12 +315,53 @@ def compose(request):
     return render(request, "messaging/compose.html", {"form": form})
 
 
+def _sent_message_or_404(request, public_id):
+    return get_object_or_404(Message, public_id=public_id, sender_user=request.user)
+
+
 @require_POST
 @login_required
 def revoke(request, public_id):
-    message = get_object_or_404(Message, public_id=public_id, sender_user=request.user)
-    if not message.revoked_at:
-        message.revoked_at = timezone.now()
-        message.save(update_fields=["revoked_at"])
-    messages.success(request, _("The message is withdrawn: its recipients can no longer read it."))
-    return redirect("messaging:sent")
+    """Recall the message from every recipient, or from one (`recipient` in the form)."""
+    message = _sent_message_or_404(request, public_id)
+    recipient = None
+    if request.POST.get("recipient"):
+        recipient = get_object_or_404(message.recipients, pk=_int_or_404(request.POST["recipient"]))
+    mailbox.recall(request, message, recipient)
+    if recipient is None:
+        messages.success(request, _("The message is recalled: its recipients can no longer read it."))
+    else:
+        text = _("The message is recalled from %(address)s; the other recipients can still read it.")
+        messages.success(request, text % {"address": recipient.address})
+    return redirect("messaging:message", message.public_id)
+
+
+@require_POST
+@login_required
+def extend(request, public_id):
+    message = _sent_message_or_404(request, public_id)
+    form = ExtendForm(request.POST)
+    if message.purged_at or not form.is_valid():
+        messages.error(request, form.errors.get("until", [_("This message can no longer be extended.")])[0])
+    else:
+        mailbox.extend(request, message, form.cleaned_data["expires_at"])
+        messages.success(request, _("The message is available until the new date."))
+    return redirect("messaging:message", message.public_id)
+
+
+@require_POST
+@login_required
+def resend(request, public_id, recipient_id):
+    message = _sent_message_or_404(request, public_id)
+    recipient = get_object_or_404(message.recipients, pk=recipient_id)
+    mailbox.resend(request, recipient)
+    text = _("A new notification is on its way to %(address)s; the link in the earlier one no longer works.")
+    messages.success(request, text % {"address": recipient.address})
+    return redirect("messaging:message", message.public_id)
+
+
+def _int_or_404(text):
+    try:
+        return int(text)
+    except ValueError:
+        raise Http404 from None

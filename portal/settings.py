@@ -196,6 +196,8 @@ MESSAGE_EXPIRY_DAYS = env_int("MESSAGE_EXPIRY_DAYS", 30)
 MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 30)  # content kept after expiry
 MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))  # encrypted attachments
 MAX_MESSAGE_BYTES = env_int("MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+# Subject tags by which mail is routed to the portal; removed from the subject recipients see.
+SUBJECT_TAGS = env_list("SUBJECT_TAGS", ["[secure]", "[encrypt]"])
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 NOTIFICATION_RETRY_SECONDS = env_int("NOTIFICATION_RETRY_SECONDS", 30)  # doubles each attempt

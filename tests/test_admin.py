@@ -103,7 +103,7 @@ def test_a_profile_cannot_choose_a_sign_in_method_the_server_has_not_set_up(admi
 
     settings.SAML_IDP_METADATA = ""
     form = {"name": "SSO", "domains": "sso.example", "methods": "saml", "temporary_password_hours": 24}
-    form |= {"session_minutes": 480}
+    form |= {"session_minutes": 480, "message_expiry_days": 30}
     page = admin_client.post("/admin/accounts/authprofile/add/", form).content.decode()
     assert "Not set up on this server: Single sign-on." in page
     assert not AuthProfile.objects.filter(name="SSO").exists()

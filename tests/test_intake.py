@@ -214,7 +214,8 @@ def test_a_blind_copy_stays_blind(intake, make_user):
         assert "boss@example.com" not in page
     sender = Client()
     log_in(sender, "sender@example.com", "correct horse battery")
-    assert "boss@example.com (opened)" in sender.get(f"/messages/{held.public_id}/").content.decode()
+    tracking = sender.get(f"/messages/{held.public_id}/").content.decode()
+    assert '<strong>boss@example.com</strong>: <span class="status">opened' in tracking
 
 
 def test_the_database_away_answers_451_and_the_retry_arrives_whole(separate_database, tmp_path):

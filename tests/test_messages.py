@@ -298,7 +298,7 @@ def test_a_reply_is_held_back_to_the_sender_who_is_notified(client, hold_message
         in sender.get("/messages/sent/").content.decode()
     )
     page = sender.get(f"/messages/{original.public_id}/").content.decode()
-    assert "client@outside.example (replied)" in page
+    assert '<strong>client@outside.example</strong>: <span class="status">replied' in page
 
 
 def test_a_message_that_allows_no_reply_offers_none(client, hold_message, make_user):
@@ -335,7 +335,7 @@ def test_staff_compose_see_statuses_in_sent_and_revoke(client, make_user, mailbo
             "subject": "Contract",
             "body": "Please sign.",
             "attachments": [io.BytesIO(b"contract bytes")],
-            "expires_in_days": "7",
+            "expiry": "7",
             "read_receipt": "on",
             "allow_reply": "on",
         },
@@ -350,7 +350,8 @@ def test_staff_compose_see_statuses_in_sent_and_revoke(client, make_user, mailbo
     assert 'a@outside.example: <span class="status">notified' in sent
     client.post(f"/messages/{message.public_id}/revoke/")
     assert Message.objects.get().revoked_at is not None
-    assert 'a@outside.example: <span class="status">revoked' in client.get("/messages/sent/").content.decode()
+    sent = client.get("/messages/sent/").content.decode()
+    assert 'a@outside.example: <span class="status">recalled' in sent
 
 
 def test_compose_refuses_bad_addresses_and_keeps_what_was_typed(client, make_user):
@@ -358,7 +359,7 @@ def test_compose_refuses_bad_addresses_and_keeps_what_was_typed(client, make_use
     log_in(client, "sender@example.com", "correct horse battery")
     response = client.post(
         "/messages/new/",
-        {"to": "not an address", "subject": "Kept", "body": "Kept body", "expires_in_days": "7"},
+        {"to": "not an address", "subject": "Kept", "body": "Kept body", "expiry": "7"},
     )
     page = response.content.decode()
     assert "Enter valid email addresses" in page and "Kept body" in page

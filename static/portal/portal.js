@@ -27,6 +27,13 @@ document.addEventListener("DOMContentLoaded", function () {
       });
     });
   });
+  // The print view's button (the browser's own Print works without script).
+  document.querySelectorAll("button[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      window.print();
+    });
+  });
   // The single sign-on answer goes on to the login by itself; the button is there without script.
   document.querySelectorAll("form[data-autosubmit]").forEach(function (form) {
     form.submit();

@@ -1,0 +1,171 @@
+"""A reader's mailbox (folders, paging, search) and what readers and senders do with a message.
+
+Pages are cut by the message id (newest first), not by an offset: page 50 of a mailbox costs
+what page 1 does, however many messages the portal holds.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from .models import AccessEvent, Message, Notification, Recipient
+
+PAGE_SIZE = 50
+INBOX, DELETED, SENT = "inbox", "deleted", "sent"
+
+
+@dataclass
+class Page:
+    """One page of a folder: its rows and the cursors of the pages either side (None: no such page)."""
+
+    rows: list
+    newer: int = None
+    older: int = None
+
+
+def _cut(rows, key, before, after):
+    """Rows (already filtered, by `key` descending) cut to the page before or after a cursor."""
+    if after is not None:
+        rows = list(rows.filter(**{f"{key}__gt": after}).order_by(key)[: PAGE_SIZE + 1])
+        more_newer = len(rows) > PAGE_SIZE
+        rows = rows[:PAGE_SIZE][::-1]
+        older = getattr(rows[-1], key) if rows else None
+        return Page(rows, newer=getattr(rows[0], key) if rows and more_newer else None, older=older)
+    if before is not None:
+        rows = rows.filter(**{f"{key}__lt": before})
+    rows = list(rows.order_by(f"-{key}")[: PAGE_SIZE + 1])
+    more_older = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    newer = getattr(rows[0], key) if rows and before is not None else None
+    return Page(rows, newer=newer, older=getattr(rows[-1], key) if more_older else None)
+
+
+def _search_received(query):
+    return (
+        Q(message__sender__icontains=query)
+        | Q(message__subject__icontains=query)
+        | Q(message__shown_recipients__icontains=query)
+    )
+
+
+def received(user, folder, query="", before=None, after=None):
+    """A page of the reader's Inbox or Deleted folder: Recipient rows with their messages."""
+    rows = (
+        Recipient.objects.filter(user=user, folder=folder)
+        .exclude(message__sender_user=user)
+        .select_related("message")
+    )
+    if query:
+        rows = rows.filter(_search_received(query))
+    return _cut(rows, "message_id", before, after)
+
+
+def sent(user, query="", before=None, after=None):
+    """A page of the reader's Sent folder: messages they composed or replied, with every recipient."""
+    rows = Message.objects.filter(sender_user=user)
+    if query:
+        to = Recipient.objects.filter(message=OuterRef("pk"), address__icontains=query)
+        rows = rows.filter(Q(subject__icontains=query) | Exists(to))
+    page = _cut(rows, "id", before, after)
+    recipients = Recipient.objects.with_replies().order_by("pk")
+    prefetch_related_objects(page.rows, Prefetch("recipients", queryset=recipients))
+    return page
+
+
+def unread_count(user):
+    return (
+        Recipient.objects.filter(user=user, folder=Recipient.Folder.INBOX, unread=True)
+        .exclude(message__sender_user=user)
+        .count()
+    )
+
+
+# What a reader does with their own copy; nobody else's changes.
+
+
+def move(recipient, folder):
+    recipient.folder = folder
+    recipient.save(update_fields=["folder"])
+
+
+def empty_deleted(user):
+    """Everything in the reader's Deleted folder leaves their view for good."""
+    return Recipient.objects.filter(user=user, folder=Recipient.Folder.DELETED).update(
+        folder=Recipient.Folder.EMPTIED
+    )
+
+
+def mark_unread(recipient):
+    recipient.unread = True
+    recipient.save(update_fields=["unread"])
+
+
+# The sender's controls; each is recorded as an access event of the message.
+
+
+def extend(request, message, expires_at):
+    """A new expiry, for every recipient; the message is readable again if it had expired."""
+    message.expires_at = expires_at
+    message.save(update_fields=["expires_at"])
+    AccessEvent.record(
+        request,
+        message,
+        AccessEvent.Action.EXTEND,
+        detail=f"until {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}",
+    )
+
+
+def recall(request, message, recipient=None):
+    """Recall the message from one recipient, or from all of them."""
+    now = timezone.now()
+    if recipient is None:
+        message.revoked_at = message.revoked_at or now
+        message.save(update_fields=["revoked_at"])
+        detail = "all recipients"
+    else:
+        recipient.recalled_at = recipient.recalled_at or now
+        recipient.save(update_fields=["recalled_at"])
+        detail = recipient.address
+    AccessEvent.record(request, message, AccessEvent.Action.RECALL, detail=detail)
+
+
+def resend(request, recipient):
+    """A new notification with a new link; the old link stops working at once."""
+    with transaction.atomic():
+        recipient.token_hash = ""
+        recipient.save(update_fields=["token_hash"])
+        Notification.objects.create(recipient=recipient, kind=Notification.Kind.NEW_MESSAGE)
+        AccessEvent.record(request, recipient.message, AccessEvent.Action.RESEND, detail=recipient.address)
+
+
+def thread(user, message, depth=20):
+    """The earlier messages of the thread that the user may see, oldest first."""
+    earlier, seen = [], {message.pk}
+    current = message
+    while current.in_reply_to_id and current.in_reply_to_id not in seen and len(earlier) < depth:
+        seen.add(current.in_reply_to_id)
+        current = Message.objects.filter(pk=current.in_reply_to_id).first()
+        if current is None:
+            break
+        if current.sender_user_id == user.pk or current.recipients.filter(user=user).exists():
+            earlier.append(current)
+    return earlier[::-1]
+
+
+def reply_subject(subject):
+    return subject if subject.lower().startswith("re:") else f"Re: {subject}"
+
+
+def quoted_reply(body, original, original_text):
+    """The reply, then the original quoted under it, as mail programs do."""
+    when = timezone.localtime(original.created_at)
+    quoted = "\n".join(f"> {line}" if line else ">" for line in original_text.splitlines())
+    said = _("On %(when)s, %(sender)s wrote:") % {
+        "when": date_format(when, "DATETIME_FORMAT"),
+        "sender": original.sender,
+    }
+    return f"{body.rstrip()}\n\n{said}\n{quoted}\n"
