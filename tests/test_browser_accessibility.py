@@ -13,11 +13,12 @@ def violations(page):
 
 
 def test_the_login_pages_and_the_personal_portal_have_no_violations(page, make_user, hold_message):
-    make_user("staff@example.com", "correct horse battery", name="Sam Staff")
+    staff = make_user("staff@example.com", "correct horse battery", name="Sam Staff")
     message = hold_message(
         ["staff@example.com"],
         html="<h2>Figures</h2><p>See the <b>attached</b> file.</p><ul><li>one</li></ul>",
     )
+    mine = hold_message(["client@outside.example", "other@outside.example"], sender=staff)
     seen = {}
     page.goto("/login/")
     seen["identify"] = violations(page)
@@ -43,6 +44,10 @@ def test_the_login_pages_and_the_personal_portal_have_no_violations(page, make_u
         ("security", "/security/"),
         ("change password", "/password/change/"),
         ("log out", "/logout/"),
+        ("deleted", "/messages/deleted/"),
+        ("the sender's tracking", f"/messages/{mine.public_id}/"),
+        ("print", f"/messages/{message.public_id}/print/"),
+        ("reply all", f"/messages/{message.public_id}/reply-all/"),
     ):
         page.goto(path)
         seen[name] = violations(page)

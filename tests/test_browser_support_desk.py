@@ -100,6 +100,8 @@ def test_no_page_scrolls_sideways_on_a_phone(chromium, live_server, make_user, h
             ("message", f"/messages/{message.public_id}/"),
             ("compose", "/messages/new/"),
             ("sent", "/messages/sent/"),
+            ("deleted", "/messages/deleted/"),
+            ("print", f"/messages/{message.public_id}/print/"),
             ("security", "/security/"),
             ("change password", "/password/change/"),
             ("log out", "/logout/"),
