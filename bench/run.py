@@ -20,6 +20,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.results import write_section  # noqa: E402
+
 PY = sys.executable
 KEK = "bench:" + "b" * 43
 PASSWORD = "bench password 42"
@@ -236,8 +240,6 @@ def write_results(results, size_mb):
     opening, baseline, minimal, in_memory = results["open"]
     held_mib_s, plain_mib_s, growth = results["download"]
     lines = [
-        "# Benchmark results",
-        "",
         f"Measured by `make bench` on {time.strftime('%Y-%m-%d')}, on this project's machine "
         f"({os.cpu_count()} cores), gunicorn with 2 sync workers, {database}, wrk with 8 connections "
         "on the same machine. Each figure is a ratio against a baseline measured in the same run.",
@@ -270,10 +272,9 @@ def write_results(results, size_mb):
         "message with the reader's recipient row in one join, then its attachments) cost the difference.",
         "",
         "Re-run: `make bench` (installs Debian's `wrk` when missing).",
-        "",
     ]
     name = "RESULTS-postgres.md" if os.environ.get("BENCH_POSTGRES") else "RESULTS.md"
-    (ROOT / "bench" / name).write_text("\n".join(lines))
+    write_section("Held messages: opening, downloading, the intake", lines, ROOT / "bench" / name)
     print("\n".join(lines))
 
 

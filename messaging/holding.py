@@ -142,6 +142,7 @@ def hold(
             )
             if expires_at is not None:
                 message.expires_at = expires_at
+            message.search_text = message.searchable()
             context = message.crypto_context()
             message.body_text = crypto.seal(key, (text or "").encode(), context + b":text")
             message.body_html = crypto.seal(key, sanitise_html(html).encode(), context + b":html")

@@ -60,6 +60,12 @@ class Message(models.Model):
     in_reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replies"
     )
+    search_text = models.TextField(
+        _("searched text"),
+        blank=True,
+        editable=False,
+        help_text=_("Sender, subject and shown recipients, lower-cased: what a mailbox search reads."),
+    )
 
     class Meta:
         verbose_name = _("message")
@@ -78,6 +84,10 @@ class Message(models.Model):
     @property
     def is_revoked(self):
         return self.revoked_at is not None
+
+    def searchable(self):
+        """What a search may find: never a blind copy, never the body (encrypted)."""
+        return " ".join([self.sender, self.subject, *self.shown_recipients]).lower()
 
     def crypto_context(self):
         """Bound into every ciphertext of this message, so that none can be moved to another."""
@@ -127,7 +137,12 @@ class Recipient(models.Model):
             models.UniqueConstraint(fields=["message", "address"], name="one_recipient_per_address")
         ]
         # A reader's folder, newest first (message ids grow with time): one index range per page.
-        indexes = [models.Index(fields=["user", "folder", "-message"], name="reader_folder")]
+        indexes = [
+            models.Index(fields=["user", "folder", "-message"], name="reader_folder"),
+            models.Index(
+                fields=["user"], condition=models.Q(unread=True, folder="inbox"), name="unread_in_inbox"
+            ),
+        ]
 
     def __str__(self):
         return self.address
@@ -135,6 +150,19 @@ class Recipient(models.Model):
     @property
     def is_recalled(self):
         return self.recalled_at is not None or self.message.is_revoked
+
+    @property
+    def state(self):
+        """What the reader's list says of their copy: 'recalled', 'expired' or 'open'."""
+        if self.is_recalled:
+            return "recalled"
+        return "expired" if self.message.is_expired else "open"
+
+    def state_text(self):
+        state = self.state
+        if state == "open":
+            return _("new") if self.unread else _("read")
+        return _("withdrawn") if state == "recalled" else _("expired")
 
     def status(self):
         """What the sender sees: recalled, expired, replied, downloaded, opened, notified or waiting."""

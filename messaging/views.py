@@ -227,6 +227,7 @@ def _folder_page(request, folder):
     page = mailbox.received(request.user, folder, query, before, after)
     context = {
         "folder": folder,
+        "message_path": mailbox.message_path(),
         "page": page,
         "search": search,
         "query": query,
@@ -256,19 +257,24 @@ def sent(request):
     query, before, after = search.values()
     page = mailbox.sent(request.user, query, before, after)
     context = {"page": page, "search": search, "query": query, "unread": mailbox.unread_count(request.user)}
+    context["message_path"] = mailbox.message_path()
     return render(request, "messaging/sent.html", context)
 
 
 @require_POST
 @login_required
-def move(request, public_id, folder):
-    """Delete (to Deleted) or restore (to the Inbox) the reader's own copy."""
-    recipient = _reader_copy_or_404(request, public_id)
-    mailbox.move(recipient, folder)
+def move(request):
+    """Delete (to Deleted) or restore (to the Inbox) the reader's own copies of the messages chosen."""
+    folder = request.POST.get("to")
+    if folder not in {Recipient.Folder.INBOX, Recipient.Folder.DELETED}:
+        raise Http404
+    moved = mailbox.move(request.user, request.POST.getlist("message"), folder)
     if folder == Recipient.Folder.DELETED:
-        messages.success(request, _("The message is in Deleted."))
+        text = ngettext("The message is in Deleted.", "%(count)d messages are in Deleted.", moved)
+        messages.success(request, text % {"count": moved})
         return redirect("home")
-    messages.success(request, _("The message is back in your Inbox."))
+    text = ngettext("The message is back in your Inbox.", "%(count)d messages are back in your Inbox.", moved)
+    messages.success(request, text % {"count": moved})
     return redirect("messaging:deleted")
 
 

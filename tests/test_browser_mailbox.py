@@ -97,7 +97,9 @@ def test_reply_all_reaches_to_and_cc_but_never_the_blind_copy(tab_for, hold_mess
     page = tab_for(User.objects.get(email="to.person@example.com"))
     page.goto(f"/messages/{original.public_id}/")
     page.get_by_role("link", name="Reply all").click()
-    expect(page.get_by_text("Your reply goes securely to sender@example.com, cc.person@example.com.")).to_be_visible()
+    expect(
+        page.get_by_text("Your reply goes securely to sender@example.com, cc.person@example.com.")
+    ).to_be_visible()
     page.get_by_label("Your reply").fill("Agreed, thank you.")
     page.get_by_role("button", name="Send reply").click()
     expect(page.get_by_text("Your reply has been sent.")).to_be_visible()

@@ -1,4 +1,4 @@
-"""The mailbox: folders per reader, paging and search, reply all, the sender's controls, the intake's options."""
+"""The mailbox: folders per reader, paging, search, reply all, the sender's controls, the intake's options."""
 
 import io
 import re
@@ -50,16 +50,18 @@ def subjects(response):
 def test_delete_moves_a_message_to_deleted_for_that_reader_only(make_user, hold_message):
     message = hold_message(["one@example.com", "two@example.com"], subject="Shared news")
     one, two = signed_in("one@example.com", make_user), signed_in("two@example.com", make_user)
-    one.post(f"/messages/{message.public_id}/delete/")
+    one.post("/messages/move/", {"message": message.public_id, "to": "deleted"})
     assert subjects(one.get("/")) == []
     assert subjects(one.get("/messages/deleted/")) == ["Shared news"]
     assert subjects(two.get("/")) == ["Shared news"]  # the other reader's copy is untouched
-    one.post(f"/messages/{message.public_id}/restore/")
+    one.post("/messages/move/", {"message": message.public_id, "to": "inbox"})
     assert subjects(one.get("/")) == ["Shared news"]
-    one.post(f"/messages/{message.public_id}/delete/")
+    one.post("/messages/move/", {"message": message.public_id, "to": "deleted"})
     one.post("/messages/deleted/empty/")
     assert subjects(one.get("/messages/deleted/")) == [] and subjects(one.get("/")) == []
-    assert one.get(f"/messages/{message.public_id}/").status_code == 200  # gone from view, not from the record
+    assert (
+        one.get(f"/messages/{message.public_id}/").status_code == 200
+    )  # gone from view, not from the record
     assert Recipient.objects.get(address="one@example.com").folder == "emptied"
     assert subjects(two.get("/")) == ["Shared news"]
 
@@ -67,7 +69,13 @@ def test_delete_moves_a_message_to_deleted_for_that_reader_only(make_user, hold_
 def test_someone_elses_copy_cannot_be_moved(make_user, hold_message):
     message = hold_message(["one@example.com"])
     stranger = signed_in("stranger@example.com", make_user)
-    assert stranger.post(f"/messages/{message.public_id}/delete/").status_code == 404
+    moved = stranger.post("/messages/move/", {"message": message.public_id, "to": "deleted"}, follow=True)
+    assert "0 messages are in Deleted." in page_text(moved)
+    junk = {"message": ["not-an-id", str(message.public_id)], "to": "deleted"}
+    assert stranger.post("/messages/move/", junk).status_code == 302
+    assert (
+        stranger.post("/messages/move/", {"message": message.public_id, "to": "emptied"}).status_code == 404
+    )
     assert stranger.post(f"/messages/{message.public_id}/unread/").status_code == 404
     assert Recipient.objects.get().folder == "inbox"
 
@@ -129,7 +137,9 @@ def test_search_finds_by_sender_recipient_and_subject_and_keeps_paging(make_user
     assert "Message texts are encrypted and are not searched." in page_text(found)
     assert "No message matches your search." in page_text(reader.get("/", {"q": "zebra"}))
     # The sender's Sent folder searches by recipient and subject.
-    assert len(subjects(signed_in("sender@example.com", make_user).get("/messages/sent/", {"q": "one@"}))) == 50
+    assert (
+        len(subjects(signed_in("sender@example.com", make_user).get("/messages/sent/", {"q": "one@"}))) == 50
+    )
 
 
 def test_a_folder_page_costs_the_same_queries_with_many_messages(make_user, hold_message):
@@ -238,10 +248,14 @@ def test_the_sender_extends_an_expired_message_and_its_recipient_reads_again(mak
     assert reader.get(f"/messages/{message.public_id}/").status_code == 200
     event = AccessEvent.objects.get(action="extend")
     assert event.user.email == "sender@example.com" and day.isoformat() in event.detail
-    assert f"Extended the expiry (until {day.isoformat()}" in page_text(writer.get(f"/messages/{message.public_id}/"))
+    assert f"Extended the expiry (until {day.isoformat()}" in page_text(
+        writer.get(f"/messages/{message.public_id}/")
+    )
     refused = writer.post(f"/messages/{message.public_id}/extend/", {"until": "2001-01-01"}, follow=True)
     assert "Choose a date after today." in page_text(refused)
-    assert reader.post(f"/messages/{message.public_id}/extend/", {"until": day.isoformat()}).status_code == 404
+    assert (
+        reader.post(f"/messages/{message.public_id}/extend/", {"until": day.isoformat()}).status_code == 404
+    )
 
 
 def test_recall_for_one_recipient_leaves_the_other_reading(make_user, hold_message):
@@ -286,7 +300,9 @@ def test_sent_shows_each_recipients_progress(make_user, hold_message, mailbox):
     reader.get(f"/messages/{message.public_id}/")
     reader.get(f"/messages/{message.public_id}/")
     attachment = message.attachments.get()
-    b"".join(reader.get(f"/messages/{message.public_id}/attachments/{attachment.public_id}/").streaming_content)
+    b"".join(
+        reader.get(f"/messages/{message.public_id}/attachments/{attachment.public_id}/").streaming_content
+    )
     sent = page_text(signed_in("sender@example.com", make_user).get("/messages/sent/"))
     assert re.search(r"one@example.com: downloaded · opened 2 times, first .+, last .+ · downloaded", sent)
     assert "two@example.com: notified" in sent
