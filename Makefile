@@ -42,6 +42,7 @@ test-postgres: install system-packages
 bench: install
 	./script/install-system-packages wrk
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/mailbox.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -58,6 +58,8 @@ def measure(label, to_reader, from_reader, others, deep_page):
         manage(
             env,
             "shell",
+            "-v",
+            "0",
             "-c",
             f"from bench.mailbox_data import fill; fill({to_reader}, {from_reader}, {others})",
         )

@@ -1,4 +1,4 @@
-"""Messaging: held messages and their delivery (built in a later issue)."""
+"""Messaging: held messages and their delivery."""
 
 from django.apps import AppConfig
 
@@ -7,3 +7,6 @@ class MessagingConfig(AppConfig):
     name = "messaging"
     verbose_name = "Secure messages"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -16,6 +16,7 @@ from accounts.models import User, normalize_address
 
 from . import crypto
 from .models import Attachment, Message, Notification, Recipient
+from .storage import open_blob
 
 log = logging.getLogger("portal.messaging")
 
@@ -181,5 +182,5 @@ def read_bodies(message):
 def open_attachment(attachment):
     """A generator of the attachment's plaintext chunks; the file is closed when it ends."""
     key = crypto.unwrap(attachment.message.key_id, attachment.message.wrapped_key)
-    with default_storage.open(attachment.blob, "rb") as source:
+    with open_blob(attachment.blob) as source:
         yield from crypto.decrypt_stream(key, source, attachment.crypto_context())

@@ -249,3 +249,85 @@ def identity_provider(idp_server, settings, db, make_profile):
     idp_server.sha1 = False
     make_profile("Single sign-on", domains="sso.example", methods="saml")
     return idp_server
+
+
+class ObjectStore:
+    """moto's standalone S3 server on loopback: a real S3 API over HTTP, for the portal and for boto3."""
+
+    def __init__(self, port):
+        self.port = port
+        self.endpoint = f"http://127.0.0.1:{port}"
+
+    def start(self):
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        from .helpers import wait_until_listening
+
+        server = Path(sys.executable).parent / "moto_server"
+        self.process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until_listening(self.port)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def client(self):
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+
+    def new_bucket(self):
+        import secrets
+
+        name = f"portal-{secrets.token_hex(6)}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, bucket):
+        return [o["Key"] for o in self.client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+    def read(self, bucket, key):
+        return self.client().get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def environment(self, bucket):
+        """The environment a portal process needs to keep its attachments in this bucket."""
+        return {
+            "AWS_STORAGE_BUCKET_NAME": bucket,
+            "AWS_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_S3_REGION_NAME": "us-east-1",
+        }
+
+
+@pytest.fixture(scope="session")
+def object_store_server():
+    store = ObjectStore(free_port())
+    store.start()
+    yield store
+    store.stop()
+
+
+@pytest.fixture
+def bucket(object_store_server, settings):
+    """A new, empty bucket; this process keeps its attachments there (through django-storages)."""
+    name = object_store_server.new_bucket()
+    for key, value in object_store_server.environment(name).items():
+        setattr(settings, key, value)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage"},
+    }
+    yield name

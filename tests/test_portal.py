@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from .conftest import TEST_KEK
 from .helpers import gunicorn
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +31,8 @@ def test_healthz_answers_503_when_the_database_does_not(tmp_path):
         if connection.vendor == "sqlite"
         else "postgres://postgres@127.0.0.1:1/test"
     )
-    with gunicorn(_environment(DATABASE_URL=unreachable), "--workers", "1") as base:
+    environment = _environment(DATABASE_URL=unreachable, PORTAL_KEKS=TEST_KEK)
+    with gunicorn(environment, "--workers", "1") as base:
         with pytest.raises(urllib.error.HTTPError) as answer:
             urllib.request.urlopen(f"{base}/healthz", timeout=10)
     assert answer.value.code == 503
@@ -77,7 +79,7 @@ def _run_manage(*args, **env):
     )
 
 
-def test_the_production_environment_of_the_readme_passes_check_deploy():
+def test_the_production_environment_of_the_readme_passes_check_deploy(tmp_path):
     result = _run_manage(
         "check",
         "--deploy",
@@ -86,13 +88,19 @@ def test_the_production_environment_of_the_readme_passes_check_deploy():
         SECRET_KEY="k3y-" + "x9Qv7TzL2mR8pW4sN6bY1cF5hJ0dG3aK" * 2,
         PORTAL_BASE_URL="https://portal.example.com",
         ALLOWED_HOSTS="portal.example.com",
+        PORTAL_KEKS=TEST_KEK,
+        MEDIA_ROOT=str(tmp_path),
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues" in result.stdout
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "WARNINGS" not in output and "ERRORS" not in output
+    assert f"Attachments: local folder {tmp_path}: a test object was written, read and deleted." in output
+
+    assert not list(tmp_path.rglob("*.txt"))  # the test object is gone again
 
 
-def test_check_deploy_flags_the_development_key_and_plain_http():
-    result = _run_manage("check", "--deploy")
+def test_check_deploy_flags_the_development_key_and_plain_http(tmp_path):
+    result = _run_manage("check", "--deploy", PORTAL_KEKS=TEST_KEK, MEDIA_ROOT=str(tmp_path))
     assert "SECRET_KEY" in result.stdout + result.stderr
     assert "HSTS" in result.stdout + result.stderr or "SECURE_HSTS" in result.stdout + result.stderr
 

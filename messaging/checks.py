@@ -1,0 +1,30 @@
+"""System checks: no process starts without valid key-encryption keys; `check --deploy` tries the store."""
+
+from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from . import crypto, storage
+
+
+@checks.register("portal_keys")
+def key_encryption_keys(app_configs=None, **kwargs):
+    """Without valid PORTAL_KEKS nothing can be held or read: refuse to start rather than answer 451
+    to every message."""
+    try:
+        crypto.keks()
+    except ImproperlyConfigured as error:
+        hint = "Generate one with `manage.py generate_kek` and give it to every process (see README)."
+        return [checks.Error(str(error), hint=hint, id="portal.E001")]
+    return []
+
+
+@checks.register(checks.Tags.files, deploy=True)
+def blob_store(app_configs=None, **kwargs):
+    """Which store holds the encrypted attachments, and whether a test object can be written, read and
+    deleted there (only with --deploy: it touches the store)."""
+    where, problem = storage.check()
+    if problem:
+        return [checks.Error(f"Attachments: {where}: {problem}", id="portal.E002")]
+    return [
+        checks.Info(f"Attachments: {where}: a test object was written, read and deleted.", id="portal.I001")
+    ]

@@ -1,0 +1,57 @@
+"""Where the encrypted blobs live: Django's default storage, a local folder or an S3-compatible bucket.
+
+Everything goes through the storage API, so every node of a deployment that shares the bucket
+reads what any node wrote. Only ciphertext ever leaves the process.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name
+
+
+def is_bucket(storage=None):
+    return isinstance(storage or default_storage, S3Storage)
+
+
+def open_blob(name):
+    """A stream of a stored blob, read in pieces as it is consumed; close it when done.
+
+    django-storages' S3 file first copies the whole object into memory (or a temporary file): a
+    200 MB attachment would cost 200 MB per download. The object's own HTTP body streams instead.
+    """
+    if is_bucket():
+        key = default_storage._normalize_name(clean_name(name))
+        return default_storage.bucket.Object(key).get()["Body"]
+    return default_storage.open(name, "rb")
+
+
+def describe():
+    """Which store the blobs go to, in words an operator recognises."""
+    if is_bucket():
+        endpoint = settings.AWS_S3_ENDPOINT_URL or "AWS"
+        return f"S3 bucket {settings.AWS_STORAGE_BUCKET_NAME!r} at {endpoint}"
+    return f"local folder {settings.MEDIA_ROOT}"
+
+
+def check():
+    """Write, read and delete a test object: (what the store is, None when all worked or what failed)."""
+    name = f"portal-check/{secrets.token_hex(8)}.txt"
+    content = secrets.token_bytes(32)
+    step = "write"
+    try:
+        saved = default_storage.save(name, ContentFile(content))
+        step = "read"
+        with open_blob(saved) as stream:
+            if stream.read() != content:
+                return describe(), "read: the test object came back different"
+        step = "delete"
+        default_storage.delete(saved)
+        if default_storage.exists(saved):
+            return describe(), "delete: the test object is still there"
+    except Exception as error:  # any failure of the store, described for the operator
+        return describe(), f"{step}: {type(error).__name__}: {error}"
+    return describe(), None
