@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages: to build python-ldap and check SAML signatures (install), and the real parts
 # the tests drive (test).
 INSTALL_PACKAGES := libldap2-dev libsasl2-dev xmlsec1
-TEST_PACKAGES := chromium slapd
+TEST_PACKAGES := chromium slapd postgresql
 DEMO_ENV = DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend PORTAL_KEKS=$$(cat .demo-kek)
 
 .PHONY: install system-packages demo test test-postgres lint bench clean

@@ -1,0 +1,256 @@
+"""Faults a deployment meets: parallel workers and intakes, the relay away, a worker killed, the database
+stopped. Real processes, a real SMTP relay on loopback, a throwaway PostgreSQL cluster."""
+
+import asyncio
+import collections
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import threading
+import time
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from .conftest import Mailbox
+from .helpers import free_port, manage, wait_until_listening
+from .postgres_cluster import Cluster
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Processes:
+    """Portal processes (intakes, workers) started for one test, stopped at its end."""
+
+    def __init__(self, env):
+        self.env, self.running = env, []
+
+    def start(self, *command, **env):
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env={**self.env, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        self.running.append(process)
+        return process
+
+    def intake(self):
+        port = free_port()
+        self.start("smtp_intake", "--port", str(port))
+        wait_until_listening(port)
+        return port
+
+    def worker(self, **env):
+        return self.start("deliver_notifications", "--interval", "0.2", **env)
+
+    def stop(self):
+        for process in self.running:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.running:
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def relay():
+    box = Mailbox()
+    box.start(free_port())
+    yield box
+    if box.controller is not None:
+        box.controller.stop()
+
+
+@pytest.fixture
+def portal(separate_database, relay):
+    """A migrated database of its own and a way to start portal processes that mail through `relay`."""
+    env = {**separate_database, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(relay.port)}
+    manage(env, "migrate", "--no-input", "-v0")
+    processes = Processes(env)
+    yield processes
+    processes.stop()
+
+
+def send(port, recipient, subject):
+    """One message to the intake: the SMTP reply code it gave."""
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "sender@example.com", recipient, subject
+    mail.set_content(f"About {subject}.")
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            smtp.send_message(mail)
+    except smtplib.SMTPResponseException as refusal:
+        return refusal.smtp_code
+    except smtplib.SMTPRecipientsRefused as refusal:
+        return next(iter(refusal.recipients.values()))[0]
+    return 250
+
+
+def hold_for_staff(env, count):
+    """`count` messages, each to a staff member who already has a password (one email each)."""
+    manage(
+        env,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "import messaging; from accounts.models import User\n"
+        f"for i in range({count}):\n"
+        "    User.objects.create_user(f'person{i}@example.com', password='correct horse battery')\n"
+        "    messaging.hold(sender='sender@example.com', recipients=[f'person{i}@example.com'],"
+        " subject=f'Message {i}', source='admin')",
+    )
+
+
+def notifications(relay):
+    """How many new-message notifications each address received."""
+    return collections.Counter(m["To"] for m in relay.messages if "secure message from" in m["Subject"])
+
+
+def wait_for(condition, seconds, what):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_two_workers_and_two_intakes_send_every_notification_once(portal, relay):
+    intakes = [portal.intake(), portal.intake()]
+    portal.worker()
+    portal.worker()
+    replies = [send(intakes[i % 2], f"client{i}@outside.example", f"Message {i}") for i in range(20)]
+    assert replies == [250] * 20
+    wait_for(lambda: len(relay.messages) >= 40, 60, "20 notifications and 20 temporary passwords")
+    time.sleep(2)  # room for a duplicate to show up, were there one
+    assert notifications(relay) == {f"client{i}@outside.example": 1 for i in range(20)}
+    passwords = collections.Counter(m["To"] for m in relay.messages if "password" in m["Subject"].lower())
+    assert passwords == {f"client{i}@outside.example": 1 for i in range(20)}
+
+
+def test_the_relay_away_for_30_seconds_delays_every_notification_and_loses_none(portal, relay):
+    hold_for_staff(portal.env, 5)
+    relay.go_down()
+    portal.worker(NOTIFICATION_RETRY_SECONDS="1")
+    time.sleep(30)
+    assert relay.messages == []
+    relay.come_back()
+    wait_for(lambda: len(relay.messages) >= 5, 60, "the five notifications after the relay came back")
+    time.sleep(2)
+    assert notifications(relay) == {f"person{i}@example.com": 1 for i in range(5)}
+
+
+class SlowRelay(Mailbox):
+    """A relay that takes its time over each message, so that a worker can be caught in the middle."""
+
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(0.3)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(separate_database):
+    relay = SlowRelay()
+    relay.start(free_port())
+    env = {**separate_database, "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(relay.port)}
+    manage(env, "migrate", "--no-input", "-v0")
+    processes = Processes(env)
+    try:
+        hold_for_staff(env, 20)
+        first = processes.worker()
+        wait_for(lambda: len(relay.messages) >= 5, 60, "the first five notifications")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        sent_before = len(relay.messages)
+        processes.worker()
+        wait_for(
+            lambda: set(notifications(relay)) >= {f"person{i}@example.com" for i in range(20)}, 60, "all"
+        )
+        time.sleep(1)
+    finally:
+        processes.stop()
+        relay.controller.stop()
+    counts = notifications(relay)
+    assert set(counts) == {f"person{i}@example.com" for i in range(20)}  # nobody lost
+    # At most the one email the relay had accepted when the worker died, before it could record that.
+    assert sum(counts.values()) - 20 <= 1, (sent_before, counts)
+    unsent = manage(
+        env,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from messaging.models import Notification; print(Notification.objects.filter(sent_at=None).count())",
+    )
+    assert unsent.strip() == "0"
+
+
+def test_postgresql_stopped_and_started_while_mail_arrives(relay, tmp_path):
+    """The intake answers 451 while the database is away and 250 only after the commit; every message
+    acknowledged with 250 is held and notified."""
+    from .conftest import TEST_KEK
+
+    cluster = Cluster(free_port())
+    cluster.create()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}},
+        "DATABASE_URL": cluster.url,
+        "PORTAL_KEKS": TEST_KEK,
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "EMAIL_HOST": "127.0.0.1",
+        "EMAIL_PORT": str(relay.port),
+        "DATABASE_CONN_MAX_AGE": "60",
+    }
+    processes = Processes(env)
+    accepted, refused, stop = [], [], threading.Event()
+
+    def mail_server():
+        """As the organisation's mail server does: each message is offered until it is accepted."""
+        queue = collections.deque(f"Message {i}" for i in range(400))
+        while queue and not stop.is_set():
+            subject = queue[0]
+            code = send(port, f"{subject.replace(' ', '')}@outside.example", subject)
+            if code == 250:
+                accepted.append(queue.popleft())
+            else:
+                refused.append(code)
+                time.sleep(0.3)
+            time.sleep(0.05)
+
+    try:
+        manage(env, "migrate", "--no-input", "-v0")
+        port = processes.intake()
+        processes.worker(NOTIFICATION_RETRY_SECONDS="1")
+        sender = threading.Thread(target=mail_server)
+        sender.start()
+        wait_for(lambda: len(accepted) >= 10, 60, "ten messages before the outage")
+        cluster.stop()
+        time.sleep(4)
+        during = len(accepted)
+        cluster.start()
+        wait_for(lambda: len(accepted) >= during + 10, 60, "ten messages after the outage")
+        stop.set()
+        sender.join(timeout=60)
+        assert refused and set(refused) == {451}  # the outage was noticed, and said honestly
+        wait_for(lambda: len(notifications(relay)) >= len(accepted), 60, "every notification")
+        held = manage(
+            env,
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from messaging.models import Message\n"
+            "print('|'.join(Message.objects.values_list('subject', flat=True)))",
+
+        ).strip()
+    finally:
+        stop.set()
+        processes.stop()
+        cluster.destroy()
+    assert sorted(held.split("|")) == sorted(accepted)  # each acknowledged message held, once
+    expected = {f"{subject.replace(' ', '').lower()}@outside.example" for subject in accepted}
+    assert set(notifications(relay)) == expected
