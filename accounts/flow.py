@@ -6,6 +6,7 @@ forced change (a temporary password is replaced), done (a new session). Where th
 SAML, single sign-on (the IdP's signed answer) takes the place of the password.
 """
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -346,7 +347,8 @@ class LoginFlow:
         state = request.session.get(STATE_KEY)
         if not state or time.time() - state.get("started", 0) > settings.LOGIN_STATE_SECONDS:
             state = self.new_state()
-        self.state = state
+        self.state = copy.deepcopy(state)
+        self.as_stored = state  # what the session holds: a page that changes nothing writes nothing
 
     def new_state(self):
         return {"passed": [], "started": time.time(), "url": self.request.build_absolute_uri()}
@@ -412,14 +414,16 @@ class LoginFlow:
             if not self.state["passed"]:
                 self.state["url"] = self.request.build_absolute_uri()
                 self.remember_next()
-            if self.state["passed"] or "next" in self.state:
-                self.save()
-            else:
-                self.clear()  # an anonymous first visit creates no session
             step = self.current()
             if self.request.path != reverse(step.url_name):
-                return Redirect(reverse(step.url_name))
-            return step.show(self)
+                shown = Redirect(reverse(step.url_name))
+            else:
+                shown = step.show(self)  # which may note something (the device being enrolled)
+            if not (self.state["passed"] or "next" in self.state):
+                self.clear()  # an anonymous first visit creates no session
+            elif self.state != self.as_stored:
+                self.save()
+            return shown
         step = self.current()
         if self.request.POST.get("step") != step.name or self.request.path != reverse(step.url_name):
             # A stale form (the back button, a second tab): show where the login really is.

@@ -127,8 +127,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.kind == self.Kind.EXTERNAL
 
     def profile(self):
-        """The authentication profile that applies: the user's own, else by domain, else default."""
-        return self.auth_profile or AuthProfile.objects.for_address(self.email)
+        """The authentication profile that applies: the user's own, else by domain, else default
+        (looked up once for this instance: a login asks several times)."""
+        if self.auth_profile_id:
+            return self.auth_profile
+        if getattr(self, "_domain_profile", None) is None:
+            self._domain_profile = AuthProfile.objects.for_address(self.email)
+        return self._domain_profile
 
     def may_use_portal(self):
         """Staff need the portal permission, directly or through a group."""

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
 from .models import Throttle
@@ -70,16 +70,14 @@ def reserve(address, ip):
 
 
 def give_back(address, ip):
-    """A guess succeeded: its reserved slots do not count as failures."""
-    with transaction.atomic():
-        for scope, key in keys(address, ip):
-            row = Throttle.objects.select_for_update().filter(scope=scope, key=key).first()
-            if row is None or row.failures == 0:
-                continue
-            row.failures -= 1
-            if row.failures < _limit(scope):
-                row.locked_until = None
-            row.save()
+    """A guess succeeded: its reserved slots do not count as failures (one statement a key, atomic in
+    the database, so no lock need be held)."""
+    for scope, key in keys(address, ip):
+        Throttle.objects.filter(scope=scope, key=key, failures__gt=0).update(
+            failures=F("failures") - 1,
+            # Compared with the count before this update: one fewer is below the limit again.
+            locked_until=Case(When(failures__lte=_limit(scope), then=None), default=F("locked_until")),
+        )
 
 
 def lift(row, by=""):

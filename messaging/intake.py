@@ -174,7 +174,6 @@ def hold_mail(mail_from, rcpt_tos, raw):
     return _hold_parsed(mail_from, rcpt_tos, raw)
 
 
-
 def _hold_parsed(mail_from, rcpt_tos, raw):
     parsed = parse_mail(raw)
     sender = normalize_address(mail_from)

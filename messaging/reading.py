@@ -68,12 +68,13 @@ def unavailable_reason(message, recipient=None):
 def record_open(request, message, recipient):
     """An open: logged every time; a recipient's copy becomes read and counts it (the first one also
     asks for the read receipt)."""
-    AccessEvent.record(request, message, AccessEvent.Action.OPEN)
     if recipient is None:
+        AccessEvent.record(request, message, AccessEvent.Action.OPEN)
         return
     now = timezone.now()
     first = recipient.first_opened_at is None
-    with transaction.atomic():
+    with transaction.atomic():  # one commit for the audit row and the reader's copy
+        AccessEvent.record(request, message, AccessEvent.Action.OPEN)
         Recipient.objects.filter(pk=recipient.pk).update(
             unread=False,
             opens=F("opens") + 1,

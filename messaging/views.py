@@ -116,7 +116,8 @@ def message_detail(request, public_id):
     else:
         context["shown_recipients"] = reading.shown_recipients(message, recipient)
         context["may_reply"] = message.allow_reply
-        context["may_reply_all"] = message.allow_reply and len(reply_all_addresses(message, recipient)) > 1
+        everyone = reply_all_addresses(message, recipient, request.user)
+        context["may_reply_all"] = message.allow_reply and len(everyone) > 1
         context["may_take_away"] = not message.restricted
     return render(request, "messaging/message.html", context)
 
@@ -181,9 +182,10 @@ def _incoming(files):
     return [IncomingAttachment(f.name, f.content_type, f) for f in files]
 
 
-def reply_all_addresses(message, recipient):
-    """The sender and the To/Cc addresses the message showed, less the reader's own: never a blind copy."""
-    own = {recipient.address, recipient.user.email} if recipient.user_id else {recipient.address}
+def reply_all_addresses(message, recipient, reader):
+    """The sender and the To/Cc addresses the message showed, less the reader's own (the address it
+    reached them at, and their primary one): never a blind copy."""
+    own = {recipient.address, reader.email}
     addresses = [message.sender, *message.shown_recipients]
     return [a for i, a in enumerate(addresses) if a not in own and a not in addresses[:i]]
 
@@ -199,7 +201,8 @@ def reply(request, public_id, everyone=False):
     reason = reading.unavailable_reason(message, recipient)
     if reason:
         return _unavailable(request, message, reason)
-    to = reply_all_addresses(message, recipient) if everyone else [message.sender]
+    to = reply_all_addresses(message, recipient, request.user) if everyone else [message.sender]
+
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         text, html = read_bodies(message)

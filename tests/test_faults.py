@@ -245,7 +245,6 @@ def test_postgresql_stopped_and_started_while_mail_arrives(relay, tmp_path):
             "-c",
             "from messaging.models import Message\n"
             "print('|'.join(Message.objects.values_list('subject', flat=True)))",
-
         ).strip()
     finally:
         stop.set()
