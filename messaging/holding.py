@@ -150,12 +150,15 @@ def hold(
             message.save()
             for incoming in attachments:
                 stored.append(_store_attachment(message, key, incoming).blob)
+            outbox = []
             for address in addresses:
                 user = recipient_user(address)
                 recipient = Recipient.objects.create(message=message, address=address, user=user)
-                Notification.objects.create(kind=Notification.Kind.NEW_MESSAGE, recipient=recipient)
+                outbox.append(Notification(kind=Notification.Kind.NEW_MESSAGE, recipient=recipient))
                 if needs_credentials(user):
-                    Notification.objects.create(kind=Notification.Kind.CREDENTIALS, recipient=recipient)
+                    outbox.append(Notification(kind=Notification.Kind.CREDENTIALS, recipient=recipient))
+            Notification.objects.bulk_create(outbox)
+
     except BaseException:
         for blob in stored:  # nothing half-held is left behind
             default_storage.delete(blob)

@@ -5,6 +5,8 @@ sending server keeps the message and retries. Nothing is lost, nothing half-held
 """
 
 import email
+import email.errors
+import email.header
 import email.policy
 import email.utils
 import io
@@ -43,17 +45,31 @@ class ParsedMail:
         self.damaged = False
 
 
+# The message is parsed with the legacy policy, which reads headers as text (about four times faster
+# than the modern one, which parses every header each time it is read); the few headers shown to people
+# are then decoded as the modern policy would (RFC 2047 words, address lists).
+_MODERN = email.policy.default
+
+
+def _decoded(name, value):
+    return str(_MODERN.header_fetch_parse(name, value))
+
+
 def _part_text(part):
+    payload = part.get_payload(decode=True) or b""
     try:
-        return part.get_content()
-    except (LookupError, ValueError, AssertionError):  # unknown charset, broken encoding
-        payload = part.get_payload(decode=True) or b""
+        return payload.decode(part.get_content_charset() or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
         return payload.decode("utf-8", errors="replace")
 
 
 def _filename(part, index):
     name = part.get_filename()
     if name:
+        try:
+            name = str(email.header.make_header(email.header.decode_header(name)))
+        except (ValueError, LookupError, email.errors.HeaderParseError):
+            pass  # keep it as written
         return name.replace("/", "_").replace("\\", "_").strip() or f"attachment-{index}"
     extension = mimetypes.guess_extension(part.get_content_type()) or ".bin"
     return f"attachment-{index}{extension}"
@@ -62,7 +78,7 @@ def _filename(part, index):
 def _shown_recipients(message):
     """The To and Cc addresses, checked and without repeats: what every recipient may see."""
     try:
-        values = [str(value) for name in ("To", "Cc") for value in message.get_all(name, [])]
+        values = [_decoded(name, str(value)) for name in ("To", "Cc") for value in message.get_all(name, [])]
     except (ValueError, IndexError, AttributeError):  # a header too damaged to read: show none
         return []
     shown = []
@@ -122,12 +138,14 @@ def parse_mail(raw):
     """Read what can be read; a damaged message also keeps its raw original as an attachment."""
     parsed = ParsedMail()
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.default)
+        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        subject = str(message.get("Subject", "") or "")
         try:
-            parsed.subject = str(message.get("Subject", "") or "")
+            parsed.subject = _decoded("Subject", subject)
         except (ValueError, IndexError, AttributeError):
-            parsed.subject = message.get_all("Subject", [""])[0].__str__()
+            parsed.subject = subject
             parsed.damaged = True
+
         for name in SENDER_HEADERS:
             parsed.headers[name] = str(message.get(name, "") or "")
         parsed.shown_recipients = _shown_recipients(message)

@@ -89,6 +89,27 @@ def test_utf8_and_encoded_subjects_arrive_readable(intake):
     assert set(Message.objects.values_list("subject", flat=True)) == {"Résumé – 報告書 ✓", "Café crème"}
 
 
+def test_non_ascii_file_names_and_charsets_arrive_readable(intake):
+    message = a_message(text="Grüße aus Köln")
+    message.add_attachment(b"%PDF", maintype="application", subtype="pdf", filename="Résumé 報告.pdf")
+    raw = (
+        b"From: sender@example.com\r\nTo: client@outside.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n--B\r\n'
+        b"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+        b"Caf=E9\r\n--B\r\nContent-Type: application/octet-stream\r\n"
+        b'Content-Disposition: attachment; filename="=?utf-8?q?=C3=9Cbersicht.xlsx?="\r\n\r\nxx\r\n--B--\r\n'
+    )
+    send(intake, message)
+    with smtplib.SMTP("127.0.0.1", intake) as smtp:
+        smtp.sendmail("sender@example.com", ["client@outside.example"], raw)
+    first, second = Message.objects.order_by("pk")
+    assert read_bodies(first)[0].strip() == "Grüße aus Köln"
+    assert first.attachments.get().filename == "Résumé 報告.pdf"
+    assert read_bodies(second)[0].strip() == "Café"
+    assert second.attachments.get().filename == "Übersicht.xlsx"
+
+
+
 def test_a_ccm_header_and_a_read_receipt_request_are_honoured(intake):
     message = a_message()
     message["X-Portal-Kind"] = "ccm"
