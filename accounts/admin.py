@@ -18,10 +18,11 @@ from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import diagnosis, passwords, throttle, twostep
+from . import branding, diagnosis, passwords, throttle, twostep
 from .backends import network, saml
 from .models import (
     AuthProfile,
+    Branding,
     EmailAlias,
     LoginAttempt,
     PasswordHelpRequest,
@@ -30,6 +31,7 @@ from .models import (
     portal_permission,
 )
 from .troubleshooting import reason_help
+from .views import branding_preview
 
 
 class SetPasswordToChangeForm(forms.Form):
@@ -413,3 +415,77 @@ def login_doctor_fix(request):
         raise PermissionDenied from None
     messages.success(request, done)
     return redirect(doctor_url(email))
+
+
+class BrandingForm(forms.ModelForm):
+    upload = forms.FileField(
+        label=_("Logo"),
+        required=False,
+        help_text=_("PNG, JPEG or WebP, at most 1 MB. It is re-encoded; SVG is refused."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    remove_logo = forms.BooleanField(label=_("Remove the logo"), required=False)
+
+    class Meta:
+        model = Branding
+        fields = ["name", "colour", "footer", "support_contact", "email_subject", "email_introduction"]
+
+    def clean_colour(self):
+        return branding.clean_colour(self.cleaned_data["colour"])
+
+    def clean_email_subject(self):
+        return branding.clean_template(self.cleaned_data["email_subject"])
+
+    def clean_email_introduction(self):
+        return branding.clean_template(self.cleaned_data["email_introduction"])
+
+    def clean_upload(self):
+        upload = self.cleaned_data.get("upload")
+        return branding.clean_logo(upload) if upload else None
+
+    def apply_logo(self, row):
+        """The re-encoded upload (or its removal) onto the row; not saved."""
+        if self.cleaned_data.get("remove_logo"):
+            row.logo, row.logo_version = b"", ""
+        elif self.cleaned_data.get("upload"):
+            row.logo = self.cleaned_data["upload"]
+            row.logo_version = branding.logo_version(row.logo)
+
+
+@admin.register(Branding)
+class BrandingAdmin(admin.ModelAdmin):
+    """One page: the organisation's look, with a preview of the login page and the notification email."""
+
+    form = BrandingForm
+    change_form_template = "admin/accounts/branding/change_form.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        Branding.objects.get_or_create(pk=1)
+        return redirect("admin:accounts_branding_change", 1)
+
+    def save_model(self, request, obj, form, change):
+        form.apply_logo(obj)
+        super().save_model(request, obj, form, change)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and "_preview" in request.POST:
+            return self.preview(request, object_id)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def preview(self, request, object_id):
+        """The login page and the notification email with the values typed, nothing saved."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        row = Branding.objects.filter(pk=object_id).first() or Branding(pk=1)
+        form = self.get_form(request, row)(request.POST, request.FILES, instance=row)
+        if not form.is_valid():
+            return super().changeform_view(request, object_id)  # the same form, with its errors
+        unsaved = form.save(commit=False)
+        form.apply_logo(unsaved)
+        return branding_preview(request, unsaved)

@@ -9,24 +9,37 @@ of the relay loses nothing.
 import logging
 import smtplib
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
-from django.utils import timezone
+from django.utils import timezone, translation
+
+from . import branding
 
 log = logging.getLogger("portal.mail")
 SEND_ERRORS = (smtplib.SMTPException, OSError)
 
 
-def build_email(to, template, context):
-    """An email from templates/emails/<template>.{subject.txt,txt,html}."""
-    context = {"portal_url": settings.PORTAL_BASE_URL, **context}
-    subject = render_to_string(f"emails/{template}.subject.txt", context).strip()
-    text = render_to_string(f"emails/{template}.txt", context)
-    html = render_to_string(f"emails/{template}.html", context)
-    message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to])
+def build_email(to, template, context, language="", look=None, worded=None):
+    """An email from templates/emails/<template>.{subject.txt,txt,html}, in the recipient's language
+    (else the organisation's), under the organisation's branding: the From name, texts, footer.
+
+    `worded(look)` adds to the context what must be written in that language (dates in the
+    organisation's own texts)."""
+    look = look or branding.current()
+    with translation.override(language or settings.LANGUAGE_CODE):
+        context = {"portal_url": settings.PORTAL_BASE_URL, "branding": look, **context}
+        if worded is not None:
+            context.update(worded(look))
+
+        subject = " ".join(render_to_string(f"emails/{template}.subject.txt", context).split())
+        text = render_to_string(f"emails/{template}.txt", context)
+        html = render_to_string(f"emails/{template}.html", context)
+    sender = formataddr((look.name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
+    message = EmailMultiAlternatives(subject, text, sender, [to])
     message.attach_alternative(html, "text/html")
     return message
 

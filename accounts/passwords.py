@@ -161,8 +161,8 @@ def _help_email(help_request):
         plain = issue_temporary_password(user)
         expires_at = user.temporary_password_expires_at
         context = {"user": user, "temporary_password": plain, "expires_at": expires_at}
-        return mail.build_email(to, "temporary_password", context)
-    return mail.build_email(to, help_request.outcome, {"user": user})
+        return mail.build_email(to, "temporary_password", context, language=user.language)
+    return mail.build_email(to, help_request.outcome, {"user": user}, language=user.language)
 
 
 def deliver_help(pk):

@@ -336,7 +336,6 @@ def write_results(results, size_mb):
         "what remains is the audit row every open must write (with the reader's copy marked read, in one "
         "transaction), Django's template rendering and the signed-in session (its row and the user's).",
         "",
-
         "Re-run: `make bench` (installs Debian's `wrk` when missing).",
     ]
     name = "RESULTS-postgres.md" if os.environ.get("BENCH_POSTGRES") else "RESULTS.md"

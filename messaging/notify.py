@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import passwords
+from accounts import branding, passwords
 from accounts.mail import build_email, send_from_outbox
 
 from . import tokens
@@ -23,10 +23,15 @@ def _new_message_email(notification):
     recipient = notification.recipient
     token, recipient.token_hash = tokens.new_token()
     recipient.save(update_fields=["token_hash"])
+    message = recipient.message
     return build_email(
         recipient.address,
         "new_message",
-        {"message": recipient.message, "recipient": recipient, "link": message_link(token)},
+        {"message": message, "recipient": recipient, "link": message_link(token)},
+        language=recipient.user.language,
+        worded=lambda look: branding.notification_wording(
+            look, sender=message.sender, subject=message.subject, expires_at=message.expires_at
+        ),
     )
 
 
@@ -47,15 +52,18 @@ def _credentials_email(notification):
             "temporary_password": plain,
             "expires_at": user.temporary_password_expires_at,
         },
+        language=user.language,
     )
 
 
 def _read_receipt_email(notification):
     recipient = notification.recipient
+    sender = recipient.message.sender_user
     return build_email(
         recipient.message.sender,
         "read_receipt",
         {"message": recipient.message, "recipient": recipient},
+        language=sender.language if sender else "",
     )
 
 
@@ -71,7 +79,7 @@ def deliver(notification_id):
     with transaction.atomic():
         notification = (
             Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("recipient__message", "recipient__user")
+            .select_related("recipient__message__sender_user", "recipient__user")
             .filter(pk=notification_id, sent_at__isnull=True)
             .first()
         )

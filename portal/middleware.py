@@ -1,7 +1,11 @@
 """Cross-cutting middleware of the portal."""
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import translation
 from django.utils.cache import patch_cache_control
 
 
@@ -32,4 +36,24 @@ class PasswordChangeRequiredMiddleware:
             paths = {reverse(name) for name in self.allowed}
             if request.path not in paths and not request.path.startswith("/static/"):
                 return redirect("accounts:password_change")
+        return self.get_response(request)
+
+
+class RememberLanguageMiddleware:
+    """A signed-in person's language: the one they chose on another device, until this browser chooses;
+    and whichever they use, remembered on their account, so that their emails are written in it."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            chosen_here = settings.LANGUAGE_COOKIE_NAME in request.COOKIES
+            if not chosen_here and user.language and user.language != request.LANGUAGE_CODE:
+                translation.activate(user.language)
+                request.LANGUAGE_CODE = user.language
+            elif request.LANGUAGE_CODE != user.language:
+                get_user_model().objects.filter(pk=user.pk).update(language=request.LANGUAGE_CODE)
+                user.language = request.LANGUAGE_CODE
         return self.get_response(request)

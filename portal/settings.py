@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.RememberLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -88,6 +89,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "portal.context_processors.branding",
             ],
         },
     },
@@ -152,10 +155,38 @@ OTP_STATIC_THROTTLE_FACTOR = 1
 # Session length when no authentication profile says otherwise.
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600)
 
-LANGUAGE_CODE = "en"
+# The organisation's language: emails to people who have not used the portal yet, and pages for
+# browsers that ask for none of LANGUAGES.
+LANGUAGE_CODE = env("LANGUAGE_CODE", "en")
+LANGUAGES = [
+    ("en", "English"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+    ("es", "Español"),
+    ("nl", "Nederlands"),
+    ("it", "Italiano"),
+    ("pt", "Português"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = [
+    "portal.formats"
+]  # English dates as "23 November 2026", as the portal always wrote them
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+
+# Django's cache: the branding, shared by every process. A folder shared by the workers of one node;
+# for several nodes, CACHE_URL names a Redis they share (redis://host:6379/0).
+CACHE_URL = env("CACHE_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if CACHE_URL
+    else {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": env("CACHE_DIR", str(BASE_DIR / "cache")),
+    }
+}
+
 
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
@@ -233,7 +264,10 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Secure portal <portal@localhost>")
 
+# The organisation's name until the administrator brands the portal in the admin.
+PORTAL_NAME = env("PORTAL_NAME", "Secure portal")
 # Whom staff contact when they cannot log in (a profile may name its own), e.g.
+
 # "IT service desk, help@corp.example, +44 20 7946 0000". Empty: "your administrator".
 SUPPORT_CONTACT = env("SUPPORT_CONTACT")
 

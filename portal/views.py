@@ -1,7 +1,7 @@
 """Views that belong to no app: the health check, the admin's way in."""
 
 from django.db import DatabaseError, connection
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -27,3 +27,17 @@ def admin_login(request):
     if nxt:
         target += "?" + urlencode({"next": nxt})
     return redirect(target)
+
+
+def server_error(request):
+    """The 500 page in the organisation's look, even when the database or the cache is what failed."""
+    from django.template import loader
+
+    from accounts import branding
+
+    try:
+        look = branding.current()
+    except Exception:  # the error page must not fail in turn
+        look = branding.default_look()
+    html = loader.get_template("500.html").render({"branding": look})
+    return HttpResponseServerError(html)

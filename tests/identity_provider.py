@@ -134,10 +134,16 @@ class IdentityProvider:
         self.httpd.server_close()
 
 
+def _answer_form(page):
+    """The form that carries the SAML answer (a page may have others, as the language chooser)."""
+    forms = re.findall(r"<form\b.*?</form>", page, re.S)
+    return next((f for f in forms if "SAMLResponse" in f), forms[0] if forms else page)
+
+
 def form_fields(page):
-    """The hidden fields of the (first) form of an HTML page: what a browser would post."""
+    """The fields of the page's SAML form: what a browser would post."""
     fields = {}
-    for tag in re.findall(r"<input[^>]*>", page):
+    for tag in re.findall(r"<input[^>]*>", _answer_form(page)):
         name = re.search(r'name="([^"]+)"', tag)
         value = re.search(r'value="([^"]*)"', tag)
         if name:
@@ -146,4 +152,5 @@ def form_fields(page):
 
 
 def form_action(page):
-    return html.unescape(re.search(r'<form[^>]*action="([^"]+)"', page).group(1))
+    return html.unescape(re.search(r'<form[^>]*action="([^"]+)"', _answer_form(page)).group(1))
+

@@ -109,7 +109,6 @@ def test_non_ascii_file_names_and_charsets_arrive_readable(intake):
     assert second.attachments.get().filename == "Übersicht.xlsx"
 
 
-
 def test_a_ccm_header_and_a_read_receipt_request_are_honoured(intake):
     message = a_message()
     message["X-Portal-Kind"] = "ccm"
