@@ -5,11 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # Debian packages: to build python-ldap and check SAML signatures (install), and the real parts
 # the tests drive (test).
-INSTALL_PACKAGES := libldap2-dev libsasl2-dev xmlsec1
-TEST_PACKAGES := chromium slapd postgresql
+INSTALL_PACKAGES := libldap2-dev libsasl2-dev xmlsec1 gettext
+TEST_PACKAGES := chromium slapd postgresql redis-server
 DEMO_ENV = DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend PORTAL_KEKS=$$(cat .demo-kek)
 
-.PHONY: install system-packages demo test test-postgres lint bench clean
+# The translations: locale/<language>/LC_MESSAGES/django.po in the repository, compiled here.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
+
+.PHONY: install system-packages messages demo test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	./script/install-system-packages $(INSTALL_PACKAGES)
@@ -18,7 +21,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) messages
+
+messages: $(MO_FILES)
+
+%.mo: %.po | $(STAMP)
+	msgfmt --check -o $@ $<
+
 
 system-packages:
 	./script/install-system-packages $(TEST_PACKAGES)

@@ -18,6 +18,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
 from django_otp.models import Device
 
 from . import passwords, throttle, twostep
@@ -28,7 +30,10 @@ from .models import AuthProfile, LoginAttempt, User
 from .troubleshooting import describe_browser, is_unsupported_browser
 
 STATE_KEY = "login_flow"
-GENERIC_FAILURE = "Invalid username, password or permissions. Please check you are using the correct URL."
+# The exact words of the troubleshooting articles, in English; other languages carry their translation.
+GENERIC_FAILURE = gettext_noop(
+    "Invalid username, password or permissions. Please check you are using the correct URL."
+)
 
 
 def generic_failure_message():

@@ -28,9 +28,12 @@ class Browser:
 
     def __str__(self):
         if not self.family or self.family == "Other":
-            return "Unknown browser"
+            return str(_("Unknown browser"))
         text = f"{self.name} {self.major}".strip()
-        return f"{text} on {self.system}" if self.system else text
+        if not self.system:
+            return text
+        return str(_("%(browser)s on %(system)s") % {"browser": text, "system": self.system})
+
 
 
 def parse_browser(user_agent):
