@@ -19,7 +19,6 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
-
 from django_otp.models import Device
 
 from . import passwords, throttle, twostep

@@ -35,7 +35,6 @@ class Browser:
         return str(_("%(browser)s on %(system)s") % {"browser": text, "system": self.system})
 
 
-
 def parse_browser(user_agent):
     """The browser of a User-Agent header, by ua-parser's maintained rules."""
     result = parse(user_agent or "")

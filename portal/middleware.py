@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation

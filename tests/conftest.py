@@ -88,8 +88,19 @@ def test_settings(tmp_path_factory):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     media = tmp_path_factory.mktemp("media")
-    with override_settings(STORAGES=storages, PORTAL_KEKS=[TEST_KEK], MEDIA_ROOT=str(media)):
+    caches = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    with override_settings(STORAGES=storages, PORTAL_KEKS=[TEST_KEK], MEDIA_ROOT=str(media), CACHES=caches):
         yield
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Each test starts with an empty cache: the branding of one test is not another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -179,6 +190,8 @@ def separate_database(tmp_path, django_db_blocker):
 
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}}
     env.update(PORTAL_KEKS=TEST_KEK, MEDIA_ROOT=str(tmp_path / "media"), STATIC_ROOT=str(tmp_path / "static"))
+    env["CACHE_DIR"] = str(tmp_path / "cache")
+
     if connection.vendor == "postgresql":
         settings = connection.settings_dict
         name = f"portal_{os.getpid()}_{free_port()}"

@@ -153,4 +153,3 @@ def form_fields(page):
 
 def form_action(page):
     return html.unescape(re.search(r'<form[^>]*action="([^"]+)"', _answer_form(page)).group(1))
-

@@ -116,7 +116,9 @@ def test_folders_page_by_fifty_newest_first_with_previous_and_next(make_user):
     assert 'rel="prev"' not in first.content.decode()
     second = reader.get("/", {"before": older})
     assert subjects(second)[0] == "Message 069" and len(subjects(second)) == 50
-    third = reader.get("/", {"before": re.search(r'before=(\d+)" rel="next"', second.content.decode()).group(1)})
+    third = reader.get(
+        "/", {"before": re.search(r'before=(\d+)" rel="next"', second.content.decode()).group(1)}
+    )
 
     assert subjects(third)[-1] == "Message 000 invoice" and len(subjects(third)) == 20
     assert 'rel="next"' not in third.content.decode()
