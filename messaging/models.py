@@ -23,7 +23,7 @@ class Message(models.Model):
     class Source(models.TextChoices):
         SMTP = "smtp", _("SMTP intake")
         COMPOSE = "compose", _("Composed in the portal")
-        REPLY = "reply", _("Reply")
+        REPLY = "reply", _("Reply to a message")
         ADMIN = "admin", _("Administrator")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
