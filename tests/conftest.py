@@ -71,6 +71,29 @@ def page(chromium, live_server):
     context.close()
 
 
+@pytest.fixture
+def tab_for(chromium, live_server):
+    """tab_for(user): a browser tab signed in as that user (the login journeys are tested elsewhere)."""
+    contexts = []
+
+    def open_tab(user):
+        from django.conf import settings
+        from django.test import Client
+
+        client = Client()
+        client.force_login(user)
+        context = chromium.new_context(base_url=live_server.url, locale="en-GB")
+        context.set_default_timeout(10_000)
+        cookie = client.cookies[settings.SESSION_COOKIE_NAME].value
+        context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
 TEST_KEK = "test1:" + "q" * 43  # 32 bytes, base64url
 
 

@@ -10,14 +10,13 @@ from accounts.models import User
 
 from .conftest import body_text
 from .test_branding import SVG, png
-from .test_browser_mailbox import tab_for  # noqa: F401  (a fixture)
 from .test_messages import LINK, TEMPORARY, deliver
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_an_administrator_brands_the_portal_and_pages_and_emails_wear_it(
-    tab_for, make_user, hold_message, mailbox, tmp_path  # noqa: F811
+    tab_for, make_user, hold_message, mailbox, tmp_path
 ):
     admin = make_user("admin@example.com", is_staff=True, is_superuser=True)
     page = tab_for(admin)
@@ -116,8 +115,10 @@ def test_an_external_recipient_logs_in_and_reads_in_their_language(
 ):
     hold_message(["client@outside.example"], subject="Offer")
     emails = deliver(mailbox, 2)
-    link = next(LINK.search(body_text(m)).group(1) for m in emails if LINK.search(body_text(m)))
-    temporary = next(TEMPORARY.search(body_text(m)).group(1) for m in emails if TEMPORARY.search(body_text(m)))
+    texts = [body_text(m) for m in emails]
+    link = next(LINK.search(t).group(1) for t in texts if LINK.search(t))
+    temporary = next(TEMPORARY.search(t).group(1) for t in texts if TEMPORARY.search(t))
+
     context = chromium.new_context(base_url=live_server.url, locale=locale)
     page = context.new_page()
     seen = {}

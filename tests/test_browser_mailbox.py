@@ -5,8 +5,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
-from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -19,26 +17,6 @@ from .test_mailbox import hold_many
 from .test_messages import LINK, deliver
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def tab_for(chromium, live_server):
-    """tab_for(user): a browser tab signed in as that user (the login journeys are tested elsewhere)."""
-    contexts = []
-
-    def open_tab(user):
-        client = Client()
-        client.force_login(user)
-        context = chromium.new_context(base_url=live_server.url, locale="en-GB")
-        context.set_default_timeout(10_000)
-        cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
-        context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_server.url}])
-        contexts.append(context)
-        return context.new_page()
-
-    yield open_tab
-    for context in contexts:
-        context.close()
 
 
 def outsider():
