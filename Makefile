@@ -52,6 +52,8 @@ bench: install
 	./script/install-system-packages wrk
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/mailbox.py
+	$(BIN)/python bench/load.py
+
 
 lint: install
 	$(BIN)/ruff check .

@@ -183,6 +183,17 @@ class Mailbox:
 
 
 @pytest.fixture
+def intake():
+    """The SMTP intake on a loopback port, in this process (so it holds into the test database)."""
+    from messaging.intake import controller
+
+    server = controller("127.0.0.1", free_port())
+    server.start()
+    yield server.port
+    server.stop()
+
+
+@pytest.fixture
 def mailbox(settings):
     """A real SMTP server (aiosmtpd) on loopback; the portal sends its email there."""
     box = Mailbox()

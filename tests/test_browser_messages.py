@@ -7,23 +7,13 @@ from email.message import EmailMessage
 import pytest
 from playwright.sync_api import expect
 
-from messaging.intake import controller
 from messaging.models import Message
 from messaging.notify import deliver_due
 
 from .conftest import body_text
-from .helpers import free_port, tiny_png
+from .helpers import tiny_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def intake():
-    port = free_port()
-    server = controller("127.0.0.1", port)
-    server.start()
-    yield port
-    server.stop()
 
 
 def test_an_external_recipient_reads_downloads_and_replies_from_the_notification(

@@ -14,11 +14,10 @@ from django.utils import timezone
 
 from accounts.models import User
 from messaging.holding import IncomingAttachment
-from messaging.intake import controller
 from messaging.models import AccessEvent, Message, Recipient
 
 from .conftest import body_text
-from .helpers import free_port, log_in
+from .helpers import log_in
 from .test_messages import LINK, deliver
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -319,15 +318,6 @@ def test_an_outsider_replies_and_finds_the_reply_in_sent(make_user, hold_message
     client.post(f"/messages/{message.public_id}/reply/", {"body": "Thank you."})
     assert subjects(client.get("/messages/sent/")) == ["Re: Quarterly figures"]
     assert client.get("/messages/new/").status_code == 403
-
-
-@pytest.fixture
-def intake():
-    port = free_port()
-    server = controller("127.0.0.1", port)
-    server.start()
-    yield port
-    server.stop()
 
 
 def test_the_intake_takes_the_senders_options_from_headers_and_drops_subject_tags(intake, make_user):
