@@ -89,6 +89,8 @@ def record_open(request, message, recipient):
 
 
 def record_download(request, message, recipient, attachment):
+    """A download: logged every time; a recipient's first one is shown to the sender as 'downloaded'."""
+
     AccessEvent.record(request, message, AccessEvent.Action.DOWNLOAD, attachment=attachment)
     if recipient is not None and recipient.downloaded_at is None:
         Recipient.objects.filter(pk=recipient.pk, downloaded_at__isnull=True).update(
