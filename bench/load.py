@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import write_section  # noqa: E402
-from bench.run import KEK, PASSWORD, ROOT, free_port, manage, wait_for  # noqa: E402
+from bench.run import PASSWORD, ROOT, free_port, manage, portal_environment, wait_for  # noqa: E402
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
 CLIENTS, PROCESSES, SECONDS = 50, 5, 60
@@ -275,21 +275,9 @@ def login_cpu(env):
 
 
 def main():
+    # 50 clients from one address: the per-client guessing limit is for attackers, not this benchmark.
     work = Path(tempfile.mkdtemp(prefix="portal-bench-load-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database(),
-        "PORTAL_KEKS": KEK,
-        "MEDIA_ROOT": str(work / "media"),
-        "STATIC_ROOT": str(work / "static"),
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "LOG_LEVEL": "WARNING",
-        # 50 clients from one address: the per-client guessing limit is for attackers, not this test.
-        "LOCKOUT_FAILURES_PER_CLIENT": "100000",
-    }
-    env.pop("DEBUG", None)
-    manage(env, "migrate", "--no-input", "-v0")
-    manage(env, "collectstatic", "--no-input", "-v0")
+    env = portal_environment(work, database(), LOCKOUT_FAILURES_PER_CLIENT="100000")
     manage(env, "shell", "-v", "0", "-c", SETUP)
 
     per_login, per_refusal, hash_only = login_cpu(env)

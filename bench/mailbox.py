@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.results import write_section  # noqa: E402
-from bench.run import KEK, ROOT, free_port, log_in, manage, wait_for, wrk  # noqa: E402
+from bench.run import ROOT, free_port, log_in, manage, portal_environment, wait_for, wrk  # noqa: E402
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
 GOAL = 1.5
@@ -40,19 +40,7 @@ def drop(name):
 def measure(label, to_reader, from_reader, others, deep_page):
     """Requests a second on the reader's pages, in a database of this size."""
     name = f"portal_bench_mailbox_{label}"
-    work = Path(tempfile.mkdtemp(prefix="portal-bench-mailbox-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": database(name),
-        "PORTAL_KEKS": KEK,
-        "MEDIA_ROOT": str(work / "media"),
-        "STATIC_ROOT": str(work / "static"),
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("DEBUG", None)
-    manage(env, "migrate", "--no-input", "-v0")
-    manage(env, "collectstatic", "--no-input", "-v0")
+    env = portal_environment(Path(tempfile.mkdtemp(prefix="portal-bench-mailbox-")), database(name))
     start = time.monotonic()
     print(
         manage(

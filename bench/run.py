@@ -114,20 +114,30 @@ def fresh_database(work):
     return server.rsplit("/", 1)[0] + "/portal_bench"
 
 
-def main():
-    work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+def portal_environment(work, database_url, settings_module="portal.settings", **extra):
+    """The environment of a benchmark's portal processes, with its database migrated and static files
+    collected; its files under `work`."""
     env = {
         **os.environ,
-        "DATABASE_URL": fresh_database(work),
+        "DATABASE_URL": database_url,
         "PORTAL_KEKS": KEK,
         "MEDIA_ROOT": str(work / "media"),
         "STATIC_ROOT": str(work / "static"),
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "CACHE_DIR": str(work / "cache"),
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "LOG_LEVEL": "WARNING",
+        **extra,
     }
     env.pop("DEBUG", None)
     manage(env, "migrate", "--no-input", "-v0")
     manage(env, "collectstatic", "--no-input", "-v0")
+    return env
+
+
+def main():
+    work = Path(tempfile.mkdtemp(prefix="portal-bench-"))
+    env = portal_environment(work, fresh_database(work), "bench.settings")
+
     plain = work / "plain.bin"
     size_mb = 200
     with open(plain, "wb") as out:
