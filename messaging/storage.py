@@ -13,8 +13,9 @@ from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
 
-def is_bucket(storage=None):
-    return isinstance(storage or default_storage, S3Storage)
+def is_bucket():
+    return isinstance(default_storage, S3Storage)
+
 
 
 def open_blob(name):
