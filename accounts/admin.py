@@ -14,11 +14,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import branding, diagnosis, passwords, throttle, twostep
+from portal.client import Client
+
+from . import actions as account_actions
+from . import branding, diagnosis
 from .backends import network, saml
 from .models import (
     AuthProfile,
@@ -28,7 +32,6 @@ from .models import (
     PasswordHelpRequest,
     Throttle,
     User,
-    portal_permission,
 )
 from .troubleshooting import reason_help
 from .views import branding_preview
@@ -119,6 +122,8 @@ class UserAdmin(DjangoUserAdmin):
         "send_temporary_password",
         "set_password_to_change",
         "reset_two_step",
+        "deactivate",
+        "reactivate",
     ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -141,23 +146,13 @@ class UserAdmin(DjangoUserAdmin):
     ]
     readonly_fields = ["last_login", "date_joined"]
 
-    @admin.action(description=_("Grant the portal permission"))
+    @admin.action(description=account_actions.grant_portal_access.label, permissions=["change"])
     def grant_portal_access(self, request, queryset):
-        permission = portal_permission()
-        for user in queryset:
-            user.user_permissions.add(permission)
-        self.message_user(
-            request, _("Granted portal access to %d users.") % queryset.count(), messages.SUCCESS
-        )
+        run_on_each(self, request, queryset, account_actions.grant_portal_access)
 
-    @admin.action(description=_("Remove the portal permission (given directly)"))
+    @admin.action(description=account_actions.remove_portal_access.label, permissions=["change"])
     def revoke_portal_access(self, request, queryset):
-        permission = portal_permission()
-        for user in queryset:
-            user.user_permissions.remove(permission)
-        self.message_user(
-            request, _("Removed portal access from %d users.") % queryset.count(), messages.SUCCESS
-        )
+        run_on_each(self, request, queryset, account_actions.remove_portal_access)
 
     def get_queryset(self, request):
         enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
@@ -167,7 +162,7 @@ class UserAdmin(DjangoUserAdmin):
     def two_step(self, user):
         return user.two_step_enrolled
 
-    @admin.action(description=_("Reset two-step devices"))
+    @admin.action(description=account_actions.reset_two_step.label, permissions=["change"])
     def reset_two_step(self, request, queryset):
         if "confirm" not in request.POST:
             return confirm_action(
@@ -180,12 +175,10 @@ class UserAdmin(DjangoUserAdmin):
                     "They set up two-step again at their next login."
                 ),
             )
-        for user in queryset:
-            twostep.reset(user)
-        self.message_user(request, _("Reset two-step for %d users.") % queryset.count(), messages.SUCCESS)
+        run_on_each(self, request, queryset, account_actions.reset_two_step)
         return None
 
-    @admin.action(description=_("Send temporary password"))
+    @admin.action(description=account_actions.send_temporary_password.label, permissions=["change"])
     def send_temporary_password(self, request, queryset):
         if "confirm" not in request.POST:
             return confirm_action(
@@ -195,16 +188,10 @@ class UserAdmin(DjangoUserAdmin):
                 "send_temporary_password",
                 _("Send a temporary password by email to these users?"),
             )
-        for user in queryset:
-            passwords.queue_temporary_password(user, requested_by=request.user.email)
-        self.message_user(
-            request,
-            _("A temporary password is on its way to %d users.") % queryset.count(),
-            messages.SUCCESS,
-        )
+        run_on_each(self, request, queryset, account_actions.send_temporary_password)
         return None
 
-    @admin.action(description=_("Set password, to be changed at next login"))
+    @admin.action(description=account_actions.set_password_to_change.label, permissions=["change"])
     def set_password_to_change(self, request, queryset):
         form = SetPasswordToChangeForm(request.POST if "confirm" in request.POST else None)
         if not form.is_valid():
@@ -216,10 +203,59 @@ class UserAdmin(DjangoUserAdmin):
                 _("Set a password that these users must change at next login"),
                 form,
             )
-        for user in queryset:
-            passwords.set_password_to_change(user, form.cleaned_data["password"])
-        self.message_user(request, _("Set the password of %d users.") % queryset.count(), messages.SUCCESS)
+        run_on_each(
+            self, request, queryset, account_actions.set_password_to_change, form.cleaned_data["password"]
+        )
         return None
+
+    @admin.action(description=account_actions.deactivate.label, permissions=["change"])
+    def deactivate(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self, request, queryset, "deactivate",
+                _("Deactivate these accounts? They can no longer sign in; their sessions end at once."),
+            )  # fmt: skip
+        run_on_each(self, request, queryset, account_actions.deactivate)
+        return None
+
+    @admin.action(description=account_actions.reactivate.label, permissions=["change"])
+    def reactivate(self, request, queryset):
+        run_on_each(self, request, queryset, account_actions.reactivate)
+
+    # Nobody edits, deletes or sets the password of an account with more power than their own, and
+    # only a superuser hands out rights: otherwise a helpdesk member could make themselves anything.
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or account_actions.has_power_over(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or account_actions.has_power_over(request.user, obj))
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += ["is_staff", "is_superuser", "groups", "user_permissions"]
+        return fields
+
+
+def run_on_each(modeladmin, request, queryset, action, *args):
+    """Run an account action on each chosen account; say how many were done and which were refused."""
+    client, done, refused = Client.of(request), 0, []
+    for user in queryset:
+        try:
+            action(request.user, client, user, *args)
+            done += 1
+        except account_actions.Refused:
+            refused.append(user.email)
+    if done:
+        text = ngettext(
+            "%(action)s: done for %(count)d account.", "%(action)s: done for %(count)d accounts.", done
+        )
+        modeladmin.message_user(request, text % {"action": action.label, "count": done}, messages.SUCCESS)
+    if refused:
+        text = _("Refused for %(accounts)s: they have rights that you do not have.")
+        modeladmin.message_user(request, text % {"accounts": ", ".join(refused)}, messages.ERROR)
 
 
 class DirectoryCheckForm(forms.Form):
@@ -348,11 +384,15 @@ class ThrottleAdmin(admin.ModelAdmin):
     def locked_now(self, row):
         return row.is_locked
 
-    @admin.action(description=_("Lift the lockout"), permissions=["change"])
+    @admin.action(description=account_actions.lift_lockouts.label, permissions=["change"])
     def lift(self, request, queryset):
-        for row in queryset:
-            throttle.lift(row, by=request.user.email)
-        self.message_user(request, _("Lifted %d lockouts.") % queryset.count(), messages.SUCCESS)
+        rows = list(queryset)
+        try:
+            account_actions.lift_lockouts(request.user, Client.of(request), rows)
+        except account_actions.Refused as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return
+        self.message_user(request, _("Lifted %d lockouts.") % len(rows), messages.SUCCESS)
 
     def has_add_permission(self, request):
         return False
@@ -408,12 +448,17 @@ def login_doctor_fix(request):
     form = DoctorForm(request.POST)
     if not form.is_valid():
         raise PermissionDenied
-    email = form.cleaned_data["email"]
+    email, fix = form.cleaned_data["email"], diagnosis.FIXES.get(request.POST.get("fix", ""))
+    if fix is None or not request.user.has_perm(fix.permission):
+        raise PermissionDenied
     try:
-        done = diagnosis.apply_fix(request.POST.get("fix", ""), email, request.user)
+        messages.success(
+            request, diagnosis.apply_fix(request.POST["fix"], email, request.user, Client.of(request))
+        )
     except diagnosis.FixRefused:
         raise PermissionDenied from None
-    messages.success(request, done)
+    except account_actions.Refused as refusal:
+        messages.error(request, str(refusal))
     return redirect(doctor_url(email))
 
 

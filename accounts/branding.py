@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
-CACHE_KEY = "portal:branding:v1"
+CACHE_KEY = "portal:branding:v2"  # v1 held the name resolved from PORTAL_NAME
 PLACEHOLDERS = {"sender", "subject", "expires"}
 LOGO_FORMATS = {"PNG", "JPEG", "WEBP"}
 LOGO_MAX_BYTES = 1024 * 1024
@@ -25,9 +25,10 @@ LOGO_MAX_SIDE = 600  # pixels: larger logos are scaled down, a header needs no m
 
 @dataclass(frozen=True)
 class Look:
-    """What pages and emails read of the branding (never the logo's bytes)."""
+    """What pages and emails read of the branding (never the logo's bytes). It holds what the database
+    holds; the server's defaults (PORTAL_NAME) are read at each use, so a restart with a new one shows."""
 
-    name: str
+    organisation_name: str
     colour: str
     footer: str
     support_contact: str
@@ -39,10 +40,14 @@ class Look:
     def has_logo(self):
         return bool(self.logo_version)
 
+    @property
+    def name(self):
+        return self.organisation_name or settings.PORTAL_NAME
+
 
 def default_look():
     return Look(
-        name=settings.PORTAL_NAME,
+        organisation_name="",
         colour="#0b4f8a",
         footer="",
         support_contact="",
@@ -54,7 +59,7 @@ def default_look():
 def look_of(row):
     """The Look of a Branding row (saved or not), with the server's defaults where it is empty."""
     return Look(
-        name=row.name or settings.PORTAL_NAME,
+        organisation_name=row.name,
         colour=row.colour,
         footer=row.footer,
         support_contact=row.support_contact,

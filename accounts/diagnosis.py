@@ -8,15 +8,15 @@ problem; each is recorded in Django's admin history.
 
 from dataclasses import dataclass, field
 
-from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import passwords, throttle, twostep
+from . import actions, passwords, twostep
 from .backends import network, saml
 from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
 from .troubleshooting import reason_help
@@ -236,7 +236,7 @@ def _two_step_check(d):
 
 def _locks(d):
     """The lockout rows that stop this address now: its own, and the client of its last failure."""
-    keys = Q(scope=Throttle.Scope.ADDRESS, key=d.address)
+    keys = Q(scope=Throttle.Scope.ADDRESS, key=d.user.email if d.user else d.address)
     if d.last_failure and d.last_failure.ip:
         keys |= Q(scope=Throttle.Scope.CLIENT, key=d.last_failure.ip)
     return [row for row in Throttle.objects.filter(keys) if row.is_locked]
@@ -284,17 +284,31 @@ def diagnose(address):
 
 @dataclass(frozen=True)
 class Fix:
-    label: str
-    permission: str
-    needs_user: bool = True
+    """A fix the doctor offers: the account action that carries it out, and what it says when done."""
+
+    action: object
+    done: str
+
+    @property
+    def label(self):
+        return self.action.label
+
+    @property
+    def permission(self):
+        return actions.CHANGE_LOCKOUT if self.action is actions.lift_lockouts else actions.CHANGE_USER
 
 
 FIXES = {
-    "lift_lockout": Fix(gettext_lazy("Lift the lockout"), "accounts.change_throttle", needs_user=False),
-    "grant_permission": Fix(gettext_lazy("Grant the portal permission"), "accounts.change_user"),
-    "send_temporary_password": Fix(gettext_lazy("Send a temporary password"), "accounts.change_user"),
-    "reset_two_step": Fix(gettext_lazy("Reset two-step"), "accounts.change_user"),
-    "reactivate": Fix(gettext_lazy("Reactivate the account"), "accounts.change_user"),
+    "lift_lockout": Fix(actions.lift_lockouts, gettext_lazy("The lockout is lifted.")),
+    "grant_permission": Fix(actions.grant_portal_access, gettext_lazy("The portal permission is granted.")),
+    "send_temporary_password": Fix(
+        actions.send_temporary_password, gettext_lazy("A temporary password is on its way to %(address)s.")
+    ),
+    "reset_two_step": Fix(
+        actions.reset_two_step,
+        gettext_lazy("Two-step is reset: the person sets up an app at the next login."),
+    ),
+    "reactivate": Fix(actions.reactivate, gettext_lazy("The account is active again.")),
 }
 
 
@@ -302,48 +316,21 @@ class FixRefused(Exception):
     """The fix is unknown, not permitted to this administrator, or has nothing to act on."""
 
 
-def _log(administrator, objects, message):
-    LogEntry.objects.log_actions(
-        user_id=administrator.pk, queryset=objects, action_flag=CHANGE, change_message=message
-    )
-
-
-def _log_message(name):
-    with translation.override("en"):
-        return f"Login doctor: {FIXES[name].label}"
-
-
-def apply_fix(name, address, administrator):
-    """Carry out one fix for an address, as `administrator`; returns what was done, in words."""
+def apply_fix(name, address, administrator, client):
+    """Carry out one fix for an address, as `administrator`, through `accounts.actions` (which raises
+    `actions.Refused` when it may not); returns what was done, in words."""
     fix = FIXES.get(name)
-    if fix is None or not administrator.has_perm(fix.permission):
+    if fix is None:
         raise FixRefused(name)
+    actions.check(administrator, fix.permission)  # before anything is read about the address
     d = diagnose(address)
-    user = d.user
-    if fix.needs_user and user is None:
-        raise FixRefused(name)
-    if name == "lift_lockout":
+    if fix.action is actions.lift_lockouts:
         locks = _locks(d)
         if not locks:
             raise FixRefused(name)
-        for row in locks:
-            throttle.lift(row, by=administrator.email)
-        done = _("The lockout is lifted.")
-        if user is None:
-            _log(administrator, locks, _log_message(name))
-            return done
-    elif name == "grant_permission":
-        user.user_permissions.add(portal_permission())
-        done = _("The portal permission is granted.")
-    elif name == "send_temporary_password":
-        passwords.queue_temporary_password(user, requested_by=administrator.email)
-        done = _("A temporary password is on its way to %(address)s.") % {"address": user.email}
-    elif name == "reset_two_step":
-        twostep.reset(user)
-        done = _("Two-step is reset: the person sets up an app at the next login.")
+        actions.lift_lockouts(administrator, client, locks)
+    elif d.user is None:
+        raise FixRefused(name)
     else:
-        user.is_active = True
-        user.save(update_fields=["is_active"])
-        done = _("The account is active again.")
-    _log(administrator, [user], _log_message(name))
-    return done
+        fix.action(administrator, client, d.user)
+    return str(fix.done) % {"address": d.user.email if d.user else address}

@@ -21,6 +21,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 from django_otp.models import Device
 
+from portal.client import client_ip
+from portal.logging import without_link_tokens
+
 from . import passwords, throttle, twostep
 from .backends import Verdict, password_methods, saml
 from .backends.cloud import BACKEND as CLOUD_BACKEND
@@ -214,7 +217,9 @@ class TwoStep(Step):
     name = "two_step"
 
     def applies(self, flow):
-        return flow.user().profile().require_two_step
+        """Where the profile requires it, or the person chose to set it up: a device is a device."""
+        user = flow.user()
+        return user.profile().require_two_step or twostep.is_enrolled(user)
 
     def show(self, flow, form=None, failure=None):
         form = form or VerificationCodeForm()
@@ -355,7 +360,12 @@ class LoginFlow:
         self.as_stored = state  # what the session holds: a page that changes nothing writes nothing
 
     def new_state(self):
-        return {"passed": [], "started": time.time(), "url": self.request.build_absolute_uri()}
+        return {"passed": [], "started": time.time(), "url": self.address_used()}
+
+    def address_used(self):
+        """The page's address as the person used it, for the troubleshooting facts; a link token is cut
+        short (the session and the login log keep no usable link)."""
+        return without_link_tokens(self.request.build_absolute_uri())
 
     def clear(self):
         self.request.session.pop(STATE_KEY, None)
@@ -379,7 +389,7 @@ class LoginFlow:
         return self._user
 
     def ip(self):
-        return self.request.META.get("REMOTE_ADDR", "")
+        return client_ip(self.request)
 
     def profile(self):
         """The profile of the address typed (kept for this request)."""
@@ -416,7 +426,7 @@ class LoginFlow:
             if self.request.GET.get("restart"):
                 self.restart()
             if not self.state["passed"]:
-                self.state["url"] = self.request.build_absolute_uri()
+                self.state["url"] = self.address_used()
                 self.remember_next()
             step = self.current()
             if self.request.path != reverse(step.url_name):
@@ -517,7 +527,7 @@ def start_scoped_login(request, *, email, sender, next_url):
 
 def confirm_password(request, user, password):
     """A signed-in person types their password again before a sensitive change (same limits)."""
-    ip = request.META.get("REMOTE_ADDR", "")
+    ip = client_ip(request)
     if not throttle.reserve(user.email, ip):
         return False
     verdict, _method = check_password(user.email, password)

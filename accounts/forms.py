@@ -1,9 +1,12 @@
 """Forms of the login steps and of the password pages."""
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from . import throttle
 from .models import normalize_address
 from .passwords import compact, finish_password_change
 
@@ -50,11 +53,26 @@ class PortalPasswordChangeForm(PasswordChangeForm, ForcedPasswordChangeForm):
 
     field_order = ["old_password", "new_password1", "new_password2"]
 
-    def __init__(self, user, *args, **kwargs):
+    def __init__(self, user, *args, client_ip="", **kwargs):
         super().__init__(user, *args, **kwargs)
+        self.client_ip = client_ip
         self.fields["old_password"].label = _("Current password")
         self.fields["old_password"].widget.attrs["autofocus"] = True
         self.fields["new_password1"].widget.attrs.pop("autofocus", None)
+
+    def clean_old_password(self):
+        """The current password is a guess like any login's: counted and locked by the same limits."""
+        typed = self.cleaned_data["old_password"]
+        if not throttle.reserve(self.user.email, self.client_ip):
+            raise ValidationError(
+                _("Too many wrong passwords. Please try again in %(minutes)d minutes.")
+                % {"minutes": settings.LOCKOUT_MINUTES},
+                code="locked_out",
+            )
+        if not self.user.check_password(typed):
+            raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
+        throttle.give_back(self.user.email, self.client_ip)
+        return typed
 
     def save(self, commit=True):
         finish_password_change(self.user, self.cleaned_data["new_password1"])

@@ -17,6 +17,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.client import client_ip
+from portal.logging import without_link_tokens
+
 from .troubleshooting import describe_browser, explanation_for_log
 
 log = logging.getLogger("portal.login")
@@ -381,10 +384,10 @@ class LoginAttempt(models.Model):
             detail=detail,
             alias_used=alias_used,
             reference=new_reference(),
-            ip=request.META.get("REMOTE_ADDR") or None,
+            ip=client_ip(request) or None,
             user_agent=user_agent,
             browser=describe_browser(user_agent),
-            url=(url or request.build_absolute_uri())[:2000],
+            url=without_link_tokens(url or request.build_absolute_uri())[:2000],
         )
         explanation = explanation_for_log(reason)
         log.info(

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
-from .models import Throttle
+from .models import Throttle, User, normalize_address
 
 log = logging.getLogger("portal.login")
 
@@ -51,8 +51,15 @@ def _reserve_one(scope, key, now):
     return True
 
 
+def address_key(address):
+    """What guesses at an address are counted under: its account's primary address when it has one, so
+    that an alias brings no guesses of its own."""
+    owner, _alias = User.objects.find_by_address(address)
+    return owner.email if owner is not None else normalize_address(address)
+
+
 def keys(address, ip):
-    found = [(Throttle.Scope.ADDRESS, address)]
+    found = [(Throttle.Scope.ADDRESS, address_key(address))]
     if ip:
         found.append((Throttle.Scope.CLIENT, ip))
     return found

@@ -17,6 +17,8 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from portal.client import client_ip
+
 from . import branding, twostep
 from .backends import saml
 from .flow import LoginFlow, confirm_password
@@ -91,7 +93,7 @@ def password_change(request):
     if not request.user.profile().allows("cloud"):
         # A network or single sign-on password is the organisation's: the portal cannot change it.
         return render(request, "accounts/password_change.html", {"managed_elsewhere": True})
-    form = PortalPasswordChangeForm(request.user, request.POST or None)
+    form = PortalPasswordChangeForm(request.user, request.POST or None, client_ip=client_ip(request))
     if request.method == "POST" and form.is_valid():
         form.save()
         update_session_auth_hash(request, request.user)  # this session stays; all others end
@@ -106,7 +108,7 @@ def forgot_password(request):
     """'Forgot your password?': the same answer for every address, known or not."""
     form = ForgotPasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        password_help(form.cleaned_data["email"], request.META.get("REMOTE_ADDR"))
+        password_help(form.cleaned_data["email"], client_ip(request))
         return render(request, "accounts/forgot_password_sent.html", {"email": form.cleaned_data["email"]})
     return render(request, "accounts/forgot_password.html", {"form": form})
 

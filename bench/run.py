@@ -8,6 +8,7 @@ import hashlib
 import http.cookiejar
 import os
 import re
+import secrets
 import shutil
 import smtplib
 import subprocess
@@ -121,6 +122,7 @@ def portal_environment(work, database_url, settings_module="portal.settings", **
         **os.environ,
         "DATABASE_URL": database_url,
         "PORTAL_KEKS": KEK,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "MEDIA_ROOT": str(work / "media"),
         "STATIC_ROOT": str(work / "static"),
         "CACHE_DIR": str(work / "cache"),

@@ -8,8 +8,9 @@ from django.http import FileResponse
 from django.shortcuts import render
 from django.urls import path
 
-from messaging import reading
+from messaging import access, reading
 from messaging.holding import read_bodies
+from portal.client import Client
 from portal.urls import urlpatterns as portal_urlpatterns
 
 _loaded = {}
@@ -30,11 +31,13 @@ def message_in_memory(request, public_id):
     """The message page as a recipient gets it, with the message looked up and decrypted once per process:
     what the audit row, the template and everything around them cost without the lookups."""
     if public_id not in _loaded:
-        message, recipient = reading.message_for(request.user, public_id)
-        _loaded[public_id] = (message, recipient, list(message.attachments.all()), read_bodies(message))
-    message, recipient, attachments, (text, html) = _loaded[public_id]
-    reading.record_open(request, message, recipient)
-    context = {"message": message, "text": text, "html": html, "attachments": attachments}
+        rights = access.rights(request.user, public_id)
+        message = rights.message
+        _loaded[public_id] = (rights, list(message.attachments.all()), read_bodies(message))
+    rights, attachments, (text, html) = _loaded[public_id]
+    message, recipient = rights.message, rights.recipient
+    reading.record_open(request.user, Client.of(request), message, recipient)
+    context = {"message": message, "rights": rights, "text": text, "html": html, "attachments": attachments}
     context |= {"shown_recipients": reading.shown_recipients(message, recipient), "may_reply": True}
     return render(request, "messaging/message.html", context)
 

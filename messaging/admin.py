@@ -5,12 +5,13 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin import AuditLogAdmin, confirm_action
+from portal.client import Client
 
+from . import actions
 from .holding import read_bodies
 from .models import AccessEvent, Attachment, Message, Notification, Recipient
 
@@ -78,7 +79,7 @@ class MessageAdmin(admin.ModelAdmin):
             raise PermissionDenied
         message = get_object_or_404(Message, pk=pk)
         text, html = read_bodies(message) if not message.purged_at else ("", "")
-        AccessEvent.record(request, message, AccessEvent.Action.ADMIN_VIEW)
+        AccessEvent.record(request.user, Client.of(request), message, AccessEvent.Action.ADMIN_VIEW)
         context = {
             **self.admin_site.each_context(request),
             "title": message.subject or _("(no subject)"),
@@ -94,13 +95,11 @@ class MessageAdmin(admin.ModelAdmin):
         if "confirm" not in request.POST:
             return confirm_action(
                 self, request, queryset, "resend_notifications",
-                _("Send a new notification (with a new link) to every recipient of these messages?"),
+                _("Send a new notification (with a new link) to every recipient of these messages? "
+                  "The links of the earlier notifications stop working."),
             )  # fmt: skip
-        count = 0
-        for recipient in Recipient.objects.filter(message__in=queryset):
-            Notification.objects.create(recipient=recipient, kind=Notification.Kind.NEW_MESSAGE)
-            count += 1
-        self.message_user(request, _("Queued %d notifications.") % count, messages.SUCCESS)
+        recipients = Recipient.objects.filter(message__in=queryset).select_related("message")
+        self._report(request, _("Queued %d notifications."), self._each(request, actions.resend, recipients))
         return None
 
     @admin.action(description=_("Revoke (withdraw) the messages"), permissions=["change"])
@@ -110,9 +109,26 @@ class MessageAdmin(admin.ModelAdmin):
                 self, request, queryset, "revoke_messages",
                 _("Withdraw these messages? Their recipients will no longer be able to read them."),
             )  # fmt: skip
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
-        self.message_user(request, _("Revoked %d messages.") % count, messages.SUCCESS)
+        open_ones = queryset.filter(revoked_at__isnull=True)
+        self._report(request, _("Revoked %d messages."), self._each(request, actions.recall, open_ones))
         return None
+
+    def _each(self, request, action, objects):
+        """Run a message action on each object: (how many were done, the refusals' words)."""
+        client, done, refusals = Client.of(request), 0, []
+        for item in objects:
+            try:
+                action(request.user, client, item)
+                done += 1
+            except actions.Refused as refusal:
+                refusals.append(str(refusal))
+        return done, refusals
+
+    def _report(self, request, text, outcome):
+        done, refusals = outcome
+        self.message_user(request, text % done, messages.SUCCESS)
+        for refusal in dict.fromkeys(refusals):
+            self.message_user(request, refusal, messages.ERROR)
 
 
 @admin.register(AccessEvent)

@@ -124,12 +124,13 @@ def sender_options(headers):
     if headers["X-Portal-Allow-Reply"].strip().lower() in {"0", "no", "false", "off"}:
         options["allow_reply"] = False
     days = headers["X-Portal-Expires-Days"].strip()
-    if days.isdigit() and 1 <= int(days) <= LONGEST_EXPIRY_DAYS:
+    # At most three digits are read: Python refuses to convert thousands of them, and a year is 365.
+    if days.isdigit() and len(days) <= 3 and 1 <= int(days) <= LONGEST_EXPIRY_DAYS:
         options["expires_at"] = timezone.now() + timedelta(days=int(days))
     else:
         try:
             options["expires_at"] = clean_expiry_date(date.fromisoformat(headers["X-Portal-Expires"].strip()))
-        except ValueError:  # no date, or not one: the default expiry
+        except (ValueError, ValidationError):  # no date, not one, in the past or too far: the default
             pass
     return options
 

@@ -8,14 +8,13 @@ import functools
 import uuid
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from .models import AccessEvent, Message, Notification, Recipient
+from .models import Message, Recipient
 
 PAGE_SIZE = 50
 # A list never shows the (encrypted) bodies: 50 of them could be megabytes read for nothing.
@@ -76,15 +75,12 @@ def unread_count(user):
     return Recipient.objects.filter(user=user, folder=Recipient.Folder.INBOX, unread=True).count()
 
 
-# What a reader does with their own copy; nobody else's changes.
-
-
-def move(user, public_ids, folder):
-    """Move the reader's own copies of these messages (ids that are not theirs, or not ids, are
-    ignored); returns how many moved."""
+def movable(user, public_ids, folder):
+    """The reader's own copies of these messages that are not in `folder` yet (ids that are not theirs,
+    or not ids, are ignored; an emptied copy never comes back)."""
     ids = [text for text in public_ids if _is_uuid(text)]
-    movable = Recipient.objects.filter(user=user, message__public_id__in=ids).exclude(folder=folder)
-    return movable.exclude(folder=Recipient.Folder.EMPTIED).update(folder=folder)
+    rows = Recipient.objects.filter(user=user, message__public_id__in=ids).exclude(folder=folder)
+    return rows.exclude(folder=Recipient.Folder.EMPTIED)
 
 
 def _is_uuid(text):
@@ -101,56 +97,6 @@ def message_path():
     joins it to 50 ids instead of reversing 50 URLs."""
     zero = uuid.UUID(int=0)
     return reverse("messaging:message", args=[zero]).removesuffix(f"{zero}/")
-
-
-def empty_deleted(user):
-    """Everything in the reader's Deleted folder leaves their view for good."""
-    return Recipient.objects.filter(user=user, folder=Recipient.Folder.DELETED).update(
-        folder=Recipient.Folder.EMPTIED
-    )
-
-
-def mark_unread(recipient):
-    recipient.unread = True
-    recipient.save(update_fields=["unread"])
-
-
-# The sender's controls; each is recorded as an access event of the message.
-
-
-def extend(request, message, expires_at):
-    """A new expiry, for every recipient; the message is readable again if it had expired."""
-    message.expires_at = expires_at
-    message.save(update_fields=["expires_at"])
-    AccessEvent.record(
-        request,
-        message,
-        AccessEvent.Action.EXTEND,
-        detail=f"until {timezone.localtime(expires_at):%Y-%m-%d %H:%M %Z}",
-    )
-
-
-def recall(request, message, recipient=None):
-    """Recall the message from one recipient, or from all of them."""
-    now = timezone.now()
-    if recipient is None:
-        message.revoked_at = message.revoked_at or now
-        message.save(update_fields=["revoked_at"])
-        detail = "all recipients"
-    else:
-        recipient.recalled_at = recipient.recalled_at or now
-        recipient.save(update_fields=["recalled_at"])
-        detail = recipient.address
-    AccessEvent.record(request, message, AccessEvent.Action.RECALL, detail=detail)
-
-
-def resend(request, recipient):
-    """A new notification with a new link; the old link stops working at once."""
-    with transaction.atomic():
-        recipient.token_hash = ""
-        recipient.save(update_fields=["token_hash"])
-        Notification.objects.create(recipient=recipient, kind=Notification.Kind.NEW_MESSAGE)
-        AccessEvent.record(request, recipient.message, AccessEvent.Action.RESEND, detail=recipient.address)
 
 
 def thread(user, message, depth=20):

@@ -216,6 +216,8 @@ class AccessEvent(models.Model):
         EXTEND = "extend", _("Extended the expiry")
         RECALL = "recall", _("Recalled the message")
         RESEND = "resend", _("Sent the notification again")
+        MOVE = "move", _("Moved the reader's copy")
+        MARK_UNREAD = "mark_unread", _("Marked the reader's copy as unread")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="access_events")
@@ -235,14 +237,16 @@ class AccessEvent(models.Model):
         return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
     @classmethod
-    def record(cls, request, message, action, attachment=None, detail=""):
+    def record(cls, actor, client, message, action, attachment=None, detail=""):
+        """The only writer of a message's audit trail: who (`actor`, a user or None), from where
+        (`client`, a portal.client.Client), did what."""
         return cls.objects.create(
             message=message,
-            user=request.user if request.user.is_authenticated else None,
+            user=actor if actor is not None and actor.is_authenticated else None,
             action=action,
             attachment=attachment,
-            ip=request.META.get("REMOTE_ADDR") or None,
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:1000],
+            ip=client.ip or None,
+            user_agent=client.user_agent,
             detail=detail[:300],
         )
 

@@ -17,7 +17,6 @@ def is_bucket():
     return isinstance(default_storage, S3Storage)
 
 
-
 def open_blob(name):
     """A stream of a stored blob, read in pieces as it is consumed; close it when done.
 

@@ -8,7 +8,6 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.html import strip_tags
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -16,8 +15,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts.flow import start_scoped_login
+from portal.client import Client
 
-from . import mailbox, reading
+from . import access, actions, mailbox, reading
 from .forms import ComposeForm, ExtendForm, ReplyForm, SearchForm
 from .holding import IncomingAttachment, hold, open_attachment, read_bodies
 from .models import AccessEvent, Message, Recipient
@@ -51,7 +51,7 @@ def open_link(request, token):
     if recipient is None:
         raise Http404
     message = recipient.message
-    reason = reading.unavailable_reason(message, recipient)
+    reason = access.unavailable_reason(message, recipient)
     if reason:
         return _unavailable(request, message, reason)
     target = reverse("messaging:message", args=[message.public_id])
@@ -65,60 +65,55 @@ def open_link(request, token):
     return redirect(target)
 
 
-def _message_or_404(request, public_id):
-    message, recipient = reading.message_for(request.user, public_id)
-    if message is None:
+def _rights_or_404(request, public_id):
+    """What the person may do with the message; a message that is not theirs does not exist (404)."""
+    rights = access.rights(request.user, public_id)
+    if rights is None:
         raise Http404
-    return message, recipient
+    return rights
 
 
-def _content_or_404(request, public_id):
-    """(message, the reader's row) if its content may be read now: by its sender while kept, by a
-    recipient while it is open to them."""
-    message, recipient = _message_or_404(request, public_id)
-    if (recipient is not None and reading.unavailable_reason(message, recipient)) or message.purged_at:
+def _content_or_404(request, public_id, right="read"):
+    """The rights on a message whose content the person may `right` (read, print, download) now:
+    404 while it is not readable, 403 when only that right is missing (a restricted message)."""
+    rights = _rights_or_404(request, public_id)
+    if not rights.read:
         raise Http404
-    return message, recipient
-
-
-def _reader_copy_or_404(request, public_id):
-    """The reader's own recipient row of a message (the sender has none)."""
-    message, recipient = _message_or_404(request, public_id)
-    if recipient is None:
-        raise Http404
-    return recipient
+    if not getattr(rights, right):
+        raise PermissionDenied
+    return rights
 
 
 @never_cache
 @no_referrer
 @login_required
 def message_detail(request, public_id):
-    message, recipient = _message_or_404(request, public_id)
-    reason = reading.unavailable_reason(message, recipient)
-    if recipient is not None and reason:
-        return _unavailable(request, message, reason)
-    text, html = read_bodies(message) if not message.purged_at else ("", "")
-    reading.record_open(request, message, recipient)
+    rights = _rights_or_404(request, public_id)
+    message, recipient = rights.message, rights.recipient
+    if rights.unavailable:
+        return _unavailable(request, message, rights.unavailable)
+    text, html = read_bodies(message) if rights.read else ("", "")
+    reading.record_open(request.user, Client.of(request), message, recipient)
     attachments = list(message.attachments.all())
     html = reading.show_inline_images(html, message, attachments)
     context = {
         "message": message,
+        "rights": rights,
         "text": text,
         "html": html,
         "attachments": attachments,
         "recipient": recipient,
         "thread": mailbox.thread(request.user, message) if message.in_reply_to_id else [],
     }
-    if recipient is None:  # the sender sees every recipient, blind copies too, how far each got, and the log
+    if rights.manage:  # the sender sees every recipient, blind copies too, how far each got, and the log
         context["recipients"] = message.recipients.with_replies().order_by("pk")
         context["events"] = message.access_events.select_related("user", "attachment")[:100]
         context["extend_form"] = ExtendForm()
     else:
         context["shown_recipients"] = reading.shown_recipients(message, recipient)
-        context["may_reply"] = message.allow_reply
-        everyone = reply_all_addresses(message, recipient, request.user)
-        context["may_reply_all"] = message.allow_reply and len(everyone) > 1
-        context["may_take_away"] = not message.restricted
+        context["may_reply"] = rights.reply
+        context["may_reply_all"] = rights.reply_all
+        context["may_take_away"] = rights.download
     return render(request, "messaging/message.html", context)
 
 
@@ -127,13 +122,12 @@ def message_detail(request, public_id):
 @login_required
 def print_view(request, public_id):
     """A print-friendly page of the message; not for the recipients of a restricted message."""
-    message, recipient = _content_or_404(request, public_id)
-    if recipient is not None and message.restricted:
-        raise PermissionDenied
+    rights = _content_or_404(request, public_id, "print")
+    message, recipient = rights.message, rights.recipient
     text, html = read_bodies(message)
     attachments = list(message.attachments.all())
     html = reading.show_inline_images(html, message, attachments)
-    AccessEvent.record(request, message, AccessEvent.Action.PRINT)
+    AccessEvent.record(request.user, Client.of(request), message, AccessEvent.Action.PRINT)
     shown = reading.shown_recipients(message, recipient) if recipient else message.shown_recipients
     context = {"message": message, "text": text, "html": html, "attachments": attachments, "shown": shown}
     return render(request, "messaging/print.html", context)
@@ -145,13 +139,11 @@ def print_view(request, public_id):
 def download(request, public_id, attachment_id):
     """An attachment, decrypted as it streams, always as a download; not for the recipients of a
     restricted message."""
-    message, recipient = _content_or_404(request, public_id)
-    if recipient is not None and message.restricted:
-        raise PermissionDenied
-    attachment = message.attachments.filter(public_id=attachment_id).first()
+    rights = _content_or_404(request, public_id, "download")
+    attachment = rights.message.attachments.filter(public_id=attachment_id).first()
     if attachment is None:
         raise Http404
-    reading.record_download(request, message, recipient, attachment)
+    reading.record_download(request.user, Client.of(request), rights.message, rights.recipient, attachment)
     return _stream(attachment, "application/octet-stream", as_attachment=True)
 
 
@@ -170,8 +162,9 @@ def _stream(attachment, content_type, *, as_attachment):
 @login_required
 def inline_image(request, public_id, attachment_id):
     """An image of the message's HTML body (a cid: part), shown in the page; only raster types."""
-    message, _recipient = _content_or_404(request, public_id)
-    images = message.attachments.filter(content_type__in=reading.INLINE_IMAGE_TYPES)
+    images = _content_or_404(request, public_id).message.attachments.filter(
+        content_type__in=reading.INLINE_IMAGE_TYPES
+    )
     image = images.filter(public_id=attachment_id).first()
     if image is None:
         raise Http404
@@ -182,44 +175,30 @@ def _incoming(files):
     return [IncomingAttachment(f.name, f.content_type, f) for f in files]
 
 
-def reply_all_addresses(message, recipient, reader):
-    """The sender and the To/Cc addresses the message showed, less the reader's own (the address it
-    reached them at, and their primary one): never a blind copy."""
-    own = {recipient.address, reader.email}
-    addresses = [message.sender, *message.shown_recipients]
-    return [a for i, a in enumerate(addresses) if a not in own and a not in addresses[:i]]
-
-
 @never_cache
 @no_referrer
 @login_required
 def reply(request, public_id, everyone=False):
     """A reply (or a reply to all) is held as a new message of the thread; its recipients are notified."""
-    message, recipient = _message_or_404(request, public_id)
-    if recipient is None or not message.allow_reply:
+    rights = _rights_or_404(request, public_id)
+    if rights.unavailable:
+        return _unavailable(request, rights.message, rights.unavailable)
+    to = rights.reply_all_to if everyone else rights.reply_to
+    if not to:
         raise PermissionDenied
-    reason = reading.unavailable_reason(message, recipient)
-    if reason:
-        return _unavailable(request, message, reason)
-    to = reply_all_addresses(message, recipient, request.user) if everyone else [message.sender]
-
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        text, html = read_bodies(message)
-        sent = hold(
-            kind=message.kind,
-            sender=request.user.email,
-            sender_user=request.user,
-            recipients=to,
-            subject=mailbox.reply_subject(message.subject),
-            text=mailbox.quoted_reply(form.cleaned_data["body"], message, text or strip_tags(html)),
-            attachments=_incoming(form.cleaned_data["attachments"]),
-            source=Message.Source.REPLY,
-            in_reply_to=message,
-        )
-        messages.success(request, _("Your reply has been sent."))
-        return redirect("messaging:message", sent.public_id)
-    context = {"message": message, "form": form, "to": to, "everyone": everyone}
+        try:
+            sent = actions.reply(
+                request.user, rights, form.cleaned_data["body"], _incoming(form.cleaned_data["attachments"]),
+                everyone=everyone,
+            )  # fmt: skip
+        except actions.Refused as refusal:
+            form.add_error(None, str(refusal))
+        else:
+            messages.success(request, _("Your reply has been sent."))
+            return redirect("messaging:message", sent.public_id)
+    context = {"message": rights.message, "form": form, "to": to, "everyone": everyone}
     return render(request, "messaging/reply.html", context)
 
 
@@ -271,7 +250,7 @@ def move(request):
     folder = request.POST.get("to")
     if folder not in {Recipient.Folder.INBOX, Recipient.Folder.DELETED}:
         raise Http404
-    moved = mailbox.move(request.user, request.POST.getlist("message"), folder)
+    moved = actions.move(request.user, Client.of(request), request.POST.getlist("message"), folder)
     if folder == Recipient.Folder.DELETED:
         text = ngettext("The message is in Deleted.", "%(count)d messages are in Deleted.", moved)
         messages.success(request, text % {"count": moved})
@@ -284,7 +263,7 @@ def move(request):
 @require_POST
 @login_required
 def empty_deleted(request):
-    count = mailbox.empty_deleted(request.user)
+    count = actions.empty_deleted(request.user, Client.of(request))
     messages.success(request, ngettext("%d message removed.", "%d messages removed.", count) % count)
     return redirect("messaging:deleted")
 
@@ -292,7 +271,10 @@ def empty_deleted(request):
 @require_POST
 @login_required
 def mark_unread(request, public_id):
-    mailbox.mark_unread(_reader_copy_or_404(request, public_id))
+    recipient = _rights_or_404(request, public_id).recipient
+    if recipient is None:
+        raise Http404
+    actions.mark_unread(request.user, Client.of(request), recipient)
     messages.success(request, _("The message is marked as unread."))
     return redirect("home")
 
@@ -324,36 +306,49 @@ def compose(request):
     return render(request, "messaging/compose.html", {"form": form})
 
 
-def _sent_message_or_404(request, public_id):
-    return get_object_or_404(Message, public_id=public_id, sender_user=request.user)
+def _managed_message_or_404(request, public_id):
+    """A message whose sender's controls the person may use; for anyone else it does not exist."""
+    rights = _rights_or_404(request, public_id)
+    if not rights.manage:
+        raise Http404
+    return rights.message
+
+
+def _act(request, action, *args):
+    """Run a message action for the person; its refusal becomes a message on the page."""
+    try:
+        action(request.user, Client.of(request), *args)
+    except actions.Refused as refusal:
+        messages.error(request, str(refusal))
+        return False
+    return True
 
 
 @require_POST
 @login_required
 def revoke(request, public_id):
     """Recall the message from every recipient, or from one (`recipient` in the form)."""
-    message = _sent_message_or_404(request, public_id)
+    message = _managed_message_or_404(request, public_id)
     recipient = None
     if request.POST.get("recipient"):
         recipient = get_object_or_404(message.recipients, pk=_int_or_404(request.POST["recipient"]))
-    mailbox.recall(request, message, recipient)
-    if recipient is None:
-        messages.success(request, _("The message is recalled: its recipients can no longer read it."))
-    else:
-        text = _("The message is recalled from %(address)s; the other recipients can still read it.")
-        messages.success(request, text % {"address": recipient.address})
+    if _act(request, actions.recall, message, recipient):
+        if recipient is None:
+            messages.success(request, _("The message is recalled: its recipients can no longer read it."))
+        else:
+            text = _("The message is recalled from %(address)s; the other recipients can still read it.")
+            messages.success(request, text % {"address": recipient.address})
     return redirect("messaging:message", message.public_id)
 
 
 @require_POST
 @login_required
 def extend(request, public_id):
-    message = _sent_message_or_404(request, public_id)
+    message = _managed_message_or_404(request, public_id)
     form = ExtendForm(request.POST)
-    if message.purged_at or not form.is_valid():
-        messages.error(request, form.errors.get("until", [_("This message can no longer be extended.")])[0])
-    else:
-        mailbox.extend(request, message, form.cleaned_data["expires_at"])
+    if not form.is_valid():
+        messages.error(request, form.errors["until"][0])
+    elif _act(request, actions.extend, message, form.cleaned_data["expires_at"]):
         messages.success(request, _("The message is available until the new date."))
     return redirect("messaging:message", message.public_id)
 
@@ -361,11 +356,13 @@ def extend(request, public_id):
 @require_POST
 @login_required
 def resend(request, public_id, recipient_id):
-    message = _sent_message_or_404(request, public_id)
+    message = _managed_message_or_404(request, public_id)
     recipient = get_object_or_404(message.recipients, pk=recipient_id)
-    mailbox.resend(request, recipient)
-    text = _("A new notification is on its way to %(address)s; the link in the earlier one no longer works.")
-    messages.success(request, text % {"address": recipient.address})
+    if _act(request, actions.resend, recipient):
+        text = _(
+            "A new notification is on its way to %(address)s; the link in the earlier one no longer works."
+        )
+        messages.success(request, text % {"address": recipient.address})
     return redirect("messaging:message", message.public_id)
 
 

@@ -1,7 +1,8 @@
 """Cross-cutting middleware of the portal."""
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, logout
+from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
@@ -19,6 +20,22 @@ class NoStoreMiddleware:
         if not response.has_header("Cache-Control"):
             patch_cache_control(response, no_store=True, private=True)
         return response
+
+
+class PortalAccessMiddleware:
+    """Rights are checked at every request, not only at login: staff whose portal permission was taken
+    away are signed out at their next page. (A deactivated account is already anonymous: Django's
+    backend refuses to load it.)"""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not user.is_external and not user.may_use_portal():
+            logout(request)
+            return redirect_to_login(request.get_full_path())
+        return self.get_response(request)
 
 
 class PasswordChangeRequiredMiddleware:

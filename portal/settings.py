@@ -1,5 +1,6 @@
 """Settings, read once from the environment with safe defaults (see README: Configuration)."""
 
+import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -35,7 +36,7 @@ def env_list(name, default=()):
 
 DEBUG = env_bool("DEBUG", False)
 # The development key is deliberately marked insecure so that `check --deploy` flags it.
-SECRET_KEY = env("SECRET_KEY", "django-insecure-development-key-do-not-use-in-production")
+SECRET_KEY = env("SECRET_KEY", "django-insecure-development-key-do-not-use-in-production")  # portal.checks
 
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 _base = urlsplit(PORTAL_BASE_URL)
@@ -55,6 +56,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "portal",
     "accounts",
     "messaging",
 ]
@@ -69,6 +71,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "portal.middleware.PortalAccessMiddleware",
     "portal.middleware.RememberLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.middleware.PasswordChangeRequiredMiddleware",
@@ -148,6 +151,13 @@ LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 15)
 # Forgotten-password emails an hour, per address and per client IP; beyond them nothing is sent.
 PASSWORD_HELP_PER_ADDRESS_PER_HOUR = env_int("PASSWORD_HELP_PER_ADDRESS_PER_HOUR", 3)
 PASSWORD_HELP_PER_CLIENT_PER_HOUR = env_int("PASSWORD_HELP_PER_CLIENT_PER_HOUR", 10)
+# What one person may make the portal send: new notifications of one recipient, replies of one person.
+RESEND_PER_RECIPIENT_PER_HOUR = env_int("RESEND_PER_RECIPIENT_PER_HOUR", 3)
+REPLIES_PER_HOUR = env_int("REPLIES_PER_HOUR", 30)
+
+# The networks of the reverse proxies and load balancers in front of the portal: only a connection
+# from one of them has its X-Forwarded-For believed (see portal.client). None by default.
+TRUSTED_PROXIES = [str(ipaddress.ip_network(n, strict=False)) for n in env_list("TRUSTED_PROXIES")]
 # Two-step codes: the issuer shown in authenticator apps; django-otp's throttling after failures.
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Secure portal")
 OTP_TOTP_THROTTLE_FACTOR = 1

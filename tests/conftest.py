@@ -3,6 +3,7 @@
 import email
 import email.policy
 import os
+import secrets
 import threading
 
 import pytest
@@ -12,6 +13,9 @@ from .helpers import free_port
 # Playwright's sync API runs an event loop in the test thread; Django's ORM calls from the test
 # are still synchronous and safe.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# The portal's processes that tests start (gunicorn, the intake, commands) run with DEBUG off, where
+# the built-in development SECRET_KEY is refused: they inherit this one.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -131,7 +131,7 @@ def test_an_administrator_sends_a_temporary_password_after_confirming(admin_clie
         {"action": "send_temporary_password", "_selected_action": [user.pk], "confirm": "yes"},
         follow=True,
     )
-    assert "A temporary password is on its way to 1 users." in done.content.decode()
+    assert "Send a temporary password: done for 1 account." in done.content.decode()
     assert deliver_due() == 1  # the notification worker sends it
     (message,) = mailbox.wait_for(1)
     assert message["To"] == "kim@example.com" and "Temporary password:" in body_text(message)

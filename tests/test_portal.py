@@ -99,10 +99,45 @@ def test_the_production_environment_of_the_readme_passes_check_deploy(tmp_path):
     assert not list(tmp_path.rglob("*.txt"))  # the test object is gone again
 
 
-def test_check_deploy_flags_the_development_key_and_plain_http(tmp_path):
+def test_check_deploy_flags_plain_http(tmp_path):
     result = _run_manage("check", "--deploy", PORTAL_KEKS=TEST_KEK, MEDIA_ROOT=str(tmp_path))
-    assert "SECRET_KEY" in result.stdout + result.stderr
     assert "HSTS" in result.stdout + result.stderr or "SECURE_HSTS" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        None,
+        "django-insecure-development-key-do-not-use-in-production",
+        "short-but-secret-0123456789",
+        "a" * 60,
+    ],
+    ids=["unset", "built-in", "short", "plain"],
+)
+def test_no_process_starts_in_production_with_a_weak_secret_key(tmp_path, key):
+    """Sessions, CSRF tokens and backup codes are keyed with SECRET_KEY: a key anyone can know or guess
+    stops every command, like missing key-encryption keys."""
+    environment = _environment(PORTAL_KEKS=TEST_KEK, MEDIA_ROOT=str(tmp_path))
+    environment.pop("SECRET_KEY", None)
+    if key is not None:
+        environment["SECRET_KEY"] = key
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert "(portal.E003) SECRET_KEY" in result.stderr
+
+
+def test_a_gunicorn_worker_refuses_the_development_secret_key(tmp_path):
+    environment = _environment(PORTAL_KEKS=TEST_KEK, MEDIA_ROOT=str(tmp_path))
+    environment.pop("SECRET_KEY", None)
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    result = subprocess.run(
+        [str(gunicorn), "portal.wsgi", "-b", "127.0.0.1:0"], cwd=ROOT, env=environment,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "The portal cannot start: SECRET_KEY is not set" in result.stderr
 
 
 def test_collectstatic_builds_the_hashed_compressed_files_production_serves(tmp_path, settings):
@@ -137,5 +172,5 @@ def test_no_link_token_reaches_the_log(client):
         assert client.get(f"/m/{token}/").status_code == 404
     finally:
         console.setStream(previous)
-    assert "Not Found: /m/<token>/" in stream.getvalue()
+    assert "Not Found: /m/Zq3Z…/" in stream.getvalue()
     assert token not in stream.getvalue()

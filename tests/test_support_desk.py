@@ -257,10 +257,10 @@ def test_no_permission_granting_it_lets_the_person_in(admin_client, make_user):
     entry = LogEntry.objects.get(object_id=str(User.objects.get(email="staff@example.com").pk))
     assert (entry.user.email, entry.change_message) == (
         "admin@example.com",
-        "Login doctor: Grant the portal permission",
+        "Grant the portal permission (from 127.0.0.1)",
     )
     page = text_of(doctor(admin_client, "staff@example.com"))
-    assert "admin@example.com — Login doctor: Grant the portal permission" in page
+    assert "admin@example.com — Grant the portal permission (from 127.0.0.1)" in page
 
 
 def test_external_recipient_on_the_staff_page_the_doctor_says_use_the_link(admin_client, make_user):

@@ -1,0 +1,11 @@
+"""The portal itself, as an app: what both apps share, and its system checks."""
+
+from django.apps import AppConfig
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+    verbose_name = "Portal"
+
+    def ready(self):
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,30 @@
+"""System checks of the portal itself: no process starts in production with a key anyone can know."""
+
+from django.conf import settings
+from django.core import checks
+
+# The key the settings fall back to: in the source code, so known to everybody.
+DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"  # noqa: S105
+SHORTEST_SECRET_KEY = 50
+
+
+@checks.register("portal_keys")
+def secret_key(app_configs=None, **kwargs):
+    """Sessions, CSRF tokens, backup codes and temporary passwords are keyed with SECRET_KEY: with DEBUG
+    off, an unset, built-in or short one stops the process instead of serving with it."""
+    if settings.DEBUG:
+        return []
+    key = settings.SECRET_KEY or ""
+    if key == DEVELOPMENT_SECRET_KEY or key.startswith("django-insecure"):
+        problem = "SECRET_KEY is not set (the built-in development key is refused when DEBUG is off)."
+    elif len(key) < SHORTEST_SECRET_KEY or len(set(key)) < 5:
+        problem = (
+            f"SECRET_KEY is too short or too plain: it needs {SHORTEST_SECRET_KEY} varied characters or more."
+        )
+    else:
+        return []
+    hint = (
+        "Generate one with `python -c 'import secrets; print(secrets.token_urlsafe(50))'` and give the same "
+        "one to every process of every node (see README)."
+    )
+    return [checks.Error(problem, hint=hint, id="portal.E003")]
