@@ -58,8 +58,8 @@ def check(actor, permission, target=None):
     if target is not None and not has_power_over(actor, target):
         raise Refused(
             _(
-                "%(account)s has rights that you do not have: only an administrator with those rights "
-                "can change it."
+                "The account %(account)s has rights that you do not have: only an administrator with "
+                "those rights can change it."
             )
             % {"account": target.email}
         )
