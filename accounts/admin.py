@@ -234,9 +234,16 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        if not request.user.is_superuser:
-            fields += ["is_staff", "is_superuser", "groups", "user_permissions"]
+        if not request.user.is_superuser:  # the others (de)activate through the audited actions
+            fields += ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]
         return fields
+
+    def get_deleted_objects(self, objs, request):
+        """Deleting several accounts at once is refused when one of them is stronger than the actor."""
+        deletable, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if any(not account_actions.has_power_over(request.user, user) for user in objs):
+            perms_needed.add(_("accounts with rights that you do not have"))
+        return deletable, counts, perms_needed, protected
 
 
 def run_on_each(modeladmin, request, queryset, action, *args):

@@ -145,6 +145,18 @@ def test_helpdesk_cannot_edit_a_superuser_nor_give_themselves_rights(superuser, 
     assert 'name="is_superuser"' not in own and 'name="user_permissions"' not in own
 
 
+def test_helpdesk_who_may_delete_users_cannot_delete_a_superuser(superuser, helpdesk, make_user):
+    _user, client = helpdesk("accounts.view_user", "accounts.delete_user")
+    person = make_user("person@example.com")
+    data = {"action": "delete_selected", "_selected_action": [superuser.pk, person.pk]}
+    page = client.post("/admin/accounts/user/", data).content.decode()
+    assert "accounts with rights that you do not have" in page  # the confirmation page says why not
+    assert client.post("/admin/accounts/user/", {**data, "post": "yes"}).status_code == 403
+    assert User.objects.filter(pk__in=[superuser.pk, person.pk]).count() == 2
+    assert client.post(f"/admin/accounts/user/{superuser.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert User.objects.filter(pk=superuser.pk).exists()
+
+
 def test_every_admin_action_of_the_project_declares_its_permission():
     undeclared = []
     for model, model_admin in admin.site._registry.items():
