@@ -23,7 +23,7 @@ from portal.client import Client
 
 from . import actions as account_actions
 from . import branding, diagnosis
-from .backends import network, saml
+from .methods import network, saml
 from .models import (
     AuthProfile,
     Branding,

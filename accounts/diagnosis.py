@@ -16,31 +16,9 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import actions, passwords, twostep
-from .backends import network, saml
+from . import actions, methods, twostep
 from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
-from .troubleshooting import reason_help
-
-METHOD_LABELS = dict(AuthProfile.Method.choices)
-
-
-@dataclass
-class Check:
-    """One line of the doctor's report. A problem names its reason code; `blocks` stops every login."""
-
-    label: str
-    text: str
-    reason: str = ""
-    fix: str = ""
-    blocks: bool = False
-
-    @property
-    def ok(self):
-        return not self.reason
-
-    @property
-    def help(self):
-        return reason_help(self.reason)
+from .troubleshooting import Check, reason_help
 
 
 @dataclass
@@ -66,12 +44,12 @@ class Diagnosis:
     def verdict(self):
         """'Can log in with: …' or 'Cannot log in because: …', in plain words."""
         if self.can_log_in:
-            methods = ", ".join(str(METHOD_LABELS[m]) for m in self.working_methods)
+            labels = ", ".join(str(methods.get(m).label) for m in self.working_methods)
             if self.user is not None and self.user.is_external:
                 return _("Can log in with: %(methods)s, through the link of a message sent to them.") % {
-                    "methods": methods
+                    "methods": labels
                 }
-            return _("Can log in with: %(methods)s.") % {"methods": methods}
+            return _("Can log in with: %(methods)s.") % {"methods": labels}
         # Blockers stop every method; without one, no method of the profile works, for its own reasons.
         problems = self.blockers or [c for c in self.checks if not c.ok]
         reasons = [str(c.help.explanation) for c in problems]
@@ -102,7 +80,7 @@ def _profile_reason(user, profile, address):
 def _account_checks(d):
     if d.user is None:
         # Without an account, the directory or the IdP may still make one at the first login.
-        creates = {"network", "saml"} & set(d.profile.method_list())
+        creates = [key for key in d.profile.method_list() if methods.get(key).creates_accounts]
         text = _("No account has this address, as a primary address or as an alias.")
         if creates:
             text += " " + _("A first login through the directory or single sign-on creates it.")
@@ -122,38 +100,13 @@ def _account_checks(d):
 
 
 def _profile_check(d):
-    methods = ", ".join(str(METHOD_LABELS[m]) for m in d.profile.method_list())
+    labels = ", ".join(str(methods.get(m).label) for m in d.profile.method_list())
     text = _("%(name)s, because it is %(why)s. Methods: %(methods)s.") % {
         "name": d.profile.name,
         "why": _profile_reason(d.user, d.profile, d.address),
-        "methods": methods,
+        "methods": labels,
     }
     return Check(_("Authentication profile"), text)
-
-
-def _cloud_check(d):
-    """Whether a cloud password works now: set, temporary pending, temporary expired, or none."""
-    user = d.user
-    label = _("Cloud password")
-    if user is None:
-        return None
-    if user.temporary_password:
-        until = date_format(timezone.localtime(user.temporary_password_expires_at), "DATETIME_FORMAT")
-        if passwords.temporary_password_expired(user):
-            text = _("A temporary password was sent, but it expired on %(at)s unused.") % {"at": until}
-            return Check(label, text, "temporary_password_expired", "send_temporary_password")
-        d.working_methods.append("cloud")
-        return Check(label, _("A temporary password is pending, valid until %(at)s.") % {"at": until})
-    if user.has_usable_password():
-        if user.must_change_password and passwords.temporary_password_expired(user):
-            text = _("A temporary password was used but not changed in time: it has expired.")
-            return Check(label, text, "temporary_password_expired", "send_temporary_password")
-        d.working_methods.append("cloud")
-        if user.must_change_password:
-            return Check(label, _("Set; it must be changed at the next login."))
-        return Check(label, _("Set."))
-    text = _("None: the account has no cloud password.")
-    return Check(label, text, "no_cloud_password", "send_temporary_password")
 
 
 def _permission_check(d):
@@ -173,49 +126,6 @@ def _permission_check(d):
             return Check(label, _("Yes, through the group %(groups)s.") % {"groups": ", ".join(groups)})
         return Check(label, _("Yes, given directly."))
     return Check(label, _("No."), "no_permission", "grant_permission", True)
-
-
-def _directory_check(d):
-    label = _("Company directory")
-    if not network.enabled():
-        text = _("Network passwords are off on this server (LDAP_SERVER_URI).")
-        return Check(label, text, "method_not_allowed")
-    report = network.diagnose(d.address)
-    if not report.get("reachable") or not report.get("service_bind"):
-        text = _("Cannot be reached: %(error)s") % {"error": report.get("error", "")}
-        return Check(label, text, "directory_unavailable")
-    entries = report.get("entries") or []
-    if not entries:
-        return Check(label, _("Reachable; no entry has this address."), "directory_user_not_found")
-    entry = entries[0]
-    text = _("Reachable (%(ms)s ms); entry %(dn)s.") % {"ms": report["milliseconds"], "dn": entry["dn"]}
-    if entry["in_portal_group"] is not None:
-        text += " " + (
-            _("A member of the portal group.")
-            if entry["in_portal_group"]
-            else _("Not a member of the portal group: the permission it gives is removed at login.")
-        )
-    d.working_methods.append("network")
-    return Check(label, text)
-
-
-def _sso_check(d):
-    label = _("Single sign-on")
-    report = saml.diagnose()
-    if not report["enabled"]:
-        return Check(label, _("Off on this server (SAML_IDP_METADATA)."), "method_not_allowed")
-    if report.get("error"):
-        return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, "saml_error")
-    certificates = report["certificates"]
-    text = _("Identity provider %(idp)s.") % {"idp": report["idp"]}
-    if certificates:
-        latest = certificates[-1]
-        text += " " + _("Its signing certificate expires on %(date)s (in %(days)s days).") % {
-            "date": date_format(latest["expires"], "DATE_FORMAT"),
-            "days": latest["days_left"],
-        }
-    d.working_methods.append("saml")
-    return Check(label, text)
 
 
 def _two_step_check(d):
@@ -273,9 +183,8 @@ def diagnose(address):
     mine = Q(email_entered=address) | Q(user=user) if user else Q(email_entered=address)
     d.attempts = list(LoginAttempt.objects.filter(mine).order_by("-at", "-pk")[:10])
     d.checks = _account_checks(d) + [_profile_check(d)]
-    method_checks = {"cloud": _cloud_check, "network": _directory_check, "saml": _sso_check}
-    for method in profile.method_list():
-        d.checks.append(method_checks[method](d))
+    for key in profile.method_list():
+        d.checks.append(methods.get(key).doctor_check(d))
     d.checks += [_permission_check(d), _two_step_check(d), _lockout_check(d)]
     d.checks = [c for c in d.checks if c is not None]
     d.history = _history(d)

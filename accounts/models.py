@@ -193,22 +193,20 @@ class AuthProfileQuerySet(models.QuerySet):
         return AuthProfile(name="Built-in default", is_default=True)
 
 
+class MethodKey(models.TextChoices):
+    """The sign-in methods (see accounts.methods): kept in profiles, in order, and in login attempts."""
+
+    CLOUD = "cloud", _("Cloud password")
+    NETWORK = "network", _("Network password")
+    SAML = "saml", _("SAML single sign-on")
+    PASSKEY = "passkey", _("Passkey")
+    EMAIL_CODE = "email_code", _("Code by email")
+
+
 class AuthProfile(models.Model):
     """What the administrator configures: how the people it applies to sign in."""
 
-    class Method(models.TextChoices):
-        CLOUD = "cloud", _("Cloud password")
-        NETWORK = "network", _("Network password")
-        SAML = "saml", _("SAML single sign-on")
-
-    METHOD_CHOICES = [
-        ("cloud", _("Cloud password")),
-        ("network", _("Network password")),
-        ("network,cloud", _("Network password, then cloud password")),
-        ("cloud,network", _("Cloud password, then network password")),
-        ("saml", _("SAML single sign-on")),
-        ("saml,cloud", _("SAML single sign-on, or a cloud password")),
-    ]
+    Method = MethodKey
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     domains = models.TextField(
@@ -221,7 +219,15 @@ class AuthProfile(models.Model):
         default=False,
         help_text=_("Applies to every address whose domain no other profile names."),
     )
-    methods = models.CharField(_("sign-in methods"), max_length=40, choices=METHOD_CHOICES, default="cloud")
+    methods = models.CharField(
+        _("sign-in methods"),
+        max_length=100,
+        default=MethodKey.CLOUD,
+        help_text=_(
+            "Comma-separated, in the order they are tried: cloud, network, saml, passkey, email_code. "
+            "For example “network, cloud” or “saml, passkey”."
+        ),
+    )
     require_two_step = models.BooleanField(_("require two-step authentication"), default=False)
     allow_self_service_password = models.BooleanField(
         _("allow self-service cloud passwords"),
@@ -268,7 +274,7 @@ class AuthProfile(models.Model):
         return [d for d in re.split(r"[\s,;]+", self.domains.lower()) if d]
 
     def method_list(self):
-        return self.methods.split(",")
+        return [key.strip() for key in self.methods.split(",") if key.strip()]
 
     def allows(self, method):
         return method in self.method_list()
@@ -284,19 +290,24 @@ class AuthProfile(models.Model):
 
     def clean(self):
         self.domains = "\n".join(self.domain_list())
-        off = [
-            label
-            for method, label, setting in (
-                ("network", _("Network passwords"), "LDAP_SERVER_URI"),
-                ("saml", _("Single sign-on"), "SAML_IDP_METADATA"),
+        from . import methods
+
+        keys = self.method_list()
+        unknown = [key for key in keys if key not in methods.REGISTRY]
+        if unknown or not keys or len(set(keys)) != len(keys):
+            raise ValidationError(
+                {
+                    "methods": _("Name each method once, from: %(keys)s.")
+                    % {"keys": ", ".join(methods.REGISTRY)}
+                }
             )
-            if self.allows(method) and not getattr(settings, setting)
-        ]
+        self.methods = ",".join(keys)
+        off = [str(methods.get(key).service_label) for key in keys if not methods.get(key).enabled()]
         if off:
             message = _(
                 "Not set up on this server: %(methods)s. Nobody this profile applies to could sign in."
             )
-            raise ValidationError({"methods": message % {"methods": ", ".join(str(m) for m in off)}})
+            raise ValidationError({"methods": message % {"methods": ", ".join(off)}})
         taken = {
             domain: other.name
             for other in AuthProfile.objects.exclude(pk=self.pk)

@@ -99,17 +99,13 @@ def set_password_to_change(user, password):
 
 def _what_to_send(user):
     """Which help an account gets, by its profile: an outcome of PasswordHelpRequest."""
-    Outcome = PasswordHelpRequest.Outcome
+    from . import methods
+
     profile = user.profile()
-    if profile.allows("cloud"):
-        if user.has_usable_password() or user.temporary_password or profile.allow_self_service_password:
-            return Outcome.TEMPORARY_PASSWORD
-        return Outcome.ASK_ADMINISTRATOR
-    if profile.allows("network"):
-        return Outcome.NETWORK_PASSWORD
-    if profile.allows("saml"):
-        return Outcome.SINGLE_SIGN_ON
-    return Outcome.ASK_ADMINISTRATOR
+    for method in methods.all_methods():  # the registry's order: a cloud password first
+        if profile.allows(method.key) and (outcome := method.password_help(user)):
+            return outcome
+    return PasswordHelpRequest.Outcome.ASK_ADMINISTRATOR
 
 
 def _over_the_limit(address, ip):

@@ -184,3 +184,22 @@ def explanation_for_log(code):
     """The explanation in English, for the log (which is read by operators, not by the person)."""
     with translation.override("en"):
         return str(reason_help(code).explanation)
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report. A problem names its reason code; `blocks` stops every login."""
+
+    label: str
+    text: str
+    reason: str = ""
+    fix: str = ""
+    blocks: bool = False
+
+    @property
+    def ok(self):
+        return not self.reason
+
+    @property
+    def help(self):
+        return reason_help(self.reason)

@@ -1,4 +1,4 @@
-"""Sign-in and password pages: thin views over `accounts.flow` and `accounts.passwords`."""
+"""Sign-in and password pages: thin views over `accounts.login` and `accounts.passwords`."""
 
 import base64
 import re
@@ -20,9 +20,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from portal.client import client_ip
 
 from . import branding, twostep
-from .backends import saml
-from .flow import LoginFlow, confirm_password
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
+from .login import LoginFlow, confirm_password
+from .methods import saml
 from .models import Branding
 from .passwords import password_help
 from .troubleshooting import browser_matrix, browser_support

@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from accounts.flow import start_scoped_login
+from accounts.login import start_scoped_login
 from portal.client import Client
 
 from . import access, actions, mailbox, reading

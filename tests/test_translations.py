@@ -54,7 +54,7 @@ def test_the_catalogues_compile_and_keep_their_placeholders(language):
 def test_the_exact_english_failure_words_have_a_translation_in_each_language():
     from django.utils import translation
 
-    from accounts.flow import GENERIC_FAILURE, generic_failure_message
+    from accounts.login import GENERIC_FAILURE, generic_failure_message
 
     assert GENERIC_FAILURE == (
         "Invalid username, password or permissions. Please check you are using the correct URL."

@@ -1,24 +1,8 @@
-"""Sign-in methods, one module each; a password method answers with a Verdict."""
+"""The sign-in methods' old import path: they live in `accounts.methods` now."""
 
-from dataclasses import dataclass
+import sys
 
+from ..methods import cloud, network, saml
 
-@dataclass(frozen=True)
-class Verdict:
-    """What a password method concluded. `outage` marks a failure on our side, not the person's."""
-
-    user: object = None
-    reason: str = ""
-    detail: str = ""
-    outage: bool = False
-
-    @property
-    def ok(self):
-        return self.user is not None and not self.reason
-
-
-def password_methods():
-    """Password methods by name, in the modules that implement them."""
-    from . import cloud, network
-
-    return {"cloud": cloud, "network": network}
+for _name, _module in {"cloud": cloud, "network": network, "saml": saml}.items():
+    sys.modules[f"{__name__}.{_name}"] = _module

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts.backends.network import diagnose
+from accounts.methods.network import diagnose
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from accounts.backends.saml import diagnose
+from accounts.methods.saml import diagnose
 
 
 class Command(BaseCommand):

@@ -11,11 +11,15 @@ import ldap
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django_auth_ldap.backend import LDAPBackend, ldap_error
 from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, LDAPSettings
 
-from ..models import User, normalize_address, portal_permission
-from . import Verdict
+from ..models import MethodKey, PasswordHelpRequest, User, normalize_address, portal_permission
+from ..troubleshooting import Check
+from . import register
+from .base import SignInMethod, Verdict
 
 DIRECTORY_GROUP = "Directory: portal users"
 
@@ -221,3 +225,56 @@ def diagnose(address=""):
         report.update(reachable=False, service_bind=False, error=_describe(error))
     report["milliseconds"] = round((time.perf_counter() - start) * 1000, 1)
     return report
+
+
+class NetworkPassword(SignInMethod):
+    """The company directory's password (LDAP): the portal binds as the person and keeps nothing."""
+
+    key = MethodKey.NETWORK
+    service_label = gettext_lazy("Network passwords")
+    takes_password = True
+    creates_accounts = True
+
+    def enabled(self):
+        return enabled()
+
+    def verify(self, address, user, password):
+        return verify(address, user, password)
+
+    def password_help(self, user):
+        return PasswordHelpRequest.Outcome.NETWORK_PASSWORD
+
+    def doctor_check(self, d):
+        label = _("Company directory")
+        if not enabled():
+            text = _("Network passwords are off on this server (LDAP_SERVER_URI).")
+            return Check(label, text, "method_not_allowed")
+        report = diagnose(d.address)
+        if not report.get("reachable") or not report.get("service_bind"):
+            text = _("Cannot be reached: %(error)s") % {"error": report.get("error", "")}
+            return Check(label, text, "directory_unavailable")
+        entries = report.get("entries") or []
+        if not entries:
+            return Check(label, _("Reachable; no entry has this address."), "directory_user_not_found")
+        entry = entries[0]
+        text = _("Reachable (%(ms)s ms); entry %(dn)s.") % {"ms": report["milliseconds"], "dn": entry["dn"]}
+        if entry["in_portal_group"] is not None:
+            text += " " + (
+                _("A member of the portal group.")
+                if entry["in_portal_group"]
+                else _("Not a member of the portal group: the permission it gives is removed at login.")
+            )
+        d.working_methods.append(self.key)
+        return Check(label, text)
+
+
+register(NetworkPassword())
+
+
+def still_in_directory(address):
+    """Whether the directory still holds an entry for the address (a search as the service account, no
+    bind as the person): True, False, or None when the directory cannot be asked."""
+    report = diagnose(address)
+    if not report.get("service_bind"):
+        return None
+    return bool(report.get("entries"))

@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from django.conf import settings
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
@@ -25,8 +28,11 @@ from saml2.response import StatusError
 from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
 from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
-from ..models import User, normalize_address
-from . import Verdict
+from ..login.engine import LoginFailed, Redirect, Step
+from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
+from ..troubleshooting import Check
+from . import register
+from .base import SignInMethod, Verdict
 
 log = logging.getLogger("portal.saml")
 
@@ -266,3 +272,98 @@ def diagnose():
     if problems:
         report["error"] = "; ".join(problems)
     return report
+
+
+class SingleSignOnStep(Step):
+    """Where the profile puts SAML first: the organisation's identity provider signs the person in.
+
+    The address typed chose the profile, so a known and an unknown address go the same way.
+    """
+
+    name = "sso"
+    url_name = "accounts:sso"
+
+    def applies(self, flow):
+        if not enabled() or flow.state.sso_declined or flow.state.user_id:
+            return False  # no lookup of the profile on every login step where SSO is off
+        return flow.profile().method_list()[:1] == [MethodKey.SAML]
+
+    def show(self, flow, form=None, failure=None):
+        password_too = flow.profile().allows(MethodKey.CLOUD)
+        if failure is None and (flow.request.GET.get("start") or not password_too):
+            return self.to_identity_provider(flow)
+        return flow.page("accounts/login_sso.html", failure=failure, password_too=password_too)
+
+    def to_identity_provider(self, flow):
+        try:
+            request_id, url = start()
+        except Unavailable as error:
+            return flow.fail(
+                LoginFailed(LoginAttempt.Reason.SAML_ERROR, str(error), method=MethodKey.SAML, outage=True)
+            )
+        flow.state.saml_request = request_id  # only the answer to this request will do
+        flow.save()
+        return Redirect(url)
+
+    def submit(self, flow, data):
+        if data.get("SAMLResponse"):
+            request_id, flow.state.saml_request = flow.state.saml_request, ""
+            if not request_id:
+                raise LoginFailed(
+                    LoginAttempt.Reason.SAML_ERROR,
+                    "no request of this login awaits an answer",
+                    method=MethodKey.SAML,
+                )
+            verdict = verify(data["SAMLResponse"], request_id, flow.state.email)
+            if not verdict.ok:
+                raise LoginFailed(
+                    verdict.reason,
+                    verdict.detail,
+                    user=verdict.user,
+                    method=MethodKey.SAML,
+                    outage=verdict.outage,
+                )
+            flow.state.user_id, flow.state.method = verdict.user.pk, MethodKey.SAML
+            return None
+        if data.get("choice") == "password" and flow.profile().allows(MethodKey.CLOUD):
+            flow.state.sso_declined = True
+            return None
+        return self.show(flow)
+
+
+class SingleSignOn(SignInMethod):
+    """The organisation's identity provider (SAML 2.0) signs the person in; the portal keeps no password."""
+
+    key = MethodKey.SAML
+    service_label = gettext_lazy("Single sign-on")
+    creates_accounts = True
+
+    def enabled(self):
+        return enabled()
+
+    def steps(self):
+        return [SingleSignOnStep()]
+
+    def password_help(self, user):
+        return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
+
+    def doctor_check(self, d):
+        label = _("Single sign-on")
+        report = diagnose()
+        if not report["enabled"]:
+            return Check(label, _("Off on this server (SAML_IDP_METADATA)."), "method_not_allowed")
+        if report.get("error"):
+            return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, "saml_error")
+        certificates = report["certificates"]
+        text = _("Identity provider %(idp)s.") % {"idp": report["idp"]}
+        if certificates:
+            latest = certificates[-1]
+            text += " " + _("Its signing certificate expires on %(date)s (in %(days)s days).") % {
+                "date": date_format(latest["expires"], "DATE_FORMAT"),
+                "days": latest["days_left"],
+            }
+        d.working_methods.append(self.key)
+        return Check(label, text)
+
+
+register(SingleSignOn())

@@ -1,0 +1,20 @@
+"""The login: one state machine (`engine`), its steps (`steps`, and those the sign-in methods add), the
+words a failure shows (`failure`) and re-authentication (`reauth`)."""
+
+from .engine import Json, LoginFailed, LoginFlow, Page, Redirect, Step, start_scoped_login
+from .failure import GENERIC_FAILURE, generic_failure_message, outage_message
+from .reauth import confirm_password
+
+__all__ = [
+    "GENERIC_FAILURE",
+    "Json",
+    "LoginFailed",
+    "LoginFlow",
+    "Page",
+    "Redirect",
+    "Step",
+    "confirm_password",
+    "generic_failure_message",
+    "outage_message",
+    "start_scoped_login",
+]

@@ -1,0 +1,298 @@
+"""The login engine: the typed state kept in the session, the step contract, and the walk through steps.
+
+Nobody is logged in until every step has passed; between requests the state lives in the session
+for `LOGIN_STATE_SECONDS`. A step is shown (it needs the person), submitted (its form), or run (it
+needs nobody). Some steps are offered on another step's page (a passkey, an emailed code on the
+password page): the engine takes their form while that page is the current one.
+"""
+
+import copy
+import dataclasses
+import functools
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from portal.client import client_ip
+from portal.logging import without_link_tokens
+
+from ..models import AuthProfile, LoginAttempt, User
+from ..troubleshooting import is_unsupported_browser
+from .failure import failure_context
+
+STATE_KEY = "login_flow"
+
+
+class LoginFailed(Exception):
+    """A step refused the login; `reason` is the audit code, never shown to the person."""
+
+    def __init__(self, reason, detail="", *, user=None, method="", outage=False):
+        super().__init__(reason)
+        self.reason, self.detail, self.user = reason, detail, user
+        self.method, self.outage = method, outage
+
+
+@dataclass
+class Page:
+    """A step needs the person: render this template."""
+
+    template: str
+    context: dict = field(default_factory=dict)
+
+    def respond(self, request):
+        return render(request, self.template, self.context)
+
+
+@dataclass
+class Redirect:
+    url: str
+
+    def respond(self, request):
+        return redirect(self.url)
+
+
+@dataclass
+class Json:
+    """An answer for the page's own script (a passkey's challenge)."""
+
+    data: dict
+
+    def respond(self, request):
+        return JsonResponse(self.data)
+
+
+@dataclass
+class LoginState:
+    """Everything a login knows between its requests; stored in the session as a plain dict."""
+
+    passed: list = field(default_factory=list)
+    started: float = 0.0
+    url: str = ""
+    email: str = ""
+    next: str = ""
+    scope: dict = None  # a message link's login: {"email": ..., "sender": ...}
+    user_id: int = None  # who the first factor proved
+    method: str = ""  # which method proved it
+    both_factors: bool = False  # the first factor counts for two-step too (a verified passkey)
+    chosen: str = ""  # a method the person chose instead of the password (an emailed code)
+    saml_request: str = ""
+    sso_declined: bool = False
+    enrol_device: int = None
+    otp_device: str = ""
+    backup_codes_pending: bool = False
+    challenge: str = ""  # a passkey ceremony's challenge
+
+    @classmethod
+    def from_session(cls, data):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def as_session(self):
+        return dataclasses.asdict(self)
+
+
+class Step:
+    """One step of the login. Interactive steps show a form; the others run and pass or fail."""
+
+    name = ""
+    interactive = True
+    url_name = "accounts:login"
+    offer_template = ""  # set by steps offered on another step's page
+
+    def applies(self, flow):
+        return True
+
+    def offered_on(self, flow, step_name):
+        """Whether this step's form is offered on the page of `step_name` (a choice instead of it)."""
+        return False
+
+    def show(self, flow, form=None, failure=None):
+        raise NotImplementedError
+
+    def submit(self, flow, data):
+        """Handle the step's form: None when it passed, else what to show (a Page, a Json)."""
+        raise NotImplementedError
+
+    def run(self, flow):
+        """For steps that need nobody: None when it passed, or a Redirect that ends the flow."""
+        raise NotImplementedError
+
+
+@functools.cache
+def _steps():
+    from .steps import all_steps
+
+    return all_steps()
+
+
+class LoginFlow:
+    """Walks the steps for one request; the state between requests lives in the session."""
+
+    def __init__(self, request):
+        self.request = request
+        stored = request.session.get(STATE_KEY)
+        if not stored or time.time() - stored.get("started", 0) > settings.LOGIN_STATE_SECONDS:
+            stored = self.new_state().as_session()
+        self.as_stored = stored  # what the session holds: a page that changes nothing writes nothing
+        self.state = LoginState.from_session(copy.deepcopy(stored))
+
+    @property
+    def steps(self):
+        return _steps()
+
+    def new_state(self):
+        return LoginState(started=time.time(), url=self.address_used())
+
+    def address_used(self):
+        """The page's address as the person used it, for the troubleshooting facts; a link token is cut
+        short (the session and the login log keep no usable link)."""
+        return without_link_tokens(self.request.build_absolute_uri())
+
+    def clear(self):
+        self.request.session.pop(STATE_KEY, None)
+
+    def save(self):
+        self.request.session[STATE_KEY] = self.state.as_session()
+
+    def restart(self, keep_email=False):
+        """Back to the start; after a failure, back to the password step of the same address."""
+        old = self.state
+        self.state = self.new_state()
+        if keep_email and old.email:
+            self.state.email, self.state.passed = old.email, ["identify"]
+            self.state.next, self.state.scope = old.next, old.scope
+        elif old.next and not old.scope:
+            self.state.next = old.next
+
+    def user(self):
+        if getattr(self, "_user", None) is None or self._user.pk != self.state.user_id:
+            self._user = User.objects.get(pk=self.state.user_id)
+        return self._user
+
+    def ip(self):
+        return client_ip(self.request)
+
+    def profile(self):
+        """The profile of the address typed (kept for this request)."""
+        email = self.state.email
+        if getattr(self, "_profile", (None, None))[0] != email:
+            user, _alias = User.objects.find_by_address(email)
+            self._profile = (email, user.profile() if user else AuthProfile.objects.for_address(email))
+        return self._profile[1]
+
+    def via_alias(self, user):
+        return bool(user and self.state.email and self.state.email != user.email)
+
+    def current(self):
+        return next(s for s in self.steps if s.name not in self.state.passed and s.applies(self))
+
+    def offers(self, step_name):
+        """The steps offered on the page of `step_name`."""
+        return [s for s in self.steps if s.offered_on(self, step_name)]
+
+    def page(self, template, **context):
+        current = self.current()
+        context.update(
+            step=current.name,
+            email=self.state.email,
+            fixed_email=bool(self.state.scope),
+            unsupported_browser=is_unsupported_browser(self.request.META.get("HTTP_USER_AGENT")),
+            offers=[s.offer_template for s in self.offers(current.name)],
+        )
+        return Page(template, context)
+
+    def remember_next(self):
+        nxt = self.request.GET.get("next", "")
+        if nxt and url_has_allowed_host_and_scheme(
+            nxt, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
+        ):
+            self.state.next = nxt
+
+    def handle(self):
+        """The one entry point: show the current step, or take its form and move on."""
+        if self.request.method != "POST":
+            if self.request.GET.get("restart"):
+                self.restart()
+            if not self.state.passed:
+                self.state.url = self.address_used()
+                self.remember_next()
+            step = self.current()
+            if self.request.path != reverse(step.url_name):
+                shown = Redirect(reverse(step.url_name))
+            else:
+                shown = step.show(self)  # which may note something (the device being enrolled)
+            if not (self.state.passed or self.state.next):
+                self.clear()  # an anonymous first visit creates no session
+            elif self.state.as_session() != self.as_stored:
+                self.save()
+            return shown
+        current = self.current()
+        posted = self.request.POST.get("step")
+        step = (
+            current
+            if posted == current.name
+            else next(iter(s for s in self.offers(current.name) if s.name == posted), None)
+        )
+        if step is None or self.request.path != reverse(current.url_name):
+            # A stale form (the back button, a second tab): show where the login really is.
+            return Redirect(reverse(current.url_name))
+        try:
+            result = step.submit(self, self.request.POST)
+            if result is not None:
+                self.save()  # a step may have moved on and still have something to show
+                return result
+            self.state.passed.append(step.name)
+            while not (step := self.current()).interactive:
+                result = step.run(self)
+                if result is not None:
+                    return result
+                self.state.passed.append(step.name)
+        except LoginFailed as failure:
+            return self.fail(failure)
+        self.save()
+        return Redirect(reverse(self.current().url_name))
+
+    def record(self, outcome, *, reason="", user=None, method="", detail=""):
+        return LoginAttempt.record(
+            self.request,
+            email=self.state.email,
+            outcome=outcome,
+            reason=reason,
+            user=user,
+            method=method,
+            detail=detail,
+            alias_used=self.via_alias(user),
+            url=self.state.url,
+        )
+
+    def fail(self, failure):
+        """Record why, then show the password step again with the generic words and a reference."""
+        attempt = self.record(
+            LoginAttempt.Outcome.FAILURE,
+            reason=failure.reason,
+            user=failure.user,
+            method=failure.method,
+            detail=failure.detail,
+        )
+        self.restart(keep_email=True)
+        self.save()
+        sender = (self.state.scope or {}).get("sender") or ""
+        return self.current().show(self, failure=failure_context(attempt, failure.outage, sender))
+
+
+def start_scoped_login(request, *, email, sender, next_url):
+    """Begin a login for one fixed address, as a message link does; its sender is the contact.
+
+    Only a scoped login lets an external recipient in, and only as that address.
+    """
+    flow = LoginFlow(request)
+    flow.state = flow.new_state()
+    flow.state.email, flow.state.passed, flow.state.next = email, ["identify"], next_url
+    flow.state.scope = {"email": email, "sender": sender}
+    flow.save()
+    return Redirect(reverse("accounts:login"))

@@ -1,0 +1,50 @@
+"""What a person sees when a login fails: the same words for every reason, and whom to ask."""
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
+from ..models import AuthProfile
+from ..troubleshooting import describe_browser
+
+# The exact words of the troubleshooting articles, in English; other languages carry their translation.
+GENERIC_FAILURE = gettext_noop(
+    "Invalid username, password or permissions. Please check you are using the correct URL."
+)
+
+
+def generic_failure_message():
+    return _(GENERIC_FAILURE)
+
+
+def outage_message():
+    return _(
+        "Signing in with this method is temporarily unavailable because of a problem on our "
+        "side. Please try again in a few minutes."
+    )
+
+
+def failure_context(attempt, outage, sender=""):
+    """What the person sees and passes on to support; the same for every reason."""
+    return {
+        "message": outage_message() if outage else generic_failure_message(),
+        "reference": attempt.reference,
+        "url": attempt.url,
+        "email": attempt.email_entered,
+        "at": timezone.localtime(attempt.at),
+        "browser": describe_browser(attempt.user_agent),
+        **whom_to_contact(attempt.email_entered, sender),
+    }
+
+
+def whom_to_contact(address, sender):
+    """Who helps: the sender, for a message link; the administrator, for an address of the organisation's
+    own domains; else both rules. Decided by the domain, never by an account, so it tells nobody who
+    has one."""
+    if sender:
+        return {"contact": "sender", "sender": sender}
+    profile = AuthProfile.objects.for_address(address)
+    return {
+        "contact": "staff" if profile.names_domain_of(address) else "either",
+        "administrator": profile.contact(),
+    }

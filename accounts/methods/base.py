@@ -1,0 +1,55 @@
+"""The contract every sign-in method keeps, and what a password method answers."""
+
+from dataclasses import dataclass
+
+from ..models import MethodKey
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a method concluded. `outage` marks a failure on our side, not the person's."""
+
+    user: object = None
+    reason: str = ""
+    detail: str = ""
+    outage: bool = False
+
+    @property
+    def ok(self):
+        return self.user is not None and not self.reason
+
+
+class SignInMethod:
+    """One way to prove who you are. A module defines one subclass and registers an instance of it.
+
+    - `enabled()`: whether this server has it on (its settings are set);
+    - `takes_password`: it checks the password typed on the password step (`verify`);
+    - `creates_accounts`: a first sign-in may make the account (the directory, the IdP);
+    - `steps()`: the login steps it adds before the password step;
+    - `doctor_check(d)`: what the login doctor says of it for one address (a troubleshooting.Check);
+    - `password_help(user)`: what "forgotten password" sends for it, or None when it has nothing to say.
+    """
+
+    key = None
+    service_label = ""  # what the administrator is told is off, e.g. "Single sign-on"
+    takes_password = False
+    creates_accounts = False
+
+    @property
+    def label(self):
+        return MethodKey(self.key).label
+
+    def enabled(self):
+        return True
+
+    def verify(self, address, user, password):
+        raise NotImplementedError
+
+    def steps(self):
+        return []
+
+    def doctor_check(self, d):
+        return None
+
+    def password_help(self, user):
+        return None
