@@ -355,6 +355,11 @@ class LoginAttempt(models.Model):
         METHOD_NOT_ALLOWED = "method_not_allowed", _("Method not allowed by the profile")
         INACTIVE = "inactive", _("The account is deactivated")
         ALIAS_USED = "alias_used", _("Signed in with an alias")
+        BAD_CODE = "bad_code", _("Wrong, used or expired emailed code")
+        PASSKEY_FAILED = "passkey_failed", _("The passkey's answer could not be verified")
+        UNKNOWN_PASSKEY = "unknown_passkey", _("A passkey the portal does not know")
+        PASSKEY_OF_ANOTHER = "passkey_of_another", _("A passkey of another account")
+        PASSKEY_COUNTER = "passkey_counter", _("The passkey's counter went backwards (a copy?)")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     email_entered = models.CharField(_("email entered"), max_length=254, db_index=True)
@@ -533,3 +538,59 @@ class Branding(models.Model):
         self.pk = 1  # there is one look
         super().save(*args, **kwargs)
         branding.forget()
+
+
+class OutboxFields(models.Model):
+    """The fields of an email waiting in an outbox (see accounts.mail.send_from_outbox)."""
+
+    next_attempt_at = models.DateTimeField(_("email: next attempt at"), null=True, blank=True, db_index=True)
+    sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
+    attempts = models.PositiveIntegerField(_("email: attempts"), default=0)
+    last_error = models.CharField(_("email: last error"), max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class LoginCode(OutboxFields):
+    """A one-time code emailed to a recipient who came through a message link (accounts.methods.email_code).
+
+    The row is its email's outbox: the code is made, and only its keyed hash kept, when the email goes.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="login_codes")
+    address = models.EmailField(_("sent to"))
+    code_hash = models.CharField(_("code (keyed hash)"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("requested at"), default=timezone.now, db_index=True)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    tries = models.PositiveSmallIntegerField(_("tries"), default=0)
+    used_at = models.DateTimeField(_("used or voided at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("emailed sign-in code")
+        verbose_name_plural = _("emailed sign-in codes")
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.address} {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Passkey(models.Model):
+    """A WebAuthn credential of a person's device (accounts.methods.passkey): its public key only."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="passkeys")
+    name = models.CharField(_("name"), max_length=100)
+    credential_id = models.CharField(_("credential ID"), max_length=1400, unique=True)
+    public_key = models.BinaryField(_("public key (COSE)"))
+    sign_count = models.PositiveBigIntegerField(_("signature counter"), default=0)
+    user_verified = models.BooleanField(_("verifies its user"), default=False)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("passkey")
+        verbose_name_plural = _("passkeys")
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.user})"

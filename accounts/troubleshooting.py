@@ -168,6 +168,26 @@ REASONS = {
         _("Reactivate the account if the person should have access."),
         "reactivate",
     ),
+    "bad_code": ReasonHelp(
+        _("The emailed code was wrong, already used, replaced by a newer one, or older than ten minutes."),
+        _("The person asks for a new code and types the one in the newest email."),
+    ),
+    "passkey_failed": ReasonHelp(
+        _("The passkey's answer could not be verified (another site, a changed challenge, no user check)."),
+        _("The person tries again on the portal's own address, or signs in with their password."),
+    ),
+    "unknown_passkey": ReasonHelp(
+        _("The browser offered a passkey the portal does not know (removed, or never added here)."),
+        _("The person signs in with their password and adds the passkey again on the Security page."),
+    ),
+    "passkey_of_another": ReasonHelp(
+        _("The passkey belongs to another account than the address being signed in."),
+        _("The person chooses the passkey of this address, or signs in with their password."),
+    ),
+    "passkey_counter": ReasonHelp(
+        _("The passkey's signature counter went backwards: it may have been copied."),
+        _("Remove that passkey from the user and ask the person to add a new one."),
+    ),
     "alias_used": ReasonHelp(
         _("The person signed in with an alias; the portal signed in its primary address."),
         _("Nothing: this is allowed."),

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts import branding, passwords
 from accounts.mail import build_email, send_from_outbox
+from accounts.methods import email_code
 
 from . import tokens
 from .models import Notification
@@ -27,7 +28,12 @@ def _new_message_email(notification):
     return build_email(
         recipient.address,
         "new_message",
-        {"message": message, "recipient": recipient, "link": message_link(token)},
+        {
+            "message": message,
+            "recipient": recipient,
+            "link": message_link(token),
+            "sign_in_by_code": settings.RECIPIENT_SIGN_IN == "code",
+        },
         language=recipient.user.language,
         worded=lambda look: branding.notification_wording(
             look, sender=message.sender, subject=message.subject, expires_at=message.expires_at
@@ -38,6 +44,8 @@ def _new_message_email(notification):
 def _credentials_email(notification):
     recipient = notification.recipient
     user = recipient.user
+    if settings.RECIPIENT_SIGN_IN == "code":
+        return None  # the link and an emailed code are enough: no password to forget
     if user.has_usable_password():
         return None  # they have set a password since: nothing to send
     if user.temporary_password and not passwords.temporary_password_expired(user):
@@ -94,7 +102,7 @@ def deliver(notification_id):
 
 
 def deliver_due(limit=200):
-    """Send every email that is due now, notifications and password help; returns how many went out."""
+    """Send every email that is due now (notifications, password help, sign-in codes); how many went."""
     due = Notification.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
     sent = sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
-    return sent + passwords.deliver_due_help(limit)
+    return sent + passwords.deliver_due_help(limit) + email_code.deliver_due(limit)

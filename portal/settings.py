@@ -151,6 +151,11 @@ LOCKOUT_MINUTES = env_int("LOCKOUT_MINUTES", 15)
 # Forgotten-password emails an hour, per address and per client IP; beyond them nothing is sent.
 PASSWORD_HELP_PER_ADDRESS_PER_HOUR = env_int("PASSWORD_HELP_PER_ADDRESS_PER_HOUR", 3)
 PASSWORD_HELP_PER_CLIENT_PER_HOUR = env_int("PASSWORD_HELP_PER_CLIENT_PER_HOUR", 10)
+# How recipients who came through a message link sign in: a password (the seeds' journeys), a code
+# emailed to them ("code": no temporary password at all), or their choice ("either").
+RECIPIENT_SIGN_IN = env("RECIPIENT_SIGN_IN", "password")
+if RECIPIENT_SIGN_IN not in {"password", "code", "either"}:
+    raise ValueError("RECIPIENT_SIGN_IN must be password, code or either")
 # What one person may make the portal send: new notifications of one recipient, replies of one person.
 RESEND_PER_RECIPIENT_PER_HOUR = env_int("RESEND_PER_RECIPIENT_PER_HOUR", 3)
 REPLIES_PER_HOUR = env_int("REPLIES_PER_HOUR", 30)

@@ -1,15 +1,213 @@
-"""One-time codes by email, for recipients who came through a message link."""
+"""One-time codes by email, for recipients who came through a message link.
 
+A recipient who opened a notification's link may ask for a code instead of a password (the server's
+RECIPIENT_SIGN_IN, `code` or `either`, or a profile that lists `email_code`): six digits, valid ten
+minutes, single use, five tries, bound to the link's address, counted by the guessing limits. The
+page only writes an outbox row; the notification worker makes the code as the email goes, so that
+only its keyed hash is ever stored, and a relay outage delays it without losing it.
+"""
+
+import hmac
+import secrets
+from datetime import timedelta
+
+from django import forms
+from django.conf import settings
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import MethodKey
+from .. import mail, throttle
+from ..login.engine import LoginFailed, Redirect, Step
+from ..models import LoginAttempt, LoginCode, MethodKey, User
+from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod
 
+DIGITS = 6
+VALID_FOR = timedelta(minutes=10)
+TRIES = 5
+CODES_PER_HOUR = 5  # emails one address may ask for
+PASSWORD, CODE, EITHER = "password", "code", "either"
+
+
+def keyed_hash(code):
+    return salted_hmac("accounts.login_code", code, algorithm="sha256").hexdigest()
+
+
+def mode(flow):
+    """'code', 'either' or 'password' for this login: only a message link's login may use a code."""
+    if not flow.state.scope:
+        return PASSWORD
+    chosen = settings.RECIPIENT_SIGN_IN
+    if chosen == PASSWORD and flow.profile().allows(MethodKey.EMAIL_CODE):
+        return EITHER
+    return chosen
+
+
+def request_code(user, address):
+    """Queue an email with a new code for the address; the earlier codes stop working. False when the
+    address has asked too often this hour."""
+    since = timezone.now() - timedelta(hours=1)
+    if LoginCode.objects.filter(address=address, created_at__gte=since).count() >= CODES_PER_HOUR:
+        return False
+    with transaction.atomic():
+        LoginCode.objects.filter(address=address, used_at__isnull=True).update(used_at=timezone.now())
+        LoginCode.objects.create(user=user, address=address, next_attempt_at=timezone.now())
+    return True
+
+
+def check_code(address, typed):
+    """Whether `typed` is the newest code sent to the address, unused, in time and within its tries."""
+    code = (
+        LoginCode.objects.select_for_update()
+        .filter(address=address, used_at__isnull=True, sent_at__isnull=False, expires_at__gt=timezone.now())
+        .order_by("-created_at")
+        .first()
+    )
+    if code is None:
+        return False
+    code.tries += 1
+    right = hmac.compare_digest(code.code_hash, keyed_hash("".join(typed.split())))
+    if right or code.tries >= TRIES:
+        code.used_at = timezone.now()
+    code.save(update_fields=["tries", "used_at"])
+    return right
+
+
+def _code_email(row):
+    """The email of an outbox row; the code is made now, and only its keyed hash kept."""
+    user = row.user
+    if not user.is_active or row.used_at:
+        return None  # voided by a newer code, or the account went away
+    plain = f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
+    row.code_hash, row.expires_at = keyed_hash(plain), timezone.now() + VALID_FOR
+    row.save(update_fields=["code_hash", "expires_at"])
+    context = {"code": plain, "minutes": int(VALID_FOR.total_seconds() // 60), "address": row.address}
+    return mail.build_email(row.address, "login_code", context, language=user.language)
+
+
+def deliver(pk):
+    with transaction.atomic():
+        row = (
+            LoginCode.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user")
+            .filter(pk=pk, sent_at__isnull=True, next_attempt_at__isnull=False)
+            .first()
+        )
+        return row is not None and mail.send_from_outbox(row, _code_email)
+
+
+def deliver_due(limit=200):
+    """Send every code email that is due now; returns how many went out."""
+    due = LoginCode.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
+    return sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Code from the email"),
+        max_length=20,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autofocus": True,
+                "spellcheck": "false",
+            }
+        ),
+    )
+
+
+class EmailCodeStep(Step):
+    """'Email me a code': the code from the email instead of a password, for the link's address only."""
+
+    name = "email_code"
+    offer_template = "accounts/_offer_email_code.html"
+
+    def applies(self, flow):
+        if flow.state.user_id is not None or not flow.state.scope:
+            return False
+        chosen = mode(flow)
+        return chosen == CODE or (chosen == EITHER and flow.state.chosen == self.name)
+
+    def offered_on(self, flow, step_name):
+        return step_name == "verify" and flow.state.scope and not flow.state.chosen and mode(flow) == EITHER
+
+    def show(self, flow, form=None, failure=None, notice=""):
+        return flow.page(
+            "accounts/login_email_code.html",
+            form=form or CodeForm(),
+            failure=failure,
+            sent=flow.state.chosen == self.name,
+            notice=notice,
+            password_too=mode(flow) == EITHER,
+        )
+
+    def submit(self, flow, data):
+        address = flow.state.scope["email"]
+        if data.get("action") == "send":
+            user, _alias = User.objects.find_by_address(address)
+            if user is None or not request_code(user, address):
+                return self.show(
+                    flow, notice=_("Too many codes were asked for this address. Please try again later.")
+                )
+            flow.state.chosen = self.name
+            return self.show(flow, notice=_("A code is on its way to your email. It may take a minute."))
+        if data.get("action") == "password" and mode(flow) == EITHER:
+            flow.state.chosen = ""
+            return Redirect(reverse("accounts:login"))
+        form = CodeForm(data)
+        if not form.is_valid():
+            return self.show(flow, form=form)
+        ip = flow.ip()
+        user, _alias = User.objects.find_by_address(address)
+        if not throttle.reserve(address, ip):
+            raise LoginFailed(
+                LoginAttempt.Reason.LOCKED_OUT, "at the emailed code", user=user, method=MethodKey.EMAIL_CODE
+            )
+        with transaction.atomic():
+            right = check_code(address, form.cleaned_data["code"])
+        if not right or user is None:
+            raise LoginFailed(LoginAttempt.Reason.BAD_CODE, user=user, method=MethodKey.EMAIL_CODE)
+        throttle.give_back(address, ip)
+        if not user.is_active:
+            raise LoginFailed(LoginAttempt.Reason.INACTIVE, user=user, method=MethodKey.EMAIL_CODE)
+        flow.state.user_id, flow.state.method = user.pk, MethodKey.EMAIL_CODE
+        return None
+
 
 class EmailCode(SignInMethod):
+    """Recipients type a code from an email instead of a password they use twice a year."""
+
     key = MethodKey.EMAIL_CODE
     service_label = gettext_lazy("Codes by email")
+
+    def steps(self):
+        return [EmailCodeStep()]
+
+    def doctor_check(self, d):
+        label = _("Code by email")
+        if d.user is None:
+            return None
+        if not d.user.is_external:
+            return Check(
+                label, _("Only for external recipients, through the link of a message sent to them.")
+            )
+        last = LoginCode.objects.filter(address=d.address).first()
+        d.working_methods.append(self.key)
+        if last is None:
+            return Check(label, _("Available through the link of a message; no code was asked for yet."))
+        if last.sent_at is None:
+            return Check(
+                label, _("A code was asked for and waits for the mail relay (see the notifications).")
+            )
+        return Check(
+            label, _("The last code was sent on %(at)s.") % {"at": last.sent_at.strftime("%Y-%m-%d %H:%M %Z")}
+        )
 
 
 register(EmailCode())
