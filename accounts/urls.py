@@ -17,4 +17,5 @@ urlpatterns = [
     path("password/change/", views.password_change, name="password_change"),
     path("password/forgot/", views.forgot_password, name="forgot_password"),
     path("security/", views.security, name="security"),
+    path("security/passkeys/", views.passkeys, name="passkeys"),
 ]

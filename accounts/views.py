@@ -2,12 +2,14 @@
 
 import base64
 import re
+import time
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.cache import patch_cache_control
@@ -21,8 +23,8 @@ from portal.client import client_ip
 
 from . import branding, twostep
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
-from .login import LoginFlow, confirm_password
-from .methods import saml
+from .login import OFFER_PASSKEY, SIGNED_IN_AT, LoginFlow, confirm_password, recently_signed_in
+from .methods import passkey, saml
 from .models import Branding
 from .passwords import password_help
 from .troubleshooting import browser_matrix, browser_support
@@ -164,8 +166,55 @@ def security(request):
         "enrolled": twostep.is_enrolled(user),
         "backup_codes_left": twostep.backup_codes_left(user),
         "required": user.profile().require_two_step,
+        "passkeys": list(user.passkeys.all()),
+        "recent": recently_signed_in(request),
+        "has_password": user.has_usable_password(),
     }
     return render(request, "accounts/security.html", context)
+
+
+class PasskeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    credential = forms.CharField(max_length=20000)
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@login_required
+@require_POST
+def passkeys(request):
+    """Add or remove one's own passkeys: within ten minutes of logging in, or after the password again."""
+    user, action = request.user, request.POST.get("action", "")
+    request.session.pop(OFFER_PASSKEY, None)
+    if action == "dismiss":
+        return redirect("home")
+    if not recently_signed_in(request):
+        password = request.POST.get("password", "")
+        if not (password and confirm_password(request, user, password)):
+            refusal = _("That password is not right.")
+            if action == "options":
+                return JsonResponse({"error": refusal}, status=403)
+            messages.error(request, refusal)
+            return redirect("accounts:security")
+        request.session[SIGNED_IN_AT] = time.time()  # signed in again, in effect
+    if action == "options":
+        return JsonResponse(passkey.registration_options(request, user))
+    if action == "remove":
+        if passkey.remove(user, request.POST.get("passkey", "").strip() or 0):
+            messages.success(request, _("The passkey is removed."))
+        return redirect("accounts:security")
+    form = PasskeyForm(request.POST)
+    added = form.is_valid() and passkey.register_passkey(
+        request, user, form.cleaned_data["name"], form.cleaned_data["credential"]
+    )
+    if added:
+        messages.success(
+            request, _("Your passkey “%(name)s” is added. Next time, no password.") % {"name": added.name}
+        )
+    else:
+        messages.error(request, _("No passkey was added. Try again, or use another device."))
+    return redirect("accounts:security")
 
 
 YEAR = 365 * 24 * 3600

@@ -1,11 +1,25 @@
 """The login: one state machine (`engine`), its steps (`steps`, and those the sign-in methods add), the
 words a failure shows (`failure`) and re-authentication (`reauth`)."""
 
-from .engine import Json, LoginFailed, LoginFlow, Page, Redirect, Step, start_scoped_login
+from .engine import (
+    OFFER_PASSKEY,
+    SIGNED_IN_AT,
+    Json,
+    LoginFailed,
+    LoginFlow,
+    Page,
+    Redirect,
+    Step,
+    recently_signed_in,
+    start_scoped_login,
+)
 from .failure import GENERIC_FAILURE, generic_failure_message, outage_message
 from .reauth import confirm_password
 
 __all__ = [
+    "OFFER_PASSKEY",
+    "SIGNED_IN_AT",
+    "recently_signed_in",
     "GENERIC_FAILURE",
     "Json",
     "LoginFailed",

@@ -26,6 +26,13 @@ from ..troubleshooting import is_unsupported_browser
 from .failure import failure_context
 
 STATE_KEY = "login_flow"
+SIGNED_IN_AT = "signed_in_at"  # when this session's login finished: sensitive changes are easier soon after
+OFFER_PASSKEY = "offer_passkey"  # the session's person may be offered to add a passkey
+RECENT_SECONDS = 600
+
+
+def recently_signed_in(request):
+    return time.time() - request.session.get(SIGNED_IN_AT, 0) < RECENT_SECONDS
 
 
 class LoginFailed(Exception):

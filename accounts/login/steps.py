@@ -4,6 +4,8 @@ The sign-in methods add theirs (single sign-on before the password, an emailed c
 offered on the password page); `all_steps()` puts them in order.
 """
 
+import time
+
 import django_otp
 from django.conf import settings
 from django.contrib.auth import login
@@ -15,7 +17,7 @@ from .. import methods, passwords, throttle, twostep
 from ..forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm, VerificationCodeForm
 from ..methods.cloud import BACKEND as CLOUD_BACKEND
 from ..models import AuthProfile, LoginAttempt, MethodKey, User
-from .engine import LoginFailed, Redirect, Step
+from .engine import OFFER_PASSKEY, SIGNED_IN_AT, LoginFailed, Redirect, Step
 
 Reason = LoginAttempt.Reason
 
@@ -187,6 +189,9 @@ class Done(Step):
         if state.otp_device:
             django_otp.login(request, Device.from_persistent_id(state.otp_device))
         request.session.set_expiry(user.profile().session_minutes * 60)
+        request.session[SIGNED_IN_AT] = time.time()
+        if state.method != MethodKey.PASSKEY and (state.scope or user.profile().allows(MethodKey.PASSKEY)):
+            request.session[OFFER_PASSKEY] = not user.passkeys.exists()
         flow.record(
             LoginAttempt.Outcome.SUCCESS,
             reason=Reason.ALIAS_USED if flow.via_alias(user) else "",

@@ -1,15 +1,228 @@
-"""Passkeys (WebAuthn): a key pair kept by the person's device, bound by the browser to this site."""
+"""Passkeys (WebAuthn): a key pair kept by the person's device, which the browser binds to this site.
 
+A look-alike site cannot use a passkey of this portal: the browser refuses to sign for another
+origin, and the portal checks the origin and the relying party the signature names. The ceremonies
+are py_webauthn's (no hand-written CBOR or COSE). A passkey that verified its user (a PIN, a
+fingerprint) counts for both factors of two-step. A staff member of a network-password profile
+still needs their directory entry: the portal searches for it (no bind) before letting them in.
+"""
+
+import json
+from urllib.parse import urlsplit
+
+import webauthn
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
+from webauthn.helpers.exceptions import InvalidAuthenticationResponse, WebAuthnException
+from webauthn.helpers.structs import (
+    AuthenticatorSelectionCriteria,
+    PublicKeyCredentialDescriptor,
+    ResidentKeyRequirement,
+    UserVerificationRequirement,
+)
 
-from ..models import MethodKey
+from .. import throttle
+from ..login.engine import Json, LoginFailed, Step
+from ..models import LoginAttempt, MethodKey, Passkey, User
+from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod
 
+Reason = LoginAttempt.Reason
+REGISTRATION_KEY = "passkey_registration"
 
-class Passkey(SignInMethod):
+
+def site(request):
+    """(origin, relying-party id) of the page: the host Django accepted (ALLOWED_HOSTS)."""
+    origin = f"{request.scheme}://{request.get_host()}"
+    return origin, urlsplit(origin).hostname
+
+
+# Registration, on the Security page.
+
+
+def registration_options(request, user):
+    """The options for the browser's navigator.credentials.create(), as JSON; the challenge is kept in the
+    session for `register_passkey`."""
+    _origin, rp_id = site(request)
+    from .. import branding
+
+    options = webauthn.generate_registration_options(
+        rp_id=rp_id,
+        rp_name=branding.current().name,
+        user_id=str(user.pk).encode(),
+        user_name=user.email,
+        user_display_name=user.get_full_name(),
+        authenticator_selection=AuthenticatorSelectionCriteria(
+            resident_key=ResidentKeyRequirement.REQUIRED,
+            user_verification=UserVerificationRequirement.REQUIRED,
+        ),
+        exclude_credentials=[
+            PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id)) for p in user.passkeys.all()
+        ],
+    )
+    request.session[REGISTRATION_KEY] = bytes_to_base64url(options.challenge)
+    return json.loads(webauthn.options_to_json(options))
+
+
+def register_passkey(request, user, name, credential):
+    """Verify the browser's new credential and keep its public key; None when it does not verify."""
+    challenge = request.session.pop(REGISTRATION_KEY, None)
+    if not challenge:
+        return None
+    origin, rp_id = site(request)
+    try:
+        verified = webauthn.verify_registration_response(
+            credential=credential,
+            expected_challenge=base64url_to_bytes(challenge),
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            require_user_verification=True,
+        )
+    except (WebAuthnException, ValueError, KeyError, TypeError):
+        return None
+    return Passkey.objects.create(
+        user=user,
+        name=name,
+        credential_id=bytes_to_base64url(verified.credential_id),
+        public_key=verified.credential_public_key,
+        sign_count=verified.sign_count,
+        user_verified=True,
+    )
+
+
+# Signing in, offered on the password page.
+
+
+def _credential_id(credential):
+    try:
+        return json.loads(credential)["rawId"]
+    except (ValueError, KeyError, TypeError):
+        return ""
+
+
+def authenticate(request, address, challenge, credential):
+    """Check a passkey's answer for the address being signed in: (user, user_verified), or LoginFailed."""
+    typed_user, _alias = User.objects.find_by_address(address)
+    passkey = Passkey.objects.filter(credential_id=_credential_id(credential)).first()
+    if passkey is None:
+        raise LoginFailed(Reason.UNKNOWN_PASSKEY, user=typed_user, method=MethodKey.PASSKEY)
+    if typed_user is None or passkey.user_id != typed_user.pk:
+        detail = f"the passkey {passkey.pk} belongs to user {passkey.user_id}"
+        raise LoginFailed(Reason.PASSKEY_OF_ANOTHER, detail, user=typed_user, method=MethodKey.PASSKEY)
+    origin, rp_id = site(request)
+    try:
+        verified = webauthn.verify_authentication_response(
+            credential=credential,
+            expected_challenge=base64url_to_bytes(challenge),
+            expected_rp_id=rp_id,
+            expected_origin=origin,
+            credential_public_key=bytes(passkey.public_key),
+            credential_current_sign_count=passkey.sign_count,
+            require_user_verification=True,
+        )
+    except InvalidAuthenticationResponse as error:
+        reason = Reason.PASSKEY_COUNTER if "sign count" in str(error).lower() else Reason.PASSKEY_FAILED
+        raise LoginFailed(reason, str(error)[:300], user=typed_user, method=MethodKey.PASSKEY) from None
+    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
+        detail = f"{type(error).__name__}: {error}"[:300]
+        raise LoginFailed(Reason.PASSKEY_FAILED, detail, user=typed_user, method=MethodKey.PASSKEY) from None
+    Passkey.objects.filter(pk=passkey.pk).update(
+        sign_count=verified.new_sign_count, last_used_at=timezone.now()
+    )
+    return typed_user, verified.user_verified
+
+
+def _still_in_directory(user):
+    """A staff member of a network-password profile keeps their passkey only while the directory keeps
+    them: a search, no bind."""
+    from . import network
+
+    if user.is_external or not user.profile().allows(MethodKey.NETWORK):
+        return
+    found = network.still_in_directory(user.email)
+    if found is None:
+        raise LoginFailed(Reason.DIRECTORY_UNAVAILABLE, user=user, method=MethodKey.PASSKEY, outage=True)
+    if not found:
+        raise LoginFailed(
+            Reason.DIRECTORY_USER_NOT_FOUND,
+            "passkey of a person no longer in the directory",
+            user=user,
+            method=MethodKey.PASSKEY,
+        )
+
+
+class PasskeyStep(Step):
+    """'Sign in with a passkey', offered on the password page: the device proves who it is."""
+
+    name = "passkey"
+    offer_template = "accounts/_offer_passkey.html"
+
+    def applies(self, flow):
+        return False  # never a step of its own: only offered on the password page
+
+    def offered_on(self, flow, step_name):
+        if step_name != "verify" or flow.state.user_id is not None:
+            return False
+        return bool(flow.state.scope) or flow.profile().allows(MethodKey.PASSKEY)
+
+    def submit(self, flow, data):
+        _origin, rp_id = site(flow.request)
+        if data.get("action") == "options":
+            # Discoverable credentials: the page names none, so it tells nobody whether the address has one.
+            options = webauthn.generate_authentication_options(
+                rp_id=rp_id, user_verification=UserVerificationRequirement.REQUIRED
+            )
+            flow.state.challenge = bytes_to_base64url(options.challenge)
+            return Json(json.loads(webauthn.options_to_json(options)))
+        challenge, flow.state.challenge = flow.state.challenge, ""
+        if not challenge:
+            raise LoginFailed(
+                Reason.PASSKEY_FAILED, "no challenge of this login awaits an answer", method=MethodKey.PASSKEY
+            )
+        address, ip = flow.state.email, flow.ip()
+        if not throttle.reserve(address, ip):
+            raise LoginFailed(
+                Reason.LOCKED_OUT, "at the passkey", user=User.objects.find_by_address(address)[0]
+            )
+        user, user_verified = authenticate(flow.request, address, challenge, data.get("credential", ""))
+        throttle.give_back(address, ip)
+        if not user.is_active:
+            raise LoginFailed(Reason.INACTIVE, user=user, method=MethodKey.PASSKEY)
+        _still_in_directory(user)
+        flow.state.user_id, flow.state.method = user.pk, MethodKey.PASSKEY
+        flow.state.both_factors = bool(user_verified)
+        return None
+
+
+def remove(user, passkey_id):
+    """A person removes one of their own passkeys; True when one went."""
+    with transaction.atomic():
+        return Passkey.objects.filter(user=user, pk=passkey_id).delete()[0] > 0
+
+
+class PasskeyMethod(SignInMethod):
+    """Passkeys: no password to phish, forget or reuse."""
+
     key = MethodKey.PASSKEY
     service_label = gettext_lazy("Passkeys")
 
+    def steps(self):
+        return [PasskeyStep()]
 
-register(Passkey())
+    def doctor_check(self, d):
+        label = _("Passkeys")
+        if d.user is None:
+            return None
+        keys = list(d.user.passkeys.all())
+        if not keys:
+            return Check(label, _("None yet: the person adds one on their Security page after signing in."))
+        d.working_methods.append(self.key)
+        names = ", ".join(p.name for p in keys)
+        return Check(label, _("%(count)d: %(names)s.") % {"count": len(keys), "names": names})
+
+
+register(PasskeyMethod())
