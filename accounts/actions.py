@@ -123,6 +123,12 @@ def reset_two_step(actor, user):
     twostep.reset(user)
 
 
+@_account_action(CHANGE_USER, gettext_lazy("Remove the passkeys"))
+def remove_passkeys(actor, user):
+    """After a lost device: the person signs in with their password and adds a new passkey."""
+    user.passkeys.all().delete()
+
+
 @_account_action(CHANGE_USER, gettext_lazy("Reactivate the account"))
 def reactivate(actor, user):
     User.objects.filter(pk=user.pk).update(is_active=True)

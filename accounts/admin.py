@@ -7,7 +7,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -109,6 +109,7 @@ class UserAdmin(DjangoUserAdmin):
         "kind",
         "auth_profile",
         "two_step",
+        "passkey_count",
         "is_active",
         "is_staff",
         "last_login",
@@ -124,6 +125,7 @@ class UserAdmin(DjangoUserAdmin):
         "reset_two_step",
         "deactivate",
         "reactivate",
+        "remove_passkeys",
     ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -156,7 +158,15 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_queryset(self, request):
         enrolled = TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)
-        return super().get_queryset(request).annotate(two_step_enrolled=Exists(enrolled))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(two_step_enrolled=Exists(enrolled), passkeys_held=Count("passkeys", distinct=True))
+        )
+
+    @admin.display(description=_("passkeys"), ordering="passkeys_held")
+    def passkey_count(self, user):
+        return user.passkeys_held
 
     @admin.display(boolean=True, description=_("two-step set up"), ordering="two_step_enrolled")
     def two_step(self, user):
@@ -216,6 +226,16 @@ class UserAdmin(DjangoUserAdmin):
                 _("Deactivate these accounts? They can no longer sign in; their sessions end at once."),
             )  # fmt: skip
         run_on_each(self, request, queryset, account_actions.deactivate)
+        return None
+
+    @admin.action(description=account_actions.remove_passkeys.label, permissions=["change"])
+    def remove_passkeys(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self, request, queryset, "remove_passkeys",
+                _("Remove every passkey of these users? They sign in with their password and add new ones."),
+            )  # fmt: skip
+        run_on_each(self, request, queryset, account_actions.remove_passkeys)
         return None
 
     @admin.action(description=account_actions.reactivate.label, permissions=["change"])

@@ -201,7 +201,7 @@ def passkeys(request):
     if action == "options":
         return JsonResponse(passkey.registration_options(request, user))
     if action == "remove":
-        if passkey.remove(user, request.POST.get("passkey", "").strip() or 0):
+        if passkey.remove(user, request.POST.get("passkey", "").strip()):
             messages.success(request, _("The passkey is removed."))
         return redirect("accounts:security")
     form = PasskeyForm(request.POST)

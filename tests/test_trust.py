@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts import actions as account_actions
 from accounts import twostep
-from accounts.models import Throttle, User
+from accounts.models import Passkey, Throttle, User
 from messaging import access
 from messaging import actions as message_actions
 from messaging.models import AccessEvent, Message, Notification, Recipient
@@ -34,6 +34,7 @@ USER_ACTIONS = [
     "reset_two_step",
     "deactivate",
     "reactivate",
+    "remove_passkeys",
 ]
 
 
@@ -49,6 +50,7 @@ def superuser(make_user):
     device.confirmed = True
     device.save()
     twostep.new_backup_codes(user)
+    Passkey.objects.create(user=user, name="Root's key", credential_id="cm9vdA", public_key=b"cose")
     return user
 
 
@@ -78,6 +80,7 @@ def superuser_untouched(superuser):
     assert TOTPDevice.objects.filter(user=superuser, confirmed=True).exists()
     assert StaticDevice.objects.filter(user=superuser).exists()
     assert not superuser.password_requests.exists()
+    assert superuser.passkeys.exists()
 
 
 # The takeover the review found, and its class.

@@ -199,9 +199,11 @@ class PasskeyStep(Step):
 
 
 def remove(user, passkey_id):
-    """A person removes one of their own passkeys; True when one went."""
+    """A person removes one of their own passkeys; True when one went (an id that is not one: False)."""
+    if not str(passkey_id).isdigit():
+        return False
     with transaction.atomic():
-        return Passkey.objects.filter(user=user, pk=passkey_id).delete()[0] > 0
+        return Passkey.objects.filter(user=user, pk=int(passkey_id)).delete()[0] > 0
 
 
 class PasskeyMethod(SignInMethod):
