@@ -17,6 +17,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
+from portal import dkim
+
 from . import branding
 
 log = logging.getLogger("portal.mail")
@@ -39,9 +41,16 @@ def build_email(to, template, context, language="", look=None, worded=None):
         text = render_to_string(f"emails/{template}.txt", context)
         html = render_to_string(f"emails/{template}.html", context)
     sender = formataddr((look.name, parseaddr(settings.DEFAULT_FROM_EMAIL)[1]))
-    message = EmailMultiAlternatives(subject, text, sender, [to])
+    message = SignedEmail(subject, text, sender, [to])
     message.attach_alternative(html, "text/html")
     return message
+
+
+class SignedEmail(EmailMultiAlternatives):
+    """An email that carries a DKIM signature when DKIM_* is set (portal.dkim)."""
+
+    def message(self, **kwargs):
+        return dkim.sign(super().message(**kwargs))
 
 
 def retry_delay(attempts):

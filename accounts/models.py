@@ -427,6 +427,7 @@ class Throttle(models.Model):
     class Scope(models.TextChoices):
         ADDRESS = "address", _("Email address")
         CLIENT = "client", _("Client IP address")
+        CHECK = "check", _("Notification checks of a client IP address")
 
     scope = models.CharField(_("scope"), max_length=10, choices=Scope)
     key = models.CharField(_("address or IP"), max_length=254)

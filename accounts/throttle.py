@@ -23,9 +23,11 @@ def _window():
 
 
 def _limit(scope):
-    if scope == Throttle.Scope.ADDRESS:
-        return settings.LOCKOUT_FAILURES_PER_ADDRESS
-    return settings.LOCKOUT_FAILURES_PER_CLIENT
+    return {
+        Throttle.Scope.ADDRESS: settings.LOCKOUT_FAILURES_PER_ADDRESS,
+        Throttle.Scope.CLIENT: settings.LOCKOUT_FAILURES_PER_CLIENT,
+        Throttle.Scope.CHECK: settings.CHECKS_PER_CLIENT,
+    }[scope]
 
 
 def _locked_row(scope, key):
@@ -77,14 +79,24 @@ def reserve(address, ip):
 
 
 def give_back(address, ip):
-    """A guess succeeded: its reserved slots do not count as failures (one statement a key, atomic in
-    the database, so no lock need be held)."""
+    """A guess succeeded: its reserved slots do not count as failures."""
     for scope, key in keys(address, ip):
-        Throttle.objects.filter(scope=scope, key=key, failures__gt=0).update(
-            failures=F("failures") - 1,
-            # Compared with the count before this update: one fewer is below the limit again.
-            locked_until=Case(When(failures__lte=_limit(scope), then=None), default=F("locked_until")),
-        )
+        give_back_one(scope, key)
+
+
+def reserve_one(scope, key):
+    """Reserve one guess of another kind (a notification's check code) for one key; False when locked."""
+    with transaction.atomic():
+        return _reserve_one(scope, key, timezone.now())
+
+
+def give_back_one(scope, key):
+    """One statement, atomic in the database, so no lock need be held."""
+    Throttle.objects.filter(scope=scope, key=key, failures__gt=0).update(
+        failures=F("failures") - 1,
+        # Compared with the count before this update: one fewer is below the limit again.
+        locked_until=Case(When(failures__lte=_limit(scope), then=None), default=F("locked_until")),
+    )
 
 
 def lift(row, by=""):

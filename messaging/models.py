@@ -266,6 +266,15 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, db_index=True)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    check_hash = models.CharField(
+        _("check code (keyed hash)"),
+        max_length=64,
+        blank=True,
+        db_index=True,
+        help_text=_(
+            "The code the email carries, so that its recipient can check at /check/ that it is real."
+        ),
+    )
 
     class Meta:
         verbose_name = _("notification")

@@ -12,7 +12,7 @@ from accounts import branding, passwords
 from accounts.mail import build_email, send_from_outbox
 from accounts.methods import email_code
 
-from . import tokens
+from . import authenticity, tokens
 from .models import Notification
 
 
@@ -24,6 +24,7 @@ def _new_message_email(notification):
     recipient = notification.recipient
     token, recipient.token_hash = tokens.new_token()
     recipient.save(update_fields=["token_hash"])
+    check_code, notification.check_hash = authenticity.new_check_code()  # saved with the row, once sent
     message = recipient.message
     return build_email(
         recipient.address,
@@ -33,6 +34,8 @@ def _new_message_email(notification):
             "recipient": recipient,
             "link": message_link(token),
             "sign_in_by_code": settings.RECIPIENT_SIGN_IN == "code",
+            "check_code": check_code,
+            "check_url": f"{settings.PORTAL_BASE_URL}/check/",
         },
         language=recipient.user.language,
         worded=lambda look: branding.notification_wording(

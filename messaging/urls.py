@@ -7,6 +7,7 @@ from . import views
 app_name = "messaging"
 urlpatterns = [
     path("m/<str:token>/", views.open_link, name="link"),
+    path("check/", views.check_notification, name="check"),
     path("messages/new/", views.compose, name="compose"),
     path("messages/sent/", views.sent, name="sent"),
     path("messages/deleted/", views.deleted, name="deleted"),

@@ -2,6 +2,7 @@
 
 import functools
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -10,14 +11,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
+from accounts import throttle
 from accounts.login import start_scoped_login
-from portal.client import Client
+from accounts.models import Throttle
+from portal.client import Client, client_ip
 
-from . import access, actions, mailbox, reading
+from . import access, actions, authenticity, mailbox, reading
 from .forms import ComposeForm, ExtendForm, ReplyForm, SearchForm
 from .holding import IncomingAttachment, hold, open_attachment, read_bodies
 from .models import AccessEvent, Message, Recipient
@@ -371,3 +375,24 @@ def _int_or_404(text):
         return int(text)
     except ValueError:
         raise Http404 from None
+
+
+class CheckForm(forms.Form):
+    code = forms.CharField(label=_lazy("Check code from the email"), max_length=20)
+
+
+@never_cache
+def check_notification(request):
+    """Did this portal send that email? The check code printed in a notification says; nothing else does."""
+    form = CheckForm(request.POST or None)
+    context = {"form": form}
+    if request.method == "POST" and form.is_valid():
+        ip = client_ip(request)
+        if not throttle.reserve_one(Throttle.Scope.CHECK, ip):
+            context["limited"] = True
+        else:
+            found = authenticity.facts(form.cleaned_data["code"])
+            if found:
+                throttle.give_back_one(Throttle.Scope.CHECK, ip)
+            context.update(checked=True, found=found)
+    return render(request, "messaging/check.html", context)

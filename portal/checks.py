@@ -28,3 +28,21 @@ def secret_key(app_configs=None, **kwargs):
         "one to every process of every node (see README)."
     )
     return [checks.Error(problem, hint=hint, id="portal.E003")]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def dkim_signing(app_configs=None, **kwargs):
+    """Unsigned notifications look like the phishing this product's users are warned about."""
+    from . import dkim
+
+    if dkim.enabled():
+        return []
+    return [
+        checks.Warning(
+            "Emails are not DKIM-signed: recipients' mail servers cannot tell the portal's notifications "
+            "from look-alikes.",
+            hint="Run `manage.py dkim_key --selector portal --out /etc/portal/dkim.pem`, publish the record "
+            "it prints, and set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE.",
+            id="portal.W001",
+        )
+    ]

@@ -159,6 +159,8 @@ if RECIPIENT_SIGN_IN not in {"password", "code", "either"}:
 # What one person may make the portal send: new notifications of one recipient, replies of one person.
 RESEND_PER_RECIPIENT_PER_HOUR = env_int("RESEND_PER_RECIPIENT_PER_HOUR", 3)
 REPLIES_PER_HOUR = env_int("REPLIES_PER_HOUR", 30)
+# Wrong check codes one client may type at /check/ within LOCKOUT_MINUTES.
+CHECKS_PER_CLIENT = env_int("CHECKS_PER_CLIENT", 20)
 
 # The networks of the reverse proxies and load balancers in front of the portal: only a connection
 # from one of them has its X-Forwarded-For believed (see portal.client). None by default.
@@ -278,6 +280,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Secure portal <portal@localhost>")
+
+# DKIM: every email is signed when the three are set (`manage.py dkim_key` makes a key and the DNS record).
+DKIM_DOMAIN = env("DKIM_DOMAIN")
+DKIM_SELECTOR = env("DKIM_SELECTOR")
+DKIM_PRIVATE_KEY_FILE = env("DKIM_PRIVATE_KEY_FILE")
 
 # The organisation's name until the administrator brands the portal in the admin.
 PORTAL_NAME = env("PORTAL_NAME", "Secure portal")

@@ -155,6 +155,7 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        message.raw = envelope.content  # the bytes as sent, for signature checks
         with self._arrived:
             self.messages.append(message)
             self._arrived.notify_all()

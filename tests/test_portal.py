@@ -68,6 +68,14 @@ def _environment(**env):
     return environment
 
 
+def _dkim_key(folder):
+    from portal import dkim
+
+    path = folder / "dkim.pem"
+    path.write_bytes(dkim.new_key()[0])
+    return str(path)
+
+
 def _run_manage(*args, **env):
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -86,6 +94,9 @@ def test_the_production_environment_of_the_readme_passes_check_deploy(tmp_path):
         "--fail-level",
         "WARNING",
         SECRET_KEY="k3y-" + "x9Qv7TzL2mR8pW4sN6bY1cF5hJ0dG3aK" * 2,
+        DKIM_DOMAIN="example.com",
+        DKIM_SELECTOR="portal",
+        DKIM_PRIVATE_KEY_FILE=_dkim_key(tmp_path),
         PORTAL_BASE_URL="https://portal.example.com",
         ALLOWED_HOSTS="portal.example.com",
         PORTAL_KEKS=TEST_KEK,

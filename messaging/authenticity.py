@@ -1,0 +1,54 @@
+"""Notifications a recipient can check: each carries a code that /check/ recognises.
+
+Look-alike "you have a secure message" emails are the best-known lure of this kind of product. The
+code in a real notification tells, at this portal's own address, when it was sent, by whom and to
+which (masked) address, and whether the message is still there; never its subject or content.
+"""
+
+import secrets
+
+from django.utils.crypto import salted_hmac
+
+from accounts.passwords import ALPHABET, compact
+
+from .access import unavailable_reason
+from .models import Notification
+from .reading import mask_address, sender_display
+
+LENGTH = 8
+
+
+def new_check_code():
+    """(the code to print in the email, e.g. 'k7qd-2wxm'; the keyed hash to store)."""
+    plain = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
+    return f"{plain[:4]}-{plain[4:]}", keyed_hash(plain)
+
+
+def keyed_hash(typed):
+    return salted_hmac("messaging.check_code", compact(typed), algorithm="sha256").hexdigest()
+
+
+def looks_like_a_code(typed):
+    text = compact(typed or "")
+    return len(text) == LENGTH and all(c in ALPHABET for c in text)
+
+
+def facts(typed):
+    """What the portal can say of the notification with this code, or None when it sent no such email."""
+    if not looks_like_a_code(typed):
+        return None
+    notification = (
+        Notification.objects.select_related("recipient__message__sender_user", "recipient")
+        .filter(check_hash=keyed_hash(typed), sent_at__isnull=False)
+        .first()
+    )
+    if notification is None:
+        return None
+    recipient = notification.recipient
+    message = recipient.message
+    return {
+        "sent_at": notification.sent_at,
+        "sender": sender_display(message),
+        "to": mask_address(recipient.address),
+        "available": not unavailable_reason(message, recipient),
+    }
