@@ -14,6 +14,8 @@ from accounts.models import LoginAttempt, Passkey
 from messaging.notify import deliver_due
 
 from .helpers import GENERIC_FAILURE
+from .test_browser_accessibility import violations
+from .test_browser_support_desk import no_sideways_scroll
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LINK = re.compile(r"http://127\.0\.0\.1:8000(/m/[A-Za-z0-9_-]{43}/)")
@@ -69,6 +71,8 @@ def test_a_staff_member_adds_a_passkey_and_signs_in_with_no_password(page, make_
     expect(page.get_by_role("heading", name="Welcome, Sam Staff")).to_be_visible()
     add_passkey(page)
     expect(page.get_by_role("cell", name="Work laptop", exact=True)).to_be_visible()
+    page.set_viewport_size({"width": 360, "height": 740})
+    assert no_sideways_scroll(page) and violations(page) == []
     page.get_by_role("button", name="Log out").click()
 
     sign_in_with_passkey(page, "staff@example.com")

@@ -90,6 +90,8 @@ def test_no_page_scrolls_sideways_on_a_phone(chromium, live_server, make_user, h
         seen["browsers"] = no_sideways_scroll(page)
         page.goto("/password/forgot/")
         seen["forgot password"] = no_sideways_scroll(page)
+        page.goto("/check/")
+        seen["check"] = no_sideways_scroll(page)
         fail_a_login(page, LONG_ADDRESS)
         seen["failure"] = no_sideways_scroll(page)
         page.get_by_label("Password").fill("correct horse battery")
