@@ -20,6 +20,8 @@ from . import actions, methods, twostep
 from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
 from .troubleshooting import Check, reason_help
 
+Reason = LoginAttempt.Reason
+
 
 @dataclass
 class Diagnosis:
@@ -84,7 +86,7 @@ def _account_checks(d):
         text = _("No account has this address, as a primary address or as an alias.")
         if creates:
             text += " " + _("A first login through the directory or single sign-on creates it.")
-        return [Check(_("Account"), text, reason="unknown_user", blocks=not creates)]
+        return [Check(_("Account"), text, reason=Reason.UNKNOWN_USER, blocks=not creates)]
     user = d.user
     kind = user.get_kind_display()
     text = f"{user.email} ({kind}, {user.get_full_name()})"

@@ -25,7 +25,7 @@ from . import branding, twostep
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
 from .login import OFFER_PASSKEY, SIGNED_IN_AT, LoginFlow, confirm_password, recently_signed_in
 from .methods import passkey, saml
-from .models import Branding
+from .models import Branding, MethodKey
 from .passwords import password_help
 from .troubleshooting import browser_matrix, browser_support
 
@@ -92,7 +92,7 @@ def password_change(request):
     """The forced change inside a login, or a signed-in person changing their own password."""
     if not request.user.is_authenticated:
         return LoginFlow(request).handle().respond(request)
-    if not request.user.profile().allows("cloud"):
+    if not request.user.profile().allows(MethodKey.CLOUD):
         # A network or single sign-on password is the organisation's: the portal cannot change it.
         return render(request, "accounts/password_change.html", {"managed_elsewhere": True})
     form = PortalPasswordChangeForm(request.user, request.POST or None, client_ip=client_ip(request))

@@ -8,12 +8,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import passwords
-from ..models import MethodKey, PasswordHelpRequest
+from ..models import LoginAttempt, MethodKey, PasswordHelpRequest
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod, Verdict
 
 BACKEND = "accounts.methods.cloud.CloudPasswordBackend"
+
+Reason = LoginAttempt.Reason
 
 
 class CloudPasswordBackend(ModelBackend):
@@ -42,25 +44,25 @@ def verify(address, user, password):
         password_ok = False
     temporary_ok = passwords.temporary_password_matches(user, password)
     if user is None:
-        return Verdict(reason="unknown_user")
+        return Verdict(reason=Reason.UNKNOWN_USER)
     if password_ok:
         if user.must_change_password and passwords.temporary_password_expired(user):
-            return Verdict(user=user, reason="temporary_password_expired", detail="used, not changed")
+            return Verdict(user=user, reason=Reason.TEMPORARY_PASSWORD_EXPIRED, detail="used, not changed")
         return _active(user)
     if temporary_ok:
         if passwords.temporary_password_expired(user):
-            return Verdict(user=user, reason="temporary_password_expired")
+            return Verdict(user=user, reason=Reason.TEMPORARY_PASSWORD_EXPIRED)
         if not user.is_active:
-            return Verdict(user=user, reason="inactive")
+            return Verdict(user=user, reason=Reason.INACTIVE)
         passwords.start_using_temporary_password(user, password)
         return Verdict(user=user, detail="temporary password")
     if not user.has_usable_password():
-        return Verdict(user=user, reason="no_cloud_password")
-    return Verdict(user=user, reason="bad_password")
+        return Verdict(user=user, reason=Reason.NO_CLOUD_PASSWORD)
+    return Verdict(user=user, reason=Reason.BAD_PASSWORD)
 
 
 def _active(user):
-    return Verdict(user=user) if user.is_active else Verdict(user=user, reason="inactive")
+    return Verdict(user=user) if user.is_active else Verdict(user=user, reason=Reason.INACTIVE)
 
 
 class CloudPassword(SignInMethod):

@@ -16,12 +16,14 @@ from django.utils.translation import gettext_lazy
 from django_auth_ldap.backend import LDAPBackend, ldap_error
 from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, LDAPSettings
 
-from ..models import MethodKey, PasswordHelpRequest, User, normalize_address, portal_permission
+from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address, portal_permission
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod, Verdict
 
 DIRECTORY_GROUP = "Directory: portal users"
+
+Reason = LoginAttempt.Reason
 
 
 def enabled():
@@ -145,10 +147,10 @@ def _update_user(user, attrs):
 def verify(address, user, password):
     """Bind as the person found by the address; the verdict says why not, outages included."""
     if not enabled():
-        return Verdict(user=user, reason="method_not_allowed", detail="network passwords are off")
+        return Verdict(user=user, reason=Reason.METHOD_NOT_ALLOWED, detail="network passwords are off")
     if not password:
         # A simple bind with an empty password is an unauthenticated bind some servers accept.
-        return Verdict(user=user, reason="bad_password", detail="empty password refused before any bind")
+        return Verdict(user=user, reason=Reason.BAD_PASSWORD, detail="empty password refused before any bind")
     marker = object()
     backend = NetworkPasswordBackend()
     errors = backend.errors
@@ -170,11 +172,13 @@ def verify(address, user, password):
             _update_user(found, backend.attrs)
             _sync_portal_group(found, backend.group_dns)
     if errors:
-        return Verdict(user=user, reason="directory_unavailable", detail=_describe(errors[0]), outage=True)
+        return Verdict(
+            user=user, reason=Reason.DIRECTORY_UNAVAILABLE, detail=_describe(errors[0]), outage=True
+        )
     if found is None:
         return Verdict(user=user, reason=backend.outcome or "bad_password")
     if not found.is_active:
-        return Verdict(user=found, reason="inactive")
+        return Verdict(user=found, reason=Reason.INACTIVE)
     return Verdict(user=found)
 
 

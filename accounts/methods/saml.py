@@ -36,6 +36,8 @@ from .base import SignInMethod, Verdict
 
 log = logging.getLogger("portal.saml")
 
+Reason = LoginAttempt.Reason
+
 
 class Unavailable(Exception):
     """Single sign-on cannot start: the IdP's metadata cannot be read. A failure on our side."""
@@ -193,30 +195,34 @@ def verify(saml_response, request_id, address):
     typed_user, _alias = User.objects.find_by_address(address)
     if _signed_with_sha1(saml_response):
         return Verdict(
-            user=typed_user, reason="saml_error", detail="signed with SHA-1: ask the IdP for SHA-256"
+            user=typed_user, reason=Reason.SAML_ERROR, detail="signed with SHA-1: ask the IdP for SHA-256"
         )
     try:
         response = Saml2Client(config()).parse_authn_request_response(
             saml_response, BINDING_HTTP_POST, outstanding={request_id: "login"}
         )
     except Unavailable as error:
-        return Verdict(user=typed_user, reason="saml_error", detail=str(error), outage=True)
+        return Verdict(user=typed_user, reason=Reason.SAML_ERROR, detail=str(error), outage=True)
     except StatusError as error:
-        return Verdict(user=typed_user, reason="saml_error", detail=f"the IdP refused: {error}"[:500])
+        return Verdict(user=typed_user, reason=Reason.SAML_ERROR, detail=f"the IdP refused: {error}"[:500])
     except Exception as error:  # forged, altered, expired, for someone else, replayed: pysaml2 says which
-        return Verdict(user=typed_user, reason="saml_error", detail=f"{type(error).__name__}: {error}"[:500])
+        return Verdict(
+            user=typed_user, reason=Reason.SAML_ERROR, detail=f"{type(error).__name__}: {error}"[:500]
+        )
     if response is None or not response.assertion:
-        return Verdict(user=typed_user, reason="saml_error", detail="the response holds no assertion")
+        return Verdict(user=typed_user, reason=Reason.SAML_ERROR, detail="the response holds no assertion")
     asserted = _asserted_address(response)
     user, _alias = User.objects.find_by_address(asserted)
     if asserted != address and (user is None or user != typed_user):
         # The IdP's session belongs to someone else (a shared computer): not who asked to sign in.
-        return Verdict(user=typed_user, reason="saml_error", detail=f"the IdP signed in {asserted or '?'}")
+        return Verdict(
+            user=typed_user, reason=Reason.SAML_ERROR, detail=f"the IdP signed in {asserted or '?'}"
+        )
     if user is None:  # first sign-in: the account is made; the portal permission is the administrator's
         user = User.objects.create_user(asserted, kind=User.Kind.INTERNAL, name=_asserted_name(response))
         log.info("event=saml_user_created user=%s", user.pk)
     if not user.is_active:
-        return Verdict(user=user, reason="inactive")
+        return Verdict(user=user, reason=Reason.INACTIVE)
     return Verdict(user=user)
 
 
