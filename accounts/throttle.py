@@ -53,34 +53,38 @@ def _reserve_one(scope, key, now):
     return True
 
 
-def address_key(address):
+UNKNOWN = object()  # the caller has not looked the address's account up
+
+
+def address_key(address, owner=UNKNOWN):
     """What guesses at an address are counted under: its account's primary address when it has one, so
-    that an alias brings no guesses of its own."""
-    owner, _alias = User.objects.find_by_address(address)
+    that an alias brings no guesses of its own. `owner`: the account, when the caller has it already."""
+    if owner is UNKNOWN:
+        owner, _alias = User.objects.find_by_address(address)
     return owner.email if owner is not None else normalize_address(address)
 
 
-def keys(address, ip):
-    found = [(Throttle.Scope.ADDRESS, address_key(address))]
+def keys(address, ip, owner=UNKNOWN):
+    found = [(Throttle.Scope.ADDRESS, address_key(address, owner))]
     if ip:
         found.append((Throttle.Scope.CLIENT, ip))
     return found
 
 
-def reserve(address, ip):
+def reserve(address, ip, owner=UNKNOWN):
     """Reserve one guess for this address and client; False when either is locked out."""
     now = timezone.now()
     with transaction.atomic():
-        for scope, key in keys(address, ip):
+        for scope, key in keys(address, ip, owner):
             if not _reserve_one(scope, key, now):
                 transaction.set_rollback(True)  # give back what the other key reserved
                 return False
     return True
 
 
-def give_back(address, ip):
+def give_back(address, ip, owner=UNKNOWN):
     """A guess succeeded: its reserved slots do not count as failures."""
-    for scope, key in keys(address, ip):
+    for scope, key in keys(address, ip, owner):
         give_back_one(scope, key)
 
 

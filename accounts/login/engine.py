@@ -177,9 +177,21 @@ class LoginFlow:
             self.state.next = old.next
 
     def user(self):
+        """The user the first factor proved (looked up once a request)."""
         if getattr(self, "_user", None) is None or self._user.pk != self.state.user_id:
-            self._user = User.objects.get(pk=self.state.user_id)
+            account = getattr(self, "_account", (None, None))[1]
+            if account is not None and account.pk == self.state.user_id:
+                self._user = account  # the same row as the address's: no second query
+            else:
+                self._user = User.objects.with_portal_access().get(pk=self.state.user_id)
         return self._user
+
+    def account(self):
+        """The account of the address typed, by primary address or alias, or None (once a request)."""
+        email = self.state.email
+        if getattr(self, "_account", (None, None))[0] != email:
+            self._account = (email, User.objects.find_by_address(email)[0])
+        return self._account[1]
 
     def ip(self):
         return client_ip(self.request)
@@ -188,7 +200,7 @@ class LoginFlow:
         """The profile of the address typed (kept for this request)."""
         email = self.state.email
         if getattr(self, "_profile", (None, None))[0] != email:
-            user, _alias = User.objects.find_by_address(email)
+            user = self.account()
             self._profile = (email, user.profile() if user else AuthProfile.objects.for_address(email))
         return self._profile[1]
 

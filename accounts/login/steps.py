@@ -56,12 +56,13 @@ class Verify(Step):
         if not form.is_valid():
             return self.show(flow, form=form)
         address, ip = flow.state.email, flow.ip()
-        if not throttle.reserve(address, ip):
+        owner = flow.account()
+        if not throttle.reserve(address, ip, owner):
             # Refused before any hashing: a locked address costs the attacker nothing to learn.
-            raise LoginFailed(Reason.LOCKED_OUT, user=User.objects.find_by_address(address)[0])
-        verdict, method = check_password(address, form.cleaned_data["password"])
+            raise LoginFailed(Reason.LOCKED_OUT, user=owner)
+        verdict, method = check_password(address, form.cleaned_data["password"], owner)
         if verdict.ok or verdict.outage:
-            throttle.give_back(address, ip)
+            throttle.give_back(address, ip, owner)
         if not verdict.ok:
             raise LoginFailed(
                 verdict.reason, verdict.detail, user=verdict.user, method=method, outage=verdict.outage
@@ -202,9 +203,11 @@ class Done(Step):
         return Redirect(state.next or reverse(settings.LOGIN_REDIRECT_URL))
 
 
-def check_password(address, password):
-    """Try the profile's password methods in order: (first success or most telling failure, method)."""
-    user, _alias = User.objects.find_by_address(address)
+def check_password(address, password, user=throttle.UNKNOWN):
+    """Try the profile's password methods in order: (first success or most telling failure, method).
+    `user`: the address's account (or None), when the caller has looked it up already."""
+    if user is throttle.UNKNOWN:
+        user, _alias = User.objects.find_by_address(address)
     profile = user.profile() if user else AuthProfile.objects.for_address(address)
     candidates = methods.password_methods()
     verdicts = []

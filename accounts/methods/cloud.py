@@ -22,8 +22,15 @@ class CloudPasswordBackend(ModelBackend):
     """Django's model backend: sessions and permissions for every user of the portal.
 
     The login flow calls `verify()` instead of `authenticate()` so that it learns *why* a
-    password was refused; `authenticate()` stays for Django's own uses.
+    password was refused; `authenticate()` stays for Django's own uses. A signed-in user is loaded
+    with the portal permission in the same query: every page checks it.
     """
+
+    def get_user(self, user_id):
+        from ..models import User
+
+        user = User.objects.signed_in(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
 
 
 def _spend_one_hash(password):

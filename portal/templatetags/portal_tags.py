@@ -1,0 +1,33 @@
+"""Template pieces every page shows, built once per language instead of on every page."""
+
+import functools
+
+from django import template
+from django.conf import settings
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import get_language_info
+
+register = template.Library()
+
+
+@functools.cache
+def _language_options(current):
+    """The language chooser's <option>s, each name in its own language, the current one selected."""
+    return format_html_join(
+        "",
+        '<option value="{}" lang="{}"{}>{}</option>',
+        (
+            (
+                code,
+                code,
+                format_html(" selected") if code == current else "",
+                get_language_info(code)["name_local"],
+            )
+            for code, _name in settings.LANGUAGES
+        ),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def language_options(context):
+    return _language_options(context.get("LANGUAGE_CODE") or settings.LANGUAGE_CODE)
