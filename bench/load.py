@@ -206,6 +206,7 @@ def mixed_load(env):
             ]
             outcomes = [f.result() for f in futures]
         time.sleep(3)  # the last messages commit
+        memory = [resident_mib(pid) for pid in gunicorn_workers(server.pid)]
     finally:
         for process in (server, *helpers):
             process.terminate()
@@ -219,7 +220,15 @@ def mixed_load(env):
             "for s in Message.objects.filter(subject__startswith='Load ').values_list('subject', flat=True): print(s)",
         ).splitlines()
     )  # fmt: skip
-    return results, accepted, held
+    return results, accepted, held, memory
+
+
+def resident_mib(pid):
+    """A process's resident memory (VmRSS), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def login_cpu(env):
@@ -281,9 +290,9 @@ def main():
     manage(env, "shell", "-v", "0", "-c", SETUP)
 
     per_login, per_refusal, hash_only = login_cpu(env)
-    results, accepted, held = mixed_load(env)
+    results, accepted, held, memory = mixed_load(env)
     write_login_results(per_login, per_refusal, hash_only)
-    write_load_results(results, accepted, held)
+    write_load_results(results, accepted, held, memory)
 
 
 def write_login_results(per_login, per_refusal, hash_only):
@@ -297,30 +306,23 @@ def write_login_results(per_login, per_refusal, hash_only):
         "",
         "| measure | measured | baseline (same run) | ratio | goal |",
         "|---|---|---|---|---|",
-        f"| CPU per successful cloud-password login | {per_login * 1000:.1f} ms ({logins_per_core:.0f} logins/s "
-        f"per core) | the hash alone: {hash_only * 1000:.1f} ms ({bound:.0f}/s per core) | "
-        f"{logins_per_core / bound:.2f} of the bound | ≥ 30 logins/s per core: "
-        f"{'met' if logins_per_core >= 30 else 'not met'}; ≥ 0.7 of the bound: "
-        f"{'met' if logins_per_core / bound >= 0.7 else 'not met'} |",
+        f"| CPU per successful cloud-password login (every request of it) | {per_login * 1000:.1f} ms "
+        f"({logins_per_core:.0f} logins/s per core) | the hash alone: {hash_only * 1000:.1f} ms ({bound:.0f}/s "
+        f"per core) | {logins_per_core / bound:.2f} of the bound; the hash plus "
+        f"{(per_login - hash_only) * 1000:.1f} ms | ≥ 0.75 of the bound (the hash plus 8 ms): "
+        f"{'met' if logins_per_core / bound >= 0.75 else 'not met'} |",
         f"| CPU per refused attempt at a locked address | {per_refusal * 1000:.1f} ms | | | < 5 ms: "
         f"{'met' if per_refusal < 0.005 else 'not met'} |",
         "",
-        "Why the login goals are not met (when they are not): a login is five HTTP requests (the login page, the "
-        "address, the password page it leads to, the password, the inbox it lands on) and about 35 queries "
-        "(sessions made and rotated, the guessing limits reserved and given back, the audit row, the "
-        "permissions). The hash alone bounds a core at the baseline's rate, so 30 logins a second a core "
-        "would leave a few milliseconds for all five requests, while the least signed-in page alone costs "
-        "2-3 ms (see 'that least page itself' in the first section). A refused attempt at a locked address "
-        "takes its lock row before any hashing, but it must show the very page every failure shows (the "
-        "same words, a reference code, the facts to pass on, whom to contact), write its audit row and keep "
-        "the half-finished login in the session: the page and those writes are the cost, not the check.",
+        "What a login costs beyond its hash, and what the refusal costs, is explained with the profile in "
+        "'Where the time goes' below.",
     ]
 
     write_section("Logins: the CPU they cost", lines)
     print("\n".join(lines))
 
 
-def write_load_results(results, accepted, held):
+def write_load_results(results, accepted, held, memory):
     lines = [
         f"Measured by `make bench` (bench/load.py) on {time.strftime('%Y-%m-%d')}: {CLIENTS} clients "
         f"({PROCESSES} processes of {CLIENTS // PROCESSES} threads) for {SECONDS} s against gunicorn (4 sync "
@@ -354,6 +356,9 @@ def write_load_results(results, accepted, held):
         f"- The slowest p99 of a kind: {slowest * 1000:.0f} ms (goal: under one second; "
         f"{'met' if slowest < 1 else 'not met'}).",
         f"- All {len(results)} requests: {statistics.fmean(r[1] for r in results) * 1000:.0f} ms on average.",
+        f"- Resident memory of each of the 4 gunicorn workers after the {len(results)} mixed requests: "
+        + ", ".join(f"{m:.0f} MiB" for m in memory)
+        + f" (goal: under 120 MiB; {'met' if max(memory) < 120 else 'not met'}).",
     ]
     write_section("Mixed load: 50 clients for 60 seconds", lines)
     print("\n".join(lines))
