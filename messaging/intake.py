@@ -26,6 +26,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import User, normalize_address
+from portal.metrics import INTAKE_ANSWERS, INTAKE_SIZES
 
 from .forms import LONGEST_EXPIRY_DAYS, clean_expiry_date
 from .holding import IncomingAttachment, hold
@@ -234,6 +235,13 @@ class IntakeHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        answer = await self._hold(envelope)
+        INTAKE_ANSWERS.labels(answer[:3]).inc()
+        if answer.startswith("250"):
+            INTAKE_SIZES.observe(len(envelope.content))
+        return answer
+
+    async def _hold(self, envelope):
         try:
             message = await sync_to_async(hold_mail, thread_sensitive=True)(
                 envelope.mail_from, envelope.rcpt_tos, envelope.content

@@ -33,6 +33,10 @@ def _valid(address):
         return ""
 
 
+def client_is_a_trusted_proxy(request):
+    return bool(settings.TRUSTED_PROXIES) and _is_trusted(request.META.get("REMOTE_ADDR", ""))
+
+
 def client_ip(request):
     """The client's IP address as text ('' when unknown)."""
     peer = request.META.get("REMOTE_ADDR", "")

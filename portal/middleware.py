@@ -1,5 +1,8 @@
 """Cross-cutting middleware of the portal."""
 
+import re
+import uuid
+
 from django.conf import settings
 from django.contrib.auth import get_user_model, logout
 from django.contrib.auth.views import redirect_to_login
@@ -7,6 +10,37 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import patch_cache_control
+
+from .client import client_is_a_trusted_proxy
+from .logging import CURRENT_REQUEST_ID
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,100}")
+
+
+class RequestIdMiddleware:
+    """One id a request (the trusted proxy's X-Request-ID, else a new one): in every log line of the request,
+    in the answer's X-Request-ID header and on the error page, so the three can be matched."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.id = request_id_of(request)
+        token = CURRENT_REQUEST_ID.set(request.id)
+        try:
+            response = self.get_response(request)
+        finally:
+            CURRENT_REQUEST_ID.reset(token)
+        response["X-Request-ID"] = request.id
+        return response
+
+
+def request_id_of(request):
+    """The proxy's id when the connection comes from a trusted proxy and it looks like one; else a new one."""
+    given = request.META.get("HTTP_X_REQUEST_ID", "")
+    if given and _REQUEST_ID.fullmatch(given) and client_is_a_trusted_proxy(request):
+        return given
+    return uuid.uuid4().hex
 
 
 class NoStoreMiddleware:

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.metrics.RequestMetricsMiddleware",
+    "portal.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -159,6 +161,9 @@ if RECIPIENT_SIGN_IN not in {"password", "code", "either"}:
 # What one person may make the portal send: new notifications of one recipient, replies of one person.
 RESEND_PER_RECIPIENT_PER_HOUR = env_int("RESEND_PER_RECIPIENT_PER_HOUR", 3)
 REPLIES_PER_HOUR = env_int("REPLIES_PER_HOUR", 30)
+# /metrics: only these networks, or whoever sends "Authorization: Bearer <METRICS_TOKEN>".
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
+METRICS_TOKEN = env("METRICS_TOKEN")
 # Wrong check codes one client may type at /check/ within LOCKOUT_MINUTES.
 CHECKS_PER_CLIENT = env_int("CHECKS_PER_CLIENT", 20)
 
@@ -316,7 +321,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = HTTPS and env_bool("SECURE_HSTS_PRELOAD", True)
@@ -345,13 +350,19 @@ CONTENT_SECURITY_POLICY = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact_link_tokens": {"()": "portal.logging.RedactLinkTokens"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s request_id=%(request_id)s"},
+        "json": {"()": "portal.logging.JsonFormatter"},
+    },
+    "filters": {
+        "redact_link_tokens": {"()": "portal.logging.RedactLinkTokens"},
+        "request_id": {"()": "portal.logging.AddRequestId"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_link_tokens"],
+            "formatter": "json" if env("LOG_FORMAT", "text") == "json" else "text",
+            "filters": ["redact_link_tokens", "request_id"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},

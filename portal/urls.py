@@ -18,6 +18,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/login/", views.admin_login),
     path("admin/diagnose/", admin.site.admin_view(login_doctor), name="login_doctor"),

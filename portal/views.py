@@ -1,11 +1,14 @@
 """Views that belong to no app: the health check, the admin's way in."""
 
 from django.db import DatabaseError, connection
-from django.http import HttpResponseServerError, JsonResponse
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from .health import readiness
 
 
 @never_cache
@@ -18,6 +21,29 @@ def healthz(request):
     except DatabaseError:
         return JsonResponse({"status": "unavailable", "database": "down"}, status=503)
     return JsonResponse({"status": "ok", "database": "up"})
+
+
+@never_cache
+def readyz(request):
+    """200 when the database, the attachment storage and the cache all answer; 503 naming those that did
+    not (for a load balancer's readiness probe; no error text, no secrets)."""
+    results, failed = readiness()
+    body = {"status": "unavailable" if failed else "ready", "checks": results}
+    if failed:
+        body["failed"] = failed
+    return JsonResponse(body, status=503 if failed else 200)
+
+
+@never_cache
+def metrics(request):
+    """Prometheus' text format, for loopback, METRICS_ALLOWED_NETWORKS or the bearer METRICS_TOKEN only."""
+    from . import metrics as portal_metrics
+
+    if not portal_metrics.may_scrape(request):
+        return HttpResponseForbidden(
+            "Metrics are not public: scrape from an allowed network or with the token.\n"
+        )
+    return HttpResponse(portal_metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 def admin_login(request):

@@ -43,7 +43,9 @@ def test_each_login_step_keeps_its_query_budget(reader, django_assert_max_num_qu
     assert response["Location"] == "/"
 
 
-def test_a_refused_attempt_at_a_locked_address_keeps_its_budget(reader, settings, django_assert_max_num_queries):
+def test_a_refused_attempt_at_a_locked_address_keeps_its_budget(
+    reader, settings, django_assert_max_num_queries
+):
     settings.LOCKOUT_FAILURES_PER_ADDRESS = 1
     client = Client()
     client.post("/login/", {"step": "identify", "email": "reader@example.com"})
