@@ -73,7 +73,11 @@ def test_the_intake_counts_its_answers_on_its_own_port(intake):
     from prometheus_client import generate_latest
 
     message = EmailMessage()
-    message["From"], message["To"], message["Subject"] = "sender@example.com", "client@outside.example", "Figures"
+    message["From"], message["To"], message["Subject"] = (
+        "sender@example.com",
+        "client@outside.example",
+        "Figures",
+    )
     message.set_content("See attached.")
     with smtplib.SMTP("127.0.0.1", intake, timeout=30) as smtp:
         smtp.send_message(message)
@@ -89,9 +93,11 @@ def test_readyz_is_ready_and_turns_503_with_the_storage_away(settings, tmp_path)
     }
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the attachments' folder should be")
-    settings.STORAGES = {**settings.STORAGES, "default": {
-        "BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(blocked / "media")},
-    }}  # fmt: skip
+    away = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(blocked / "m")},
+    }
+    settings.STORAGES = {**settings.STORAGES, "default": away}
     from django.core.files.storage import storages
 
     storages._storages.pop("default", None)
@@ -146,7 +152,12 @@ def test_the_systemd_units_verify(tmp_path):
     result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     names = {Path(u).name for u in units}
-    assert names >= {"portal-web.service", "portal-intake.service", "portal-worker.service", "portal-purge.timer"}
+    assert names >= {
+        "portal-web.service",
+        "portal-intake.service",
+        "portal-worker.service",
+        "portal-purge.timer",
+    }
     broken = tmp_path / "portal-web.service"
     broken.write_text(broken.read_text().replace("ExecStart=" + str(ROOT), "ExecStart=relative"))
     assert subprocess.run(["systemd-analyze", "verify", str(broken)], capture_output=True).returncode != 0
@@ -156,7 +167,9 @@ def test_the_alert_rules_pass_promtool():
     promtool = shutil.which("promtool")
     assert promtool, "make test installs Debian's prometheus package, which brings promtool"
     result = subprocess.run(
-        [promtool, "check", "rules", str(ROOT / "deploy" / "prometheus" / "alerts.yml")], capture_output=True, text=True
+        [promtool, "check", "rules", str(ROOT / "deploy" / "prometheus" / "alerts.yml")],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 6 rules found" in result.stdout
