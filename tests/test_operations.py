@@ -173,3 +173,17 @@ def test_the_alert_rules_pass_promtool():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 6 rules found" in result.stdout
+
+
+def test_every_setting_is_documented_once_and_the_readme_stays_short():
+    settings_source = (ROOT / "portal" / "settings.py").read_text()
+    names = set(re.findall(r'env(?:_bool|_int|_list)?\("([A-Z0-9_]+)"', settings_source))
+    names |= {"PROMETHEUS_MULTIPROC_DIR"}
+    guide = (ROOT / "docs" / "configuration.md").read_text()
+    table_rows = [line for line in guide.splitlines() if line.startswith("| `")]
+    documented = {name: sum(f"`{name}`" in row.split("|")[1] for row in table_rows) for name in names}
+    assert {name: count for name, count in documented.items() if count != 1} == {}
+    assert len((ROOT / "README.md").read_text().splitlines()) < 150
+    for page in ["install", "configuration", "proxy", "nodes", "mail", "sign-in", "upgrades", "keys", "backups",
+                 "monitoring", "runbook"]:  # fmt: skip
+        assert (ROOT / "docs" / f"{page}.md").exists(), page
