@@ -8,6 +8,8 @@ of the relay loses nothing.
 
 import logging
 import smtplib
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from email.utils import formataddr, parseaddr
 
@@ -88,3 +90,36 @@ def send_from_outbox(row, compose):
     row.save()
     log.info("event=email_sent outbox=%s id=%s", row._meta.model_name, row.pk)
     return True
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """One kind of outbox row (notifications, password help, sign-in codes): its model, what to load with
+    it, how to build its email, and what else changes once it went (in the same transaction)."""
+
+    model: type
+    compose: Callable
+    related: tuple = ()
+    after_sent: Callable = None
+
+    def deliver(self, pk):
+        """Send one row's email if it is still due: True when sent, False when it must wait."""
+        with transaction.atomic():
+            row = (
+                self.model.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related(*self.related)
+                .filter(pk=pk, sent_at__isnull=True, next_attempt_at__isnull=False)
+                .first()
+            )
+            if row is None:
+                return False  # sent meanwhile, or another worker has it
+            if not send_from_outbox(row, self.compose):
+                return False
+            if self.after_sent is not None:
+                self.after_sent(row)
+            return True
+
+    def deliver_due(self, limit=200):
+        """Send every email of this outbox that is due now; returns how many went out."""
+        due = self.model.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
+        return sum(self.deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
-from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
@@ -178,21 +177,4 @@ def _help_email(help_request):
     return mail.build_email(to, help_request.outcome, {"user": user}, language=user.language)
 
 
-def deliver_help(pk):
-    """Send one request's email if it is still due: True when done."""
-    with transaction.atomic():
-        help_request = (
-            PasswordHelpRequest.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("user")
-            .filter(pk=pk, sent_at__isnull=True, next_attempt_at__isnull=False)
-            .first()
-        )
-        if help_request is None:
-            return False  # sent meanwhile, or another worker has it
-        return mail.send_from_outbox(help_request, _help_email)
-
-
-def deliver_due_help(limit=200):
-    """Send every password-help email that is due now; returns how many went out."""
-    due = PasswordHelpRequest.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
-    return sum(deliver_help(pk) for pk in due.values_list("pk", flat=True)[:limit])
+OUTBOX = mail.Outbox(PasswordHelpRequest, _help_email, related=("user",))

@@ -5,11 +5,9 @@ is made inside a savepoint that is kept only if the relay accepted the email.
 """
 
 from django.conf import settings
-from django.db import transaction
-from django.utils import timezone
 
 from accounts import branding, passwords
-from accounts.mail import build_email, send_from_outbox
+from accounts.mail import Outbox, build_email
 from accounts.methods import email_code
 
 from . import authenticity, tokens
@@ -85,27 +83,24 @@ COMPOSERS = {
 }
 
 
-def deliver(notification_id):
-    """Send one notification if it is still due: True when sent, False when it must wait."""
-    with transaction.atomic():
-        notification = (
-            Notification.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("recipient__message__sender_user", "recipient__user")
-            .filter(pk=notification_id, sent_at__isnull=True)
-            .first()
-        )
-        if notification is None:
-            return False  # sent meanwhile, or another worker has it
-        if not send_from_outbox(notification, COMPOSERS[notification.kind]):
-            return False
-        if notification.kind == Notification.Kind.NEW_MESSAGE:
-            notification.recipient.notified_at = notification.sent_at
-            notification.recipient.save(update_fields=["notified_at"])
-        return True
+def _compose(notification):
+    return COMPOSERS[notification.kind](notification)
+
+
+def _mark_notified(notification):
+    if notification.kind == Notification.Kind.NEW_MESSAGE:
+        notification.recipient.notified_at = notification.sent_at
+        notification.recipient.save(update_fields=["notified_at"])
+
+
+NOTIFICATIONS = Outbox(
+    Notification,
+    _compose,
+    related=("recipient__message__sender_user", "recipient__user"),
+    after_sent=_mark_notified,
+)
 
 
 def deliver_due(limit=200):
     """Send every email that is due now (notifications, password help, sign-in codes); how many went."""
-    due = Notification.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
-    sent = sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
-    return sent + passwords.deliver_due_help(limit) + email_code.deliver_due(limit)
+    return sum(outbox.deliver_due(limit) for outbox in (NOTIFICATIONS, passwords.OUTBOX, email_code.OUTBOX))

@@ -90,21 +90,7 @@ def _code_email(row):
     return mail.build_email(row.address, "login_code", context, language=user.language)
 
 
-def deliver(pk):
-    with transaction.atomic():
-        row = (
-            LoginCode.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("user")
-            .filter(pk=pk, sent_at__isnull=True, next_attempt_at__isnull=False)
-            .first()
-        )
-        return row is not None and mail.send_from_outbox(row, _code_email)
-
-
-def deliver_due(limit=200):
-    """Send every code email that is due now; returns how many went out."""
-    due = LoginCode.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
-    return sum(deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
+OUTBOX = mail.Outbox(LoginCode, _code_email, related=("user",))
 
 
 class CodeForm(forms.Form):
