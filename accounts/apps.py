@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts and sign-in"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import methods, passwords  # noqa: F401  (the sign-in methods and the outboxes register)

@@ -325,7 +325,7 @@ class AuthProfile(models.Model):
 
     def contact(self):
         """Whom the people of this profile ask for help (the profile's, else the branding's or server's)."""
-        from . import branding
+        from portal import branding
 
         return self.support_contact or branding.support_contact()
 
@@ -530,59 +530,6 @@ class PasswordHelpRequest(models.Model):
 
     def __str__(self):
         return f"{self.email_entered} {self.outcome}"
-
-
-class Branding(models.Model):
-    """The organisation's own look: one row, edited in the admin (see accounts.branding)."""
-
-    name = models.CharField(
-        _("organisation name"), max_length=100, blank=True, help_text=_("Empty: the server's PORTAL_NAME.")
-    )
-    logo = models.BinaryField(_("logo (PNG, as stored)"), blank=True, editable=False)
-    logo_version = models.CharField(_("logo version"), max_length=16, blank=True, editable=False)
-    colour = models.CharField(
-        _("primary colour"),
-        max_length=7,
-        default="#0b4f8a",
-        help_text=_("As #rrggbb. White text on it must reach the WCAG AA contrast of 4.5:1."),
-    )
-    footer = models.TextField(
-        _("footer and disclaimer"),
-        blank=True,
-        help_text=_("Shown at the foot of every page and email. Empty: the portal's own words."),
-    )
-    support_contact = models.CharField(
-        _("support contact"),
-        max_length=200,
-        blank=True,
-        help_text=_("Whom staff contact when they cannot log in. Empty: the server's SUPPORT_CONTACT."),
-    )
-    email_subject = models.CharField(
-        _("notification subject"),
-        max_length=200,
-        blank=True,
-        help_text=_("Placeholders: {sender}, {subject}, {expires}. Empty: the portal's own words."),
-    )
-    email_introduction = models.TextField(
-        _("notification introduction"),
-        blank=True,
-        help_text=_("The first paragraph of the notification. Placeholders: {sender}, {subject}, {expires}."),
-    )
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
-
-    class Meta:
-        verbose_name = _("branding")
-        verbose_name_plural = _("branding")
-
-    def __str__(self):
-        return str(_("Branding"))
-
-    def save(self, *args, **kwargs):
-        from . import branding
-
-        self.pk = 1  # there is one look
-        super().save(*args, **kwargs)
-        branding.forget()
 
 
 class OutboxFields(models.Model):

@@ -9,7 +9,8 @@ from django.contrib.auth.hashers import check_password
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from . import mail
+from portal import mail
+
 from .models import PasswordHelpRequest, User, normalize_address
 
 log = logging.getLogger("portal.passwords")
@@ -177,4 +178,4 @@ def _help_email(help_request):
     return mail.build_email(to, help_request.outcome, {"user": user}, language=user.language)
 
 
-OUTBOX = mail.Outbox(PasswordHelpRequest, _help_email, related=("user",))
+OUTBOX = mail.register_outbox(mail.Outbox(PasswordHelpRequest, _help_email, related=("user",)))

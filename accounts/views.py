@@ -1,7 +1,5 @@
 """Sign-in and password pages: thin views over `accounts.login` and `accounts.passwords`."""
 
-import base64
-import re
 import time
 
 from django import forms
@@ -11,8 +9,6 @@ from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import translation
-from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
@@ -21,11 +17,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from portal.client import client_ip
 
-from . import branding, twostep
+from . import twostep
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
 from .login import OFFER_PASSKEY, SIGNED_IN_AT, LoginFlow, confirm_password, recently_signed_in
 from .methods import passkey, saml
-from .models import Branding, MethodKey
+from .models import MethodKey
 from .passwords import password_help
 from .troubleshooting import browser_matrix, browser_support
 
@@ -215,76 +211,3 @@ def passkeys(request):
     else:
         messages.error(request, _("No passkey was added. Try again, or use another device."))
     return redirect("accounts:security")
-
-
-YEAR = 365 * 24 * 3600
-
-
-def theme(request, colour):
-    """The branding's colour as a stylesheet; its address changes with the colour, so it is kept long."""
-
-    look = branding.current()
-    if colour != look.colour[1:]:
-        raise Http404  # an old colour: the page that asked is out of date
-    response = HttpResponse(branding.theme_css(look), content_type="text/css; charset=utf-8")
-    patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
-    return response
-
-
-def logo(request, version):
-    """The logo as the portal re-encoded it (PNG); its address changes with the logo."""
-    row = Branding.objects.filter(pk=1, logo_version=version).exclude(logo_version="").first()
-    if row is None:
-        raise Http404
-    response = HttpResponse(bytes(row.logo), content_type="image/png")
-    response["X-Content-Type-Options"] = "nosniff"
-    patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
-    return response
-
-
-def branding_preview(request, row):
-    """The login page and a notification email as they would look with this (unsaved) branding."""
-    from datetime import timedelta
-    from types import SimpleNamespace
-
-    from django.utils import timezone
-
-    from .forms import IdentifyForm
-    from .mail import build_email
-
-    look = branding.look_of(row)
-    sample = SimpleNamespace(
-        sender="sue.sender@example.com",
-        subject=_("Quarterly figures"),
-        expires_at=timezone.now() + timedelta(days=30),
-    )
-    context = {"message": sample, "recipient": SimpleNamespace(user=SimpleNamespace(is_external=True))}
-    context["link"] = f"{settings.PORTAL_BASE_URL}/m/{'x' * 43}/"
-    email = build_email(
-        "recipient@outside.example",
-        "new_message",
-        context,
-        language=translation.get_language(),
-        look=look,
-        worded=lambda look: branding.notification_wording(
-            look, sender=sample.sender, subject=sample.subject, expires_at=sample.expires_at
-        ),
-    )
-    preview_logo = ""
-    if row.logo_version and row.logo:
-        preview_logo = "data:image/png;base64," + base64.b64encode(bytes(row.logo)).decode()
-    context = {
-        "branding": look,
-        "preview": True,
-        "preview_logo": preview_logo,
-        "form": IdentifyForm(),
-        "step": "identify",
-        "email_preview": {
-            "from": email.from_email,
-            "subject": email.subject,
-            "body": re.search(r"<body[^>]*>(.*)</body>", email.alternatives[0][0], re.S).group(1),
-        },
-    }
-    response = render(request, "accounts/branding_preview.html", context)
-    response._csp_update = {"style-src": ["'unsafe-inline'"]}  # the email's own inline styles, shown as sent
-    return response

@@ -8,7 +8,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from accounts.admin import AuditLogAdmin, confirm_action
+from portal.admin import AuditLogAdmin, confirm_action
 from portal.client import Client
 
 from . import actions

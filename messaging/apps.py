@@ -9,4 +9,4 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import checks, notify  # noqa: F401  (the system checks and the notifications' outbox)

@@ -6,9 +6,9 @@ is made inside a savepoint that is kept only if the relay accepted the email.
 
 from django.conf import settings
 
-from accounts import branding, passwords
-from accounts.mail import Outbox, build_email
-from accounts.methods import email_code
+from accounts import passwords
+from portal import branding
+from portal.mail import Outbox, build_email, deliver_all, register_outbox
 
 from . import authenticity, tokens
 from .models import Notification
@@ -93,14 +93,16 @@ def _mark_notified(notification):
         notification.recipient.save(update_fields=["notified_at"])
 
 
-NOTIFICATIONS = Outbox(
-    Notification,
-    _compose,
-    related=("recipient__message__sender_user", "recipient__user"),
-    after_sent=_mark_notified,
+NOTIFICATIONS = register_outbox(
+    Outbox(
+        Notification,
+        _compose,
+        related=("recipient__message__sender_user", "recipient__user"),
+        after_sent=_mark_notified,
+    )
 )
 
 
 def deliver_due(limit=200):
     """Send every email that is due now (notifications, password help, sign-in codes); how many went."""
-    return sum(outbox.deliver_due(limit) for outbox in (NOTIFICATIONS, passwords.OUTBOX, email_code.OUTBOX))
+    return deliver_all(limit)

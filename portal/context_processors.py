@@ -1,6 +1,6 @@
 """What every page's template knows beyond the request: the organisation's branding."""
 
-from accounts import branding as branding_module
+from . import branding as branding_module
 
 
 def branding(request):

@@ -19,6 +19,8 @@ urlpatterns = [
     path("", include("messaging.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("branding/theme-<str:colour>.css", views.theme, name="theme"),
+    path("branding/logo-<str:version>.png", views.logo, name="logo"),
     path("metrics", views.metrics, name="metrics"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/login/", views.admin_login),

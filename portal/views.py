@@ -1,14 +1,23 @@
-"""Views that belong to no app: the health check, the admin's way in."""
+"""Views that belong to no app: health and readiness, metrics, the admin's way in, the branding's files."""
 
+import base64
+import re
+
+from django.conf import settings
 from django.db import DatabaseError, connection
-from django.http import HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
-from django.shortcuts import redirect
+from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import translation
+from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from . import branding
 from .health import readiness
+from .models import Branding
 
 
 @never_cache
@@ -59,11 +68,83 @@ def server_error(request):
     """The 500 page in the organisation's look, even when the database or the cache is what failed."""
     from django.template import loader
 
-    from accounts import branding
-
     try:
         look = branding.current()
     except Exception:  # the error page must not fail in turn
         look = branding.default_look()
     html = loader.get_template("500.html").render({"branding": look})
     return HttpResponseServerError(html)
+
+
+YEAR = 365 * 24 * 3600
+
+
+def theme(request, colour):
+    """The branding's colour as a stylesheet; its address changes with the colour, so it is kept long."""
+
+    look = branding.current()
+    if colour != look.colour[1:]:
+        raise Http404  # an old colour: the page that asked is out of date
+    response = HttpResponse(branding.theme_css(look), content_type="text/css; charset=utf-8")
+    patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
+    return response
+
+
+def logo(request, version):
+    """The logo as the portal re-encoded it (PNG); its address changes with the logo."""
+    row = Branding.objects.filter(pk=1, logo_version=version).exclude(logo_version="").first()
+    if row is None:
+        raise Http404
+    response = HttpResponse(bytes(row.logo), content_type="image/png")
+    response["X-Content-Type-Options"] = "nosniff"
+    patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
+    return response
+
+
+def branding_preview(request, row):
+    """The login page and a notification email as they would look with this (unsaved) branding."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from django.utils import timezone
+
+    from accounts.forms import IdentifyForm
+
+    from .mail import build_email
+
+    look = branding.look_of(row)
+    sample = SimpleNamespace(
+        sender="sue.sender@example.com",
+        subject=_("Quarterly figures"),
+        expires_at=timezone.now() + timedelta(days=30),
+    )
+    context = {"message": sample, "recipient": SimpleNamespace(user=SimpleNamespace(is_external=True))}
+    context["link"] = f"{settings.PORTAL_BASE_URL}/m/{'x' * 43}/"
+    email = build_email(
+        "recipient@outside.example",
+        "new_message",
+        context,
+        language=translation.get_language(),
+        look=look,
+        worded=lambda look: branding.notification_wording(
+            look, sender=sample.sender, subject=sample.subject, expires_at=sample.expires_at
+        ),
+    )
+    preview_logo = ""
+    if row.logo_version and row.logo:
+        preview_logo = "data:image/png;base64," + base64.b64encode(bytes(row.logo)).decode()
+    context = {
+        "branding": look,
+        "preview": True,
+        "preview_logo": preview_logo,
+        "form": IdentifyForm(),
+        "step": "identify",
+        "email_preview": {
+            "from": email.from_email,
+            "subject": email.subject,
+            "body": re.search(r"<body[^>]*>(.*)</body>", email.alternatives[0][0], re.S).group(1),
+        },
+    }
+    response = render(request, "accounts/branding_preview.html", context)
+    response._csp_update = {"style-src": ["'unsafe-inline'"]}  # the email's own inline styles, shown as sent
+    return response

@@ -20,7 +20,9 @@ from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import mail, throttle
+from portal import mail
+
+from .. import throttle
 from ..login.engine import LoginFailed, Redirect, Step
 from ..models import LoginAttempt, LoginCode, MethodKey, User
 from ..troubleshooting import Check
@@ -90,7 +92,7 @@ def _code_email(row):
     return mail.build_email(row.address, "login_code", context, language=user.language)
 
 
-OUTBOX = mail.Outbox(LoginCode, _code_email, related=("user",))
+OUTBOX = mail.register_outbox(mail.Outbox(LoginCode, _code_email, related=("user",)))
 
 
 class CodeForm(forms.Form):

@@ -48,7 +48,7 @@ def registration_options(request, user):
     """The options for the browser's navigator.credentials.create(), as JSON; the challenge is kept in the
     session for `register_passkey`."""
     _origin, rp_id = site(request)
-    from .. import branding
+    from portal import branding
 
     options = webauthn.generate_registration_options(
         rp_id=rp_id,

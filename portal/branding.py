@@ -16,7 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
-CACHE_KEY = "portal:branding:v2"  # v1 held the name resolved from PORTAL_NAME
+# v1 held the name resolved from PORTAL_NAME; v2 the class at its old path (accounts.branding).
+CACHE_KEY = "portal:branding:v3"
 PLACEHOLDERS = {"sender", "subject", "expires"}
 LOGO_FORMATS = {"PNG", "JPEG", "WEBP"}
 LOGO_MAX_BYTES = 1024 * 1024
@@ -71,8 +72,11 @@ def look_of(row):
 
 def current():
     """The branding in force: from the cache, else from the database (then cached), else the defaults."""
-    look = cache.get(CACHE_KEY)
-    if look is None:
+    try:
+        look = cache.get(CACHE_KEY)
+    except Exception:  # a copy this version cannot read (written by another one): read the database
+        look = None
+    if not isinstance(look, Look):
         from .models import Branding
 
         try:

@@ -19,9 +19,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from portal import dkim
-
-from . import branding
+from . import branding, dkim
 
 log = logging.getLogger("portal.mail")
 SEND_ERRORS = (smtplib.SMTPException, OSError)
@@ -123,3 +121,16 @@ class Outbox:
         """Send every email of this outbox that is due now; returns how many went out."""
         due = self.model.objects.filter(sent_at__isnull=True, next_attempt_at__lte=timezone.now())
         return sum(self.deliver(pk) for pk in due.values_list("pk", flat=True)[:limit])
+
+
+OUTBOXES = []  # every kind of outbox row; each app registers its own when it is ready
+
+
+def register_outbox(outbox):
+    OUTBOXES.append(outbox)
+    return outbox
+
+
+def deliver_all(limit=200):
+    """Send every email that is due now, of every outbox; returns how many went out (the worker's round)."""
+    return sum(outbox.deliver_due(limit) for outbox in OUTBOXES)
