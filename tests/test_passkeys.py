@@ -103,3 +103,11 @@ def test_the_doctor_names_the_passkeys(make_user, make_profile):
     a_passkey(person, "Phone")
     page = client.get("/admin/diagnose/", {"email": "person@example.com"}).content.decode()
     assert "1: Phone." in page and "Can log in with: Cloud password, Passkey." in page
+
+
+def test_the_security_page_is_titled_security(make_user):
+    client = Client()
+    client.force_login(make_user("staff@example.com"))
+    page = client.get("/security/").content.decode()
+    assert "<title>Security · Secure portal</title>" in page
+    assert page.count('id="passkeys-title"') == 1
