@@ -72,7 +72,9 @@ def server_error(request):
         look = branding.current()
     except Exception:  # the error page must not fail in turn
         look = branding.default_look()
-    html = loader.get_template("500.html").render({"branding": look})
+    html = loader.get_template("500.html").render(
+        {"branding": look, "request_id": getattr(request, "id", "")}
+    )
     return HttpResponseServerError(html)
 
 

@@ -187,3 +187,12 @@ def test_every_setting_is_documented_once_and_the_readme_stays_short():
     pages = ["install", "configuration", "proxy", "nodes", "mail", "sign-in", "upgrades", "keys", "backups"]
     for page in [*pages, "monitoring", "runbook"]:
         assert (ROOT / "docs" / f"{page}.md").exists(), page
+
+
+def test_the_error_page_shows_the_request_id_the_log_holds(rf):
+    from portal.views import server_error
+
+    request = rf.get("/")
+    request.id = "4f2c0d9e1b7a4c3e8d6f5a2b1c0e9d8f"
+    page = server_error(request).content.decode()
+    assert "Something went wrong" in page and request.id in page
