@@ -9,12 +9,11 @@ import secrets
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from storages.backends.s3 import S3Storage
-from storages.utils import clean_name
 
 
 def is_bucket():
-    return isinstance(default_storage, S3Storage)
+    """Whether the blobs go to a bucket (django-storages and boto3, about 20 MiB, are imported only then)."""
+    return default_storage.__class__.__module__.startswith("storages.")  # through the lazy wrapper
 
 
 def open_blob(name):
@@ -24,6 +23,8 @@ def open_blob(name):
     200 MB attachment would cost 200 MB per download. The object's own HTTP body streams instead.
     """
     if is_bucket():
+        from storages.utils import clean_name
+
         key = default_storage._normalize_name(clean_name(name))
         return default_storage.bucket.Object(key).get()["Body"]
     return default_storage.open(name, "rb")

@@ -7,22 +7,16 @@ fingerprint) counts for both factors of two-step. A staff member of a network-pa
 still needs their directory entry: the portal searches for it (no bind) before letting them in.
 """
 
+import base64
+import functools
 import json
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-import webauthn
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.exceptions import InvalidAuthenticationResponse, WebAuthnException
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from .. import throttle
 from ..login.engine import Json, LoginFailed, Step
@@ -32,6 +26,37 @@ from . import register
 from .base import SignInMethod
 
 Reason = LoginAttempt.Reason
+
+
+@functools.cache
+def _webauthn():
+    """py_webauthn, imported on first use (about 15 MiB a process needs only once someone uses a passkey)."""
+    import webauthn
+    from webauthn.helpers import exceptions, structs
+
+    return SimpleNamespace(
+        generate_registration_options=webauthn.generate_registration_options,
+        verify_registration_response=webauthn.verify_registration_response,
+        generate_authentication_options=webauthn.generate_authentication_options,
+        verify_authentication_response=webauthn.verify_authentication_response,
+        options_to_json=webauthn.options_to_json,
+        InvalidAuthenticationResponse=exceptions.InvalidAuthenticationResponse,
+        WebAuthnException=exceptions.WebAuthnException,
+        AuthenticatorSelectionCriteria=structs.AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor=structs.PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement=structs.ResidentKeyRequirement,
+        UserVerificationRequirement=structs.UserVerificationRequirement,
+    )
+
+
+def bytes_to_base64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def base64url_to_bytes(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
 REGISTRATION_KEY = "passkey_registration"
 
 
@@ -50,22 +75,23 @@ def registration_options(request, user):
     _origin, rp_id = site(request)
     from portal import branding
 
-    options = webauthn.generate_registration_options(
+    options = _webauthn().generate_registration_options(
         rp_id=rp_id,
         rp_name=branding.current().name,
         user_id=str(user.pk).encode(),
         user_name=user.email,
         user_display_name=user.get_full_name(),
-        authenticator_selection=AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.REQUIRED,
+        authenticator_selection=_webauthn().AuthenticatorSelectionCriteria(
+            resident_key=_webauthn().ResidentKeyRequirement.REQUIRED,
+            user_verification=_webauthn().UserVerificationRequirement.REQUIRED,
         ),
         exclude_credentials=[
-            PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id)) for p in user.passkeys.all()
+            _webauthn().PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id))
+            for p in user.passkeys.all()
         ],
     )
     request.session[REGISTRATION_KEY] = bytes_to_base64url(options.challenge)
-    return json.loads(webauthn.options_to_json(options))
+    return json.loads(_webauthn().options_to_json(options))
 
 
 def register_passkey(request, user, name, credential):
@@ -75,14 +101,14 @@ def register_passkey(request, user, name, credential):
         return None
     origin, rp_id = site(request)
     try:
-        verified = webauthn.verify_registration_response(
+        verified = _webauthn().verify_registration_response(
             credential=credential,
             expected_challenge=base64url_to_bytes(challenge),
             expected_rp_id=rp_id,
             expected_origin=origin,
             require_user_verification=True,
         )
-    except (WebAuthnException, ValueError, KeyError, TypeError):
+    except (_webauthn().WebAuthnException, ValueError, KeyError, TypeError):
         return None
     return Passkey.objects.create(
         user=user,
@@ -115,7 +141,7 @@ def authenticate(request, address, challenge, credential):
         raise LoginFailed(Reason.PASSKEY_OF_ANOTHER, detail, user=typed_user, method=MethodKey.PASSKEY)
     origin, rp_id = site(request)
     try:
-        verified = webauthn.verify_authentication_response(
+        verified = _webauthn().verify_authentication_response(
             credential=credential,
             expected_challenge=base64url_to_bytes(challenge),
             expected_rp_id=rp_id,
@@ -124,10 +150,10 @@ def authenticate(request, address, challenge, credential):
             credential_current_sign_count=passkey.sign_count,
             require_user_verification=True,
         )
-    except InvalidAuthenticationResponse as error:
+    except _webauthn().InvalidAuthenticationResponse as error:
         reason = Reason.PASSKEY_COUNTER if "sign count" in str(error).lower() else Reason.PASSKEY_FAILED
         raise LoginFailed(reason, str(error)[:300], user=typed_user, method=MethodKey.PASSKEY) from None
-    except (WebAuthnException, ValueError, KeyError, TypeError) as error:
+    except (_webauthn().WebAuthnException, ValueError, KeyError, TypeError) as error:
         detail = f"{type(error).__name__}: {error}"[:300]
         raise LoginFailed(Reason.PASSKEY_FAILED, detail, user=typed_user, method=MethodKey.PASSKEY) from None
     Passkey.objects.filter(pk=passkey.pk).update(
@@ -173,11 +199,11 @@ class PasskeyStep(Step):
         _origin, rp_id = site(flow.request)
         if data.get("action") == "options":
             # Discoverable credentials: the page names none, so it tells nobody whether the address has one.
-            options = webauthn.generate_authentication_options(
-                rp_id=rp_id, user_verification=UserVerificationRequirement.REQUIRED
+            options = _webauthn().generate_authentication_options(
+                rp_id=rp_id, user_verification=_webauthn().UserVerificationRequirement.REQUIRED
             )
             flow.state.challenge = bytes_to_base64url(options.challenge)
-            return Json(json.loads(webauthn.options_to_json(options)))
+            return Json(json.loads(_webauthn().options_to_json(options)))
         challenge, flow.state.challenge = flow.state.challenge, ""
         if not challenge:
             raise LoginFailed(

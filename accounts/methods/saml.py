@@ -12,6 +12,7 @@ import functools
 import logging
 import shutil
 import time
+from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -20,13 +21,6 @@ from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
-from saml2.client import Saml2Client
-from saml2.config import SPConfig
-from saml2.metadata import entity_descriptor
-from saml2.response import StatusError
-from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
-from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
 from ..login.engine import LoginFailed, Redirect, Step
 from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
@@ -35,6 +29,31 @@ from . import register
 from .base import SignInMethod, Verdict
 
 log = logging.getLogger("portal.saml")
+
+
+@functools.cache
+def _saml2():
+    """pysaml2, imported on first use: about 30 MiB a process needs only once someone uses SAML."""
+    from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
+    from saml2.client import Saml2Client
+    from saml2.config import SPConfig
+    from saml2.metadata import entity_descriptor
+    from saml2.response import StatusError
+    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
+    from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
+
+    return SimpleNamespace(
+        BINDING_HTTP_POST=BINDING_HTTP_POST,
+        BINDING_HTTP_REDIRECT=BINDING_HTTP_REDIRECT,
+        Saml2Client=Saml2Client,
+        SPConfig=SPConfig,
+        entity_descriptor=entity_descriptor,
+        StatusError=StatusError,
+        NAMEID_FORMAT_EMAILADDRESS=NAMEID_FORMAT_EMAILADDRESS,
+        DIGEST_SHA256=DIGEST_SHA256,
+        SIG_RSA_SHA256=SIG_RSA_SHA256,
+    )
+
 
 Reason = LoginAttempt.Reason
 
@@ -68,7 +87,7 @@ def _config(metadata, entity, acs, key_file, cert_file, _hour):
     """Parsing metadata is slow: one config per process and setting (`config()` keeps failures)."""
     source = {"remote": [{"url": metadata}]} if metadata.startswith("https://") else {"local": [metadata]}
     keys = {"key_file": key_file, "cert_file": cert_file} if key_file and cert_file else {}
-    config = SPConfig()
+    config = _saml2().SPConfig()
     config.load(
         {
             "entityid": entity,
@@ -76,14 +95,14 @@ def _config(metadata, entity, acs, key_file, cert_file, _hour):
             "metadata": source,
             "service": {
                 "sp": {
-                    "endpoints": {"assertion_consumer_service": [(acs, BINDING_HTTP_POST)]},
+                    "endpoints": {"assertion_consumer_service": [(acs, _saml2().BINDING_HTTP_POST)]},
                     "allow_unsolicited": False,
                     "want_assertions_signed": True,
                     "want_response_signed": False,
                     "authn_requests_signed": bool(keys),
-                    "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
-                    "signing_algorithm": SIG_RSA_SHA256,  # pysaml2 would sign with SHA-1
-                    "digest_algorithm": DIGEST_SHA256,
+                    "name_id_format": [_saml2().NAMEID_FORMAT_EMAILADDRESS],
+                    "signing_algorithm": _saml2().SIG_RSA_SHA256,  # pysaml2 would sign with SHA-1
+                    "digest_algorithm": _saml2().DIGEST_SHA256,
                 }
             },
             "accepted_time_diff": 60,
@@ -147,7 +166,9 @@ def idp_origins():
     """The IdP's sign-in address, for the login pages' CSP form-action (its forms lead there)."""
     try:
         sp_config = config()
-        services = sp_config.metadata.single_sign_on_service(_idp_entity_id(sp_config), BINDING_HTTP_REDIRECT)
+        services = sp_config.metadata.single_sign_on_service(
+            _idp_entity_id(sp_config), _saml2().BINDING_HTTP_REDIRECT
+        )
     except Unavailable:
         return []
     origins = {"{0.scheme}://{0.netloc}".format(urlsplit(s["location"])) for s in services}
@@ -157,8 +178,10 @@ def idp_origins():
 def start():
     """A new AuthnRequest: (its id, to keep for the answer; the IdP address to send the browser to)."""
     sp_config = config()
-    request_id, info = Saml2Client(sp_config).prepare_for_authenticate(
-        entityid=_idp_entity_id(sp_config), binding=BINDING_HTTP_REDIRECT
+    request_id, info = (
+        _saml2()
+        .Saml2Client(sp_config)
+        .prepare_for_authenticate(entityid=_idp_entity_id(sp_config), binding=_saml2().BINDING_HTTP_REDIRECT)
     )
     return request_id, dict(info["headers"])["Location"]
 
@@ -198,12 +221,16 @@ def verify(saml_response, request_id, address):
             user=typed_user, reason=Reason.SAML_ERROR, detail="signed with SHA-1: ask the IdP for SHA-256"
         )
     try:
-        response = Saml2Client(config()).parse_authn_request_response(
-            saml_response, BINDING_HTTP_POST, outstanding={request_id: "login"}
+        response = (
+            _saml2()
+            .Saml2Client(config())
+            .parse_authn_request_response(
+                saml_response, _saml2().BINDING_HTTP_POST, outstanding={request_id: "login"}
+            )
         )
     except Unavailable as error:
         return Verdict(user=typed_user, reason=Reason.SAML_ERROR, detail=str(error), outage=True)
-    except StatusError as error:
+    except _saml2().StatusError as error:
         return Verdict(user=typed_user, reason=Reason.SAML_ERROR, detail=f"the IdP refused: {error}"[:500])
     except Exception as error:  # forged, altered, expired, for someone else, replayed: pysaml2 says which
         return Verdict(
@@ -228,7 +255,7 @@ def verify(saml_response, request_id, address):
 
 def sp_metadata():
     """The portal's own metadata, for the IdP's administrator."""
-    return str(entity_descriptor(config()))
+    return str(_saml2().entity_descriptor(config()))
 
 
 def _certificates(sp_config, idp):
@@ -257,7 +284,7 @@ def diagnose():
         return {**report, "error": str(error)}
     idp = _idp_entity_id(sp_config)
     now = datetime.datetime.now(datetime.UTC)
-    services = sp_config.metadata.single_sign_on_service(idp, BINDING_HTTP_REDIRECT)
+    services = sp_config.metadata.single_sign_on_service(idp, _saml2().BINDING_HTTP_REDIRECT)
     report.update(
         idp=idp,
         sign_in_urls=[s["location"] for s in services],
