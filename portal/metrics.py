@@ -17,7 +17,7 @@ from django.utils.crypto import constant_time_compare
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
 
-from .client import client_ip
+from .client import client_ip, client_is_a_trusted_proxy
 
 REQUESTS = Counter(
     "portal_http_requests_total", "HTTP requests answered, by view and status", ["view", "status"]
@@ -149,6 +149,10 @@ def may_scrape(request):
     given = request.META.get("HTTP_AUTHORIZATION", "")
     if token and given.startswith("Bearer ") and constant_time_compare(given[7:].strip(), token):
         return True
+    if request.META.get("HTTP_X_FORWARDED_FOR") and not client_is_a_trusted_proxy(request):
+        # It came through a proxy the portal was not told to trust: its loopback address says nothing
+        # about the client (nginx on the same host without TRUSTED_PROXIES). Only the token may scrape.
+        return False
     try:
         address = ipaddress.ip_address(client_ip(request))
     except ValueError:

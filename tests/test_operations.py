@@ -64,6 +64,12 @@ def test_metrics_are_refused_outside_the_allowed_networks(settings):
     # Behind a proxy that is not trusted, a forged X-Forwarded-For does not make anyone local.
     settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
     assert scrape(Client(REMOTE_ADDR="203.0.113.7", HTTP_X_FORWARDED_FOR="127.0.0.1")).status_code == 403
+    # A proxy on this host that the portal was not told to trust: its loopback address is not the client's.
+    settings.METRICS_TOKEN = ""
+    assert scrape(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")).status_code == 403
+    settings.TRUSTED_PROXIES = ["127.0.0.1/32"]
+    assert scrape(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")).status_code == 403
+    assert scrape(Client(REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="127.0.0.1")).status_code == 200
 
 
 def test_the_intake_counts_its_answers_on_its_own_port(intake):
