@@ -63,7 +63,7 @@ class PortalPasswordChangeForm(PasswordChangeForm, ForcedPasswordChangeForm):
     def clean_old_password(self):
         """The current password is a guess like any login's: counted and locked by the same limits."""
         typed = self.cleaned_data["old_password"]
-        if not throttle.reserve(self.user.email, self.client_ip):
+        if not throttle.reserve(self.user.email, self.client_ip, self.user):
             raise ValidationError(
                 _("Too many wrong passwords. Please try again in %(minutes)d minutes.")
                 % {"minutes": settings.LOCKOUT_MINUTES},
@@ -71,7 +71,7 @@ class PortalPasswordChangeForm(PasswordChangeForm, ForcedPasswordChangeForm):
             )
         if not self.user.check_password(typed):
             raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
-        throttle.give_back(self.user.email, self.client_ip)
+        throttle.give_back(self.user.email, self.client_ip, self.user)
         return typed
 
     def save(self, commit=True):

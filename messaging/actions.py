@@ -87,28 +87,26 @@ def resend(actor, client, recipient):
 
 def move(actor, client, public_ids, folder):
     """Move the reader's own copies of these messages to a folder; returns how many moved."""
-    with transaction.atomic():
-        rows = list(mailbox.movable(actor, public_ids, folder).select_related("message"))
-        Recipient.objects.filter(pk__in=[r.pk for r in rows]).update(folder=folder)
-        AccessEvent.objects.bulk_create(
-            AccessEvent(
-                message=r.message, user=actor, action=AccessEvent.Action.MOVE, ip=client.ip or None,
-                user_agent=client.user_agent, detail=f"{r.address} to {folder}",
-            )
-            for r in rows
-        )  # fmt: skip
-    return len(rows)
+    return _move(actor, client, mailbox.movable(actor, public_ids, folder), folder)
 
 
 def empty_deleted(actor, client):
     """Everything in the reader's Deleted folder leaves their view for good."""
     deleted = Recipient.objects.filter(user=actor, folder=Recipient.Folder.DELETED)
-    return move(
-        actor,
-        client,
-        [str(i) for i in deleted.values_list("message__public_id", flat=True)],
-        Recipient.Folder.EMPTIED,
-    )
+    return _move(actor, client, deleted, Recipient.Folder.EMPTIED)
+
+
+def _move(actor, client, copies, folder):
+    with transaction.atomic():
+        rows = list(copies.select_related("message"))
+        Recipient.objects.filter(pk__in=[r.pk for r in rows]).update(folder=folder)
+        AccessEvent.objects.bulk_create(
+            AccessEvent.of(
+                actor, client, r.message, AccessEvent.Action.MOVE, detail=f"{r.address} to {folder}"
+            )
+            for r in rows
+        )
+    return len(rows)
 
 
 def mark_unread(actor, client, recipient):

@@ -237,10 +237,10 @@ class AccessEvent(models.Model):
         return f"{self.get_action_display()} {self.at:%Y-%m-%d %H:%M}"
 
     @classmethod
-    def record(cls, actor, client, message, action, attachment=None, detail=""):
-        """The only writer of a message's audit trail: who (`actor`, a user or None), from where
-        (`client`, a portal.client.Client), did what."""
-        return cls.objects.create(
+    def of(cls, actor, client, message, action, attachment=None, detail=""):
+        """An event, not saved yet: who (`actor`, a user or None), from where (`client`, a
+        portal.client.Client), did what."""
+        return cls(
             message=message,
             user=actor if actor is not None and actor.is_authenticated else None,
             action=action,
@@ -249,6 +249,13 @@ class AccessEvent(models.Model):
             user_agent=client.user_agent,
             detail=detail[:300],
         )
+
+    @classmethod
+    def record(cls, actor, client, message, action, attachment=None, detail=""):
+        """The only writer of a message's audit trail (`of`, saved)."""
+        event = cls.of(actor, client, message, action, attachment, detail)
+        event.save()
+        return event
 
 
 class Notification(models.Model):

@@ -122,6 +122,7 @@ def branding_preview(request, row):
     )
     context = {"message": sample, "recipient": SimpleNamespace(user=SimpleNamespace(is_external=True))}
     context["link"] = f"{settings.PORTAL_BASE_URL}/m/{'x' * 43}/"
+    context.update(check_code="k7qd-2wxm", check_url=f"{settings.PORTAL_BASE_URL}/check/")  # as sent
     email = build_email(
         "recipient@outside.example",
         "new_message",

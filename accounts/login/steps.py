@@ -120,7 +120,7 @@ class TwoStep(Step):
         if not form.is_valid():
             return self.show(flow, form=form)
         user, address, ip = flow.user(), flow.state.email, flow.ip()
-        if not throttle.reserve(address, ip):
+        if not throttle.reserve(address, ip, user):
             raise LoginFailed(Reason.LOCKED_OUT, "at the two-step code", user=user, method="two_step")
         code = form.cleaned_data["code"]
         if not twostep.is_enrolled(user):
@@ -128,7 +128,7 @@ class TwoStep(Step):
             if not twostep.confirm_enrolment(device, code):
                 form.add_error("code", _("That code is not right. Check that your phone's clock is correct."))
                 return self.show(flow, form=form)
-            throttle.give_back(address, ip)
+            throttle.give_back(address, ip, user)
             flow.state.otp_device, flow.state.backup_codes_pending = device.persistent_id, True
             flow.state.passed.append(self.name)
             codes = twostep.new_backup_codes(user)
@@ -136,7 +136,7 @@ class TwoStep(Step):
         device = twostep.verify(user, code)
         if device is None:
             raise LoginFailed(Reason.TWO_STEP_FAILED, user=user, method="two_step")
-        throttle.give_back(address, ip)
+        throttle.give_back(address, ip, user)
         flow.state.otp_device = device.persistent_id
         return None
 

@@ -11,20 +11,21 @@ import hmac
 import secrets
 from datetime import timedelta
 
-from django import forms
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from portal import mail
 
 from .. import throttle
+from ..forms import VerificationCodeForm
 from ..login.engine import LoginFailed, Redirect, Step
-from ..models import LoginAttempt, LoginCode, MethodKey, User
+from ..models import LoginAttempt, LoginCode, MethodKey
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod
@@ -95,19 +96,13 @@ def _code_email(row):
 OUTBOX = mail.register_outbox(mail.Outbox(LoginCode, _code_email, related=("user",)))
 
 
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label=gettext_lazy("Code from the email"),
-        max_length=20,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "autofocus": True,
-                "spellcheck": "false",
-            }
-        ),
-    )
+class CodeForm(VerificationCodeForm):
+    """The two-step code's field, named for the email and with a digits keyboard on phones."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code"].label = gettext_lazy("Code from the email")
+        self.fields["code"].widget.attrs["inputmode"] = "numeric"
 
 
 class EmailCodeStep(Step):
@@ -136,9 +131,8 @@ class EmailCodeStep(Step):
         )
 
     def submit(self, flow, data):
-        address = flow.state.scope["email"]
+        address, user = flow.state.scope["email"], flow.account()  # the link's address is the one typed
         if data.get("action") == "send":
-            user, _alias = User.objects.find_by_address(address)
             if user is None or not request_code(user, address):
                 return self.show(
                     flow, notice=_("Too many codes were asked for this address. Please try again later.")
@@ -152,8 +146,7 @@ class EmailCodeStep(Step):
         if not form.is_valid():
             return self.show(flow, form=form)
         ip = flow.ip()
-        user, _alias = User.objects.find_by_address(address)
-        if not throttle.reserve(address, ip):
+        if not throttle.reserve(address, ip, user):
             raise LoginFailed(
                 LoginAttempt.Reason.LOCKED_OUT, "at the emailed code", user=user, method=MethodKey.EMAIL_CODE
             )
@@ -161,7 +154,7 @@ class EmailCodeStep(Step):
             right = check_code(address, form.cleaned_data["code"])
         if not right or user is None:
             raise LoginFailed(LoginAttempt.Reason.BAD_CODE, user=user, method=MethodKey.EMAIL_CODE)
-        throttle.give_back(address, ip)
+        throttle.give_back(address, ip, user)
         if not user.is_active:
             raise LoginFailed(LoginAttempt.Reason.INACTIVE, user=user, method=MethodKey.EMAIL_CODE)
         flow.state.user_id, flow.state.method = user.pk, MethodKey.EMAIL_CODE
@@ -194,7 +187,9 @@ class EmailCode(SignInMethod):
                 label, _("A code was asked for and waits for the mail relay (see the notifications).")
             )
         return Check(
-            label, _("The last code was sent on %(at)s.") % {"at": last.sent_at.strftime("%Y-%m-%d %H:%M %Z")}
+            label,
+            _("The last code was sent on %(at)s.")
+            % {"at": date_format(timezone.localtime(last.sent_at), "DATETIME_FORMAT")},
         )
 
 

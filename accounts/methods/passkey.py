@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy
 
 from .. import throttle
 from ..login.engine import Json, LoginFailed, Step
-from ..models import LoginAttempt, MethodKey, Passkey, User
+from ..models import LoginAttempt, MethodKey, Passkey
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod
@@ -130,9 +130,9 @@ def _credential_id(credential):
         return ""
 
 
-def authenticate(request, address, challenge, credential):
-    """Check a passkey's answer for the address being signed in: (user, user_verified), or LoginFailed."""
-    typed_user, _alias = User.objects.find_by_address(address)
+def authenticate(request, typed_user, challenge, credential):
+    """Check a passkey's answer for the account of the address being signed in (`typed_user`, or None):
+    (user, user_verified), or LoginFailed."""
     passkey = Passkey.objects.filter(credential_id=_credential_id(credential)).first()
     if passkey is None:
         raise LoginFailed(Reason.UNKNOWN_PASSKEY, user=typed_user, method=MethodKey.PASSKEY)
@@ -209,13 +209,11 @@ class PasskeyStep(Step):
             raise LoginFailed(
                 Reason.PASSKEY_FAILED, "no challenge of this login awaits an answer", method=MethodKey.PASSKEY
             )
-        address, ip = flow.state.email, flow.ip()
-        if not throttle.reserve(address, ip):
-            raise LoginFailed(
-                Reason.LOCKED_OUT, "at the passkey", user=User.objects.find_by_address(address)[0]
-            )
-        user, user_verified = authenticate(flow.request, address, challenge, data.get("credential", ""))
-        throttle.give_back(address, ip)
+        address, ip, owner = flow.state.email, flow.ip(), flow.account()
+        if not throttle.reserve(address, ip, owner):
+            raise LoginFailed(Reason.LOCKED_OUT, "at the passkey", user=owner, method=MethodKey.PASSKEY)
+        user, user_verified = authenticate(flow.request, owner, challenge, data.get("credential", ""))
+        throttle.give_back(address, ip, owner)
         if not user.is_active:
             raise LoginFailed(Reason.INACTIVE, user=user, method=MethodKey.PASSKEY)
         _still_in_directory(user)
