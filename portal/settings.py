@@ -201,7 +201,7 @@ USE_TZ = True
 # for several nodes, CACHE_URL names a Redis they share (redis://host:6379/0).
 CACHE_URL = env("CACHE_URL")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    "default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": CACHE_URL}
     if CACHE_URL
     else {
         "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",

@@ -236,3 +236,20 @@ def test_a_cached_copy_this_version_cannot_read_is_read_again_from_the_database(
         from django.core.cache import cache as default
 
         branding.cache = default
+
+
+def test_the_shared_redis_cache_builds_its_client_once(redis_server, settings, monkeypatch):
+    """Django's Redis cache built a `redis.Redis` (and its 170 callbacks) for every call: 13 a login."""
+    import redis
+    from django.core.cache import caches
+
+    built = []
+    original = redis.Redis.__init__
+    monkeypatch.setattr(redis.Redis, "__init__", lambda self, *a, **k: built.append(1) or original(self, *a, **k))
+    settings.CACHES = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": redis_server}}
+    cache = caches.create_connection("default")
+    for number in range(20):
+        cache.set(f"key {number}", number)
+        assert cache.get(f"key {number}") == number
+    cache.delete("key 0")
+    assert cache.get("key 0") is None and len(built) == 1
