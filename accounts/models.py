@@ -1,5 +1,6 @@
 """Who may log in, and how: users, their aliases, authentication profiles and the login audit log."""
 
+import hashlib
 import logging
 import re
 import secrets
@@ -55,8 +56,16 @@ class UserManager(BaseUserManager):
         )
 
     def signed_in(self, pk):
-        """The user of a session, with `portal_access`, in one query written out: every page asks for it,
-        and building the same query with the ORM each time cost more than running it."""
+        """The user of a session, with `portal_access`: every page asks for it."""
+        try:
+            pk = self.model._meta.pk.to_python(pk)
+        except ValidationError:
+            return None
+        return self._with_access("u.id = %s", pk)
+
+    def _with_access(self, condition, value):
+        """One user with `portal_access`, in one query written out: building the same query with the
+        ORM each time cost more than running it."""
         user_table = self.model._meta.db_table
         direct = self.model.user_permissions.through._meta.db_table
         groups = self.model.groups.through._meta.db_table
@@ -68,13 +77,9 @@ class UserManager(BaseUserManager):
             f" OR EXISTS (SELECT 1 FROM {groups} g JOIN {group_permissions} gp ON gp.group_id = g.group_id"
             f" JOIN auth_permission p ON p.id = gp.permission_id JOIN django_content_type c"
             f" ON c.id = p.content_type_id WHERE g.user_id = u.id AND p.codename = 'access_portal'"
-            f" AND c.app_label = 'accounts')) AS portal_access FROM {user_table} u WHERE u.id = %s"
+            f" AND c.app_label = 'accounts')) AS portal_access FROM {user_table} u WHERE {condition}"
         )
-        try:
-            pk = self.model._meta.pk.to_python(pk)
-        except ValidationError:
-            return None
-        found = list(self.raw(sql, [pk]))
+        found = list(self.raw(sql, [value]))
         if not found:
             return None
         found[0].portal_access = bool(found[0].portal_access)
@@ -86,7 +91,7 @@ class UserManager(BaseUserManager):
     def find_by_address(self, address):
         """The user an address belongs to, by primary address or alias: (user or None, via_alias)."""
         address = normalize_address(address)
-        user = self.filter(email=address).first()
+        user = self._with_access("u.email = %s", address)  # the login's permit step needs to know too
         if user is not None:
             return user, False
         alias = EmailAlias.objects.select_related("user").filter(email=address).first()
@@ -176,6 +181,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         """The authentication profile that applies: the user's own, else by domain, else default
         (looked up once for this instance: a login asks several times)."""
         if self.auth_profile_id:
+            if "auth_profile" not in self._state.fields_cache:
+                own = [p for p in AuthProfile.objects.cached() if p.pk == self.auth_profile_id]
+                self.auth_profile = own[0] if own else AuthProfile.objects.get(pk=self.auth_profile_id)
             return self.auth_profile
         if getattr(self, "_domain_profile", None) is None:
             self._domain_profile = AuthProfile.objects.for_address(self.email)
@@ -224,10 +232,38 @@ class EmailAlias(models.Model):
 
 
 class AuthProfileQuerySet(models.QuerySet):
+    """Every request of a login asks for a profile, some twice: the table is small and read from the
+    shared cache, dropped whenever a profile is saved, updated or deleted through Django."""
+
+    CACHE_SECONDS = 600  # and a change made beside Django (raw SQL) is seen within ten minutes
+
+    def cached(self):
+        """All profiles, as saved instances, from the cache when it holds them (else one query)."""
+        from django.core.cache import cache
+
+        names = [f.attname for f in self.model._meta.concrete_fields]
+        key = _profiles_cache_key(names)
+        try:
+            rows = cache.get(key)
+        except Exception:  # a copy this version cannot read: read the database
+            rows = None
+        if not isinstance(rows, list):
+            rows = list(self.model.objects.values_list(*names))
+            cache.set(key, rows, self.CACHE_SECONDS)
+        return [self.model.from_db(self.db, names, row) for row in rows]
+
+    def update(self, **kwargs):
+        forget_profiles()
+        return super().update(**kwargs)
+
+    def delete(self):
+        forget_profiles()
+        return super().delete()
+
     def for_address(self, address):
         """The profile for an address's domain, else the default one, else the built-in default."""
         domain = normalize_address(address).rpartition("@")[2]
-        profiles = list(self.all())
+        profiles = self.cached()
         for profile in profiles:
             if domain and domain in profile.domain_list():
                 return profile
@@ -365,6 +401,26 @@ class AuthProfile(models.Model):
                     % {"domains": ", ".join(f"{d} ({taken[d]})" for d in clashes)}
                 }
             )
+
+
+def _profiles_cache_key(names):
+    """Versioned by the columns, so a copy written by another version of the portal is not read."""
+    return "accounts:profiles:" + hashlib.sha256(",".join(names).encode()).hexdigest()[:12]
+
+
+def forget_profiles(**_signal):
+    """Every process reads the profiles again; again after the commit, so that a read between the two
+    cannot keep the old ones."""
+    from django.core.cache import cache
+    from django.db import transaction
+
+    key = _profiles_cache_key([f.attname for f in AuthProfile._meta.concrete_fields])
+    cache.delete(key)
+    transaction.on_commit(lambda: cache.delete(key))
+
+
+models.signals.post_save.connect(forget_profiles, sender=AuthProfile, dispatch_uid="forget_profiles_saved")
+models.signals.post_delete.connect(forget_profiles, sender=AuthProfile, dispatch_uid="forget_profiles_gone")
 
 
 REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L look-alikes

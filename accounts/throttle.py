@@ -1,7 +1,7 @@
 """Guessing limits kept in the database, so that they hold across every server process.
 
-A guess first *reserves* a failure slot for its address and its client, in a row locked for
-the update; only then is a password hashed. A success gives the slots back. So twenty guesses
+A guess first *reserves* a failure slot for its address and its client, in one statement that
+locks their rows; only then is a password hashed. A success gives the slots back. So twenty guesses
 in parallel against a limit of ten hash at most ten passwords, on any number of workers.
 """
 
@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, When
 from django.utils import timezone
 
@@ -30,27 +30,50 @@ def _limit(scope):
     }[scope]
 
 
-def _locked_row(scope, key):
-    """The throttle row for a key, locked for this transaction (created if need be)."""
-    return Throttle.objects.select_for_update().get_or_create(scope=scope, key=key)[0]
+# One statement reserves a guess for every key: the row is created, or its count taken up by one, only
+# where the key is not locked and has a guess left (the WHERE of the upsert); expressions read the row as it
+# was. Stale counts (window over, or a lock that ran out) start again from one. Written out because the
+# ORM has no conditional upsert; PostgreSQL and SQLite (3.35+) both run it, and both lock the row.
+_RESERVE = """
+INSERT INTO {table} (scope, "key", window_start, failures, locked_until, lifted_at, lifted_by)
+VALUES {values}
+ON CONFLICT (scope, "key") DO UPDATE SET
+    failures = {counted} + 1,
+    window_start = CASE WHEN {stale} THEN %(now)s ELSE {table}.window_start END,
+    locked_until = CASE WHEN {counted} + 1 >= {limit} THEN %(lock)s ELSE NULL END
+WHERE ({table}.locked_until IS NULL OR {table}.locked_until <= %(now)s) AND {counted} < {limit}
+RETURNING scope
+"""
 
 
-def _reserve_one(scope, key, now):
-    row = _locked_row(scope, key)
-    if row.is_locked:
-        return False
-    if row.window_start < now - _window() or row.locked_until:
-        # A new window: the old failures are too old to count, or the lock has run out.
-        row.window_start, row.failures, row.locked_until = now, 0, None
-    if row.failures >= _limit(scope):
-        row.save()
-        return False
-    row.failures += 1
-    if row.failures >= _limit(scope):
-        # This guess is the last one allowed; if it fails, the key stays locked.
-        row.locked_until = now + _window()
-    row.save()
-    return True
+def _reserve(pairs, now):
+    """Reserve one guess for each (scope, key); True when every one had a guess left."""
+    table = connection.ops.quote_name(Throttle._meta.db_table)
+    stale = f"({table}.window_start < %(cutoff)s OR {table}.locked_until IS NOT NULL)"
+    params = {"now": _adapt(now), "cutoff": _adapt(now - _window()), "lock": _adapt(now + _window())}
+    values, limits = [], []
+    for number, (scope, key) in enumerate(pairs):
+        params[f"scope{number}"], params[f"key{number}"] = scope, key
+        params[f"limit{number}"] = _limit(scope)
+        params[f"first{number}"] = params["lock"] if _limit(scope) <= 1 else None
+        values.append(f"(%(scope{number})s, %(key{number})s, %(now)s, 1, %(first{number})s, NULL, '')")
+        limits.append(f"WHEN %(scope{number})s THEN %(limit{number})s")
+    limit = f"(CASE {table}.scope {' '.join(limits)} END)"
+    sql = _RESERVE.format(
+        table=table,
+        values=", ".join(values),
+        counted=f"(CASE WHEN {stale} THEN 0 ELSE {table}.failures END)",
+        stale=stale,
+        limit=limit,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        granted = cursor.fetchall()
+    return len(granted) == len(pairs)
+
+
+def _adapt(moment):
+    return connection.ops.adapt_datetimefield_value(moment)
 
 
 UNKNOWN = object()  # the caller has not looked the address's account up
@@ -73,33 +96,39 @@ def keys(address, ip, owner=UNKNOWN):
 
 def reserve(address, ip, owner=UNKNOWN):
     """Reserve one guess for this address and client; False when either is locked out."""
-    now = timezone.now()
     with transaction.atomic():
-        for scope, key in keys(address, ip, owner):
-            if not _reserve_one(scope, key, now):
-                transaction.set_rollback(True)  # give back what the other key reserved
-                return False
+        if not _reserve(keys(address, ip, owner), timezone.now()):
+            transaction.set_rollback(True)  # give back what the other key reserved
+            return False
     return True
 
 
 def give_back(address, ip, owner=UNKNOWN):
-    """A guess succeeded: its reserved slots do not count as failures."""
-    for scope, key in keys(address, ip, owner):
-        give_back_one(scope, key)
+    """A guess succeeded: its reserved slots do not count as failures (one statement for both keys)."""
+    _give_back(keys(address, ip, owner))
 
 
 def reserve_one(scope, key):
     """Reserve one guess of another kind (a notification's check code) for one key; False when locked."""
-    with transaction.atomic():
-        return _reserve_one(scope, key, timezone.now())
+    return _reserve([(scope, key)], timezone.now())
 
 
 def give_back_one(scope, key):
+    _give_back([(scope, key)])
+
+
+def _give_back(pairs):
     """One statement, atomic in the database, so no lock need be held."""
-    Throttle.objects.filter(scope=scope, key=key, failures__gt=0).update(
+    which = Q()
+    for scope, key in pairs:
+        which |= Q(scope=scope, key=key)
+    Throttle.objects.filter(which, failures__gt=0).update(
         failures=F("failures") - 1,
         # Compared with the count before this update: one fewer is below the limit again.
-        locked_until=Case(When(failures__lte=_limit(scope), then=None), default=F("locked_until")),
+        locked_until=Case(
+            *[When(scope=scope, failures__lte=_limit(scope), then=None) for scope in {s for s, _ in pairs}],
+            default=F("locked_until"),
+        ),
     )
 
 

@@ -210,7 +210,7 @@ CACHES = {
 }
 # Sessions live in the database; with a shared Redis they are read from it first (no query a page).
 # Not with the file cache: it lists its folder on every write, and other nodes would not see a logout.
-SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if CACHE_URL else "db")
+SESSION_ENGINE = "portal.sessions." + ("cached_db" if CACHE_URL else "db")
 
 
 STATIC_URL = "static/"

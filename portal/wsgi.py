@@ -6,11 +6,8 @@ import sys
 from django.core import checks
 from django.core.wsgi import get_wsgi_application
 
-from portal.memory import return_large_blocks
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 application = get_wsgi_application()
-return_large_blocks()
 
 _refusals = [error for error in checks.run_checks(tags=["portal_keys"]) if error.is_serious()]
 if _refusals:

@@ -166,6 +166,10 @@ class LoginFlow:
     def save(self):
         self.request.session[STATE_KEY] = self.state.as_session()
 
+    def save_if_changed(self):
+        if self.state.as_session() != self.as_stored:
+            self.save()
+
     def restart(self, keep_email=False):
         """Back to the start; after a failure, back to the password step of the same address."""
         old = self.state
@@ -173,6 +177,9 @@ class LoginFlow:
         if keep_email and old.email:
             self.state.email, self.state.passed = old.email, ["identify"]
             self.state.next, self.state.scope = old.next, old.scope
+            if time.time() - old.started < settings.LOGIN_STATE_SECONDS / 2:
+                # Still fresh: the same state again, so a refusal after a refusal writes no session.
+                self.state.started = old.started
         elif old.next and not old.scope:
             self.state.next = old.next
 
@@ -247,8 +254,8 @@ class LoginFlow:
                 shown = step.show(self)  # which may note something (the device being enrolled)
             if not (self.state.passed or self.state.next):
                 self.clear()  # an anonymous first visit creates no session
-            elif self.state.as_session() != self.as_stored:
-                self.save()
+            else:
+                self.save_if_changed()
             return shown
         current = self.current()
         posted = self.request.POST.get("step")
@@ -299,7 +306,7 @@ class LoginFlow:
             detail=failure.detail,
         )
         self.restart(keep_email=True)
-        self.save()
+        self.save_if_changed()
         sender = (self.state.scope or {}).get("sender") or ""
         return self.current().show(self, failure=failure_context(attempt, failure.outage, sender))
 
