@@ -191,7 +191,18 @@ def hold_mail(mail_from, rcpt_tos, raw):
     database that went away and came back is reached again.
     """
     close_old_connections()
+    _commit_durably()
     return _hold_parsed(mail_from, rcpt_tos, raw)
+
+
+def _commit_durably():
+    """The 250 promises the message survives a power cut. SQLite in WAL mode with synchronous=NORMAL
+    (the web's setting) syncs only at checkpoints; FULL syncs each commit (about 0.4 ms here).
+    PostgreSQL syncs each commit by default."""
+    connection = connections["default"]
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous=FULL")
 
 
 def _hold_parsed(mail_from, rcpt_tos, raw):

@@ -4,11 +4,37 @@ Everything goes through the storage API, so every node of a deployment that shar
 reads what any node wrote. Only ciphertext ever leaves the process.
 """
 
+import os
 import secrets
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
+
+
+class DurableFileSystemStorage(FileSystemStorage):
+    """A local folder whose new files are on the disk when `save()` returns.
+
+    Django's FileSystemStorage leaves a new file in the page cache: a power cut after the intake's 250
+    would keep the message's row (committed) and lose its attachment. The file, its folder and the
+    folder's parent (a message's folder is new) are synced: about half a millisecond here.
+    """
+
+    def _save(self, name, content):
+        name = super()._save(name, content)
+        path = self.path(name)
+        folder = os.path.dirname(path)
+        for synced in (path, folder, os.path.dirname(folder)):
+            _sync(synced)
+        return name
+
+
+def _sync(path):
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def is_bucket():

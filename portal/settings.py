@@ -229,7 +229,7 @@ STORAGES = {
     "default": {
         "BACKEND": "storages.backends.s3.S3Storage"
         if AWS_STORAGE_BUCKET_NAME
-        else "django.core.files.storage.FileSystemStorage"
+        else "messaging.storage.DurableFileSystemStorage"  # synced before the intake answers 250
     },
     "staticfiles": {
         "BACKEND": (

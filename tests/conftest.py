@@ -111,7 +111,7 @@ def test_settings(tmp_path_factory):
     from django.test import override_settings
 
     storages = {
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "default": {"BACKEND": "messaging.storage.DurableFileSystemStorage"},
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     media = tmp_path_factory.mktemp("media")

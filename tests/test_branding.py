@@ -245,11 +245,13 @@ def test_the_shared_redis_cache_builds_its_client_once(redis_server, settings, m
 
     built = []
     original = redis.Redis.__init__
-    monkeypatch.setattr(redis.Redis, "__init__", lambda self, *a, **k: built.append(1) or original(self, *a, **k))
+    monkeypatch.setattr(
+        redis.Redis, "__init__", lambda self, *a, **k: built.append(1) or original(self, *a, **k)
+    )
     settings.CACHES = {"default": {"BACKEND": "portal.cache.RedisCache", "LOCATION": redis_server}}
     cache = caches.create_connection("default")
     for number in range(20):
-        cache.set(f"key {number}", number)
-        assert cache.get(f"key {number}") == number
-    cache.delete("key 0")
-    assert cache.get("key 0") is None and len(built) == 1
+        cache.set(f"key-{number}", number)
+        assert cache.get(f"key-{number}") == number
+    cache.delete("key-0")
+    assert cache.get("key-0") is None and len(built) == 1

@@ -328,3 +328,32 @@ def test_the_size_limit_is_read_from_the_settings(settings):
             assert smtp.esmtp_features.get("size") == "1000"
     finally:
         server.stop()
+
+
+def test_a_250_comes_after_the_message_and_its_attachment_are_on_the_disk(monkeypatch, settings):
+    """A power cut after the 250 must lose nothing: SQLite commits with synchronous=FULL (the web's
+    NORMAL syncs only at checkpoints), PostgreSQL with synchronous_commit on, and the attachment's file
+    and folders are synced before the answer."""
+    import os
+
+    from django.db import connection
+
+    from messaging.intake import hold_mail
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd)
+    )
+    mail = a_message()
+    mail.add_attachment(b"figures", maintype="application", subtype="octet-stream", filename="a.bin")
+    held = hold_mail("sender@example.com", ["client@outside.example"], mail.as_bytes())
+    blob = Path(settings.MEDIA_ROOT) / held.attachments.get().blob
+    assert {str(blob), str(blob.parent), str(blob.parent.parent)} <= set(synced)
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == 2  # FULL
+        else:
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "on"

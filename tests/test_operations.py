@@ -204,7 +204,6 @@ def test_the_error_page_shows_the_request_id_the_log_holds(rf):
     assert "Something went wrong" in page and request.id in page
 
 
-
 BROWSER_MEMORY = """
 from pathlib import Path
 

@@ -193,6 +193,12 @@ class LoginFlow:
                 self._user = User.objects.with_portal_access().get(pk=self.state.user_id)
         return self._user
 
+    def proved(self, user, method):
+        """The first factor proved `user`: the method's own copy is kept, since it may have just changed
+        (a directory login mirrors the portal group)."""
+        self.state.user_id, self.state.method = user.pk, method
+        self._user = user
+
     def account(self):
         """The account of the address typed, by primary address or alias, or None (once a request)."""
         email = self.state.email
@@ -280,8 +286,12 @@ class LoginFlow:
                 self.state.passed.append(step.name)
         except LoginFailed as failure:
             return self.fail(failure)
+        if reverse(step.url_name) == self.request.path:
+            shown = step.show(self)  # the next page at once, not a redirect to it: a request less
+            self.save()
+            return shown
         self.save()
-        return Redirect(reverse(self.current().url_name))
+        return Redirect(reverse(step.url_name))
 
     def record(self, outcome, *, reason="", user=None, method="", detail=""):
         return LoginAttempt.record(

@@ -67,7 +67,7 @@ class Verify(Step):
             raise LoginFailed(
                 verdict.reason, verdict.detail, user=verdict.user, method=method, outage=verdict.outage
             )
-        flow.state.user_id, flow.state.method = verdict.user.pk, method
+        flow.proved(verdict.user, method)
         return None
 
 

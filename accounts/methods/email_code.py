@@ -157,7 +157,7 @@ class EmailCodeStep(Step):
         throttle.give_back(address, ip, user)
         if not user.is_active:
             raise LoginFailed(LoginAttempt.Reason.INACTIVE, user=user, method=MethodKey.EMAIL_CODE)
-        flow.state.user_id, flow.state.method = user.pk, MethodKey.EMAIL_CODE
+        flow.proved(user, MethodKey.EMAIL_CODE)
         return None
 
 

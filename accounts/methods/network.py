@@ -133,6 +133,7 @@ def _sync_portal_group(user, group_dns):
         user.groups.add(group)
     else:
         user.groups.remove(group)
+    user.portal_access = None  # looked up with the account, before this: asked again when needed
 
 
 def _update_user(user, attrs):

@@ -217,7 +217,7 @@ class PasskeyStep(Step):
         if not user.is_active:
             raise LoginFailed(Reason.INACTIVE, user=user, method=MethodKey.PASSKEY)
         _still_in_directory(user)
-        flow.state.user_id, flow.state.method = user.pk, MethodKey.PASSKEY
+        flow.proved(user, MethodKey.PASSKEY)
         flow.state.both_factors = bool(user_verified)
         return None
 

@@ -356,7 +356,7 @@ class SingleSignOnStep(Step):
                     method=MethodKey.SAML,
                     outage=verdict.outage,
                 )
-            flow.state.user_id, flow.state.method = verdict.user.pk, MethodKey.SAML
+            flow.proved(verdict.user, MethodKey.SAML)
             return None
         if data.get("choice") == "password" and flow.profile().allows(MethodKey.CLOUD):
             flow.state.sso_declined = True
