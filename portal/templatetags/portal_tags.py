@@ -4,7 +4,8 @@ import functools
 
 from django import template
 from django.conf import settings
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import get_language_info
 
 register = template.Library()
@@ -20,7 +21,7 @@ def _language_options(current):
             (
                 code,
                 code,
-                format_html(" selected") if code == current else "",
+                mark_safe(" selected") if code == current else "",
                 get_language_info(code)["name_local"],
             )
             for code, _name in settings.LANGUAGES
