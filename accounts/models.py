@@ -241,7 +241,7 @@ class AuthProfileQuerySet(models.QuerySet):
         """All profiles, as saved instances, from the cache when it holds them (else one query)."""
         from django.core.cache import cache
 
-        names = [f.attname for f in self.model._meta.concrete_fields]
+        names = _profile_columns()
         key = _profiles_cache_key(names)
         try:
             rows = cache.get(key)
@@ -253,12 +253,9 @@ class AuthProfileQuerySet(models.QuerySet):
         return [self.model.from_db(self.db, names, row) for row in rows]
 
     def update(self, **kwargs):
+        """A bulk update sends no signal: the cached copy is dropped here (deletes send post_delete)."""
         forget_profiles()
         return super().update(**kwargs)
-
-    def delete(self):
-        forget_profiles()
-        return super().delete()
 
     def for_address(self, address):
         """The profile for an address's domain, else the default one, else the built-in default."""
@@ -403,6 +400,10 @@ class AuthProfile(models.Model):
             )
 
 
+def _profile_columns():
+    return [field.attname for field in AuthProfile._meta.concrete_fields]
+
+
 def _profiles_cache_key(names):
     """Versioned by the columns, so a copy written by another version of the portal is not read."""
     return "accounts:profiles:" + hashlib.sha256(",".join(names).encode()).hexdigest()[:12]
@@ -414,7 +415,7 @@ def forget_profiles(**_signal):
     from django.core.cache import cache
     from django.db import transaction
 
-    key = _profiles_cache_key([f.attname for f in AuthProfile._meta.concrete_fields])
+    key = _profiles_cache_key(_profile_columns())
     cache.delete(key)
     transaction.on_commit(lambda: cache.delete(key))
 

@@ -46,19 +46,25 @@ RETURNING scope
 """
 
 
+def _per_key(pairs, table):
+    """The parameters of each (scope, key) (scope0, key0, limit0, …) and the SQL of a row's limit."""
+    params = {}
+    for number, (scope, key) in enumerate(pairs):
+        params.update({f"scope{number}": scope, f"key{number}": key, f"limit{number}": _limit(scope)})
+    cases = " ".join(f"WHEN %(scope{number})s THEN %(limit{number})s" for number in range(len(pairs)))
+    return params, f"(CASE {table}.scope {cases} END)"
+
+
 def _reserve(pairs, now):
     """Reserve one guess for each (scope, key); True when every one had a guess left."""
     table = connection.ops.quote_name(Throttle._meta.db_table)
     stale = f"({table}.window_start < %(cutoff)s OR {table}.locked_until IS NOT NULL)"
-    params = {"now": _adapt(now), "cutoff": _adapt(now - _window()), "lock": _adapt(now + _window())}
-    values, limits = [], []
-    for number, (scope, key) in enumerate(pairs):
-        params[f"scope{number}"], params[f"key{number}"] = scope, key
-        params[f"limit{number}"] = _limit(scope)
+    params, limit = _per_key(pairs, table)
+    params.update(now=_adapt(now), cutoff=_adapt(now - _window()), lock=_adapt(now + _window()))
+    values = []
+    for number, (scope, _key) in enumerate(pairs):
         params[f"first{number}"] = params["lock"] if _limit(scope) <= 1 else None
         values.append(f"(%(scope{number})s, %(key{number})s, %(now)s, 1, %(first{number})s, NULL, '')")
-        limits.append(f"WHEN %(scope{number})s THEN %(limit{number})s")
-    limit = f"(CASE {table}.scope {' '.join(limits)} END)"
     sql = _RESERVE.format(
         table=table,
         values=", ".join(values),
@@ -121,17 +127,12 @@ def _give_back(pairs):
     """One statement, atomic in the database, so no lock need be held. Written out: the ORM's build of
     the same update cost more than the rest of a successful login's statements together."""
     table = connection.ops.quote_name(Throttle._meta.db_table)
-    params, which, limits = {}, [], []
-    for number, (scope, key) in enumerate(pairs):
-        params[f"scope{number}"], params[f"key{number}"] = scope, key
-        params[f"limit{number}"] = _limit(scope)
-        which.append(f'(scope = %(scope{number})s AND "key" = %(key{number})s)')
-        limits.append(f"WHEN %(scope{number})s THEN %(limit{number})s")
+    params, limit = _per_key(pairs, table)
+    which = " OR ".join(f'(scope = %(scope{n})s AND "key" = %(key{n})s)' for n in range(len(pairs)))
     # Compared with the count before this update: one fewer is below the limit again.
     sql = (
-        f"UPDATE {table} SET failures = failures - 1, locked_until = CASE WHEN failures <= "  # noqa: S608
-        f"(CASE scope {' '.join(limits)} END) THEN NULL ELSE locked_until END "
-        f"WHERE failures > 0 AND ({' OR '.join(which)})"
+        f"UPDATE {table} SET failures = failures - 1, locked_until = CASE WHEN failures <= {limit} "  # noqa: S608
+        f"THEN NULL ELSE locked_until END WHERE failures > 0 AND ({which})"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

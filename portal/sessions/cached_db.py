@@ -2,12 +2,9 @@
 
 from django.contrib.sessions.backends import cached_db
 
-from . import FewerStatements
+from . import db
 
 
-class SessionStore(FewerStatements, cached_db.SessionStore):
-    def delete(self, session_key=None):
-        session_key = session_key or self.session_key
-        if session_key is not None:
-            self._delete_row(session_key)
-            self._cache.delete(self.cache_key_prefix + session_key)
+class SessionStore(cached_db.SessionStore, db.SessionStore):
+    """Django's cached_db over the rows of `portal.sessions.db` (its delete drops the cached copy, then
+    the row in one statement)."""
