@@ -1,31 +1,46 @@
 """Every change to someone's account: checked, done and recorded in one transaction.
 
-The admin's actions, the login doctor's fixes and any command call these functions and nothing
-else to change another person's rights, password, two-step or lockout. Each one checks that the
-actor holds the permission it needs and has at least the power of the account it touches (only a
-superuser changes a superuser; anyone else only an account whose permissions are all theirs too),
-then writes Django's admin history (`LogEntry`) in the same transaction, so that the doctor's
-history shows what was done, by whom and from where.
+The admin (its actions, change forms, password page, groups), the login doctor's fixes, the Security
+page, the directory's group sync and every command call these functions and nothing else to change
+a person's rights, password, two-step, passkeys, sessions or lockout. Each action checks that the
+actor holds its `permission` and has at least the power of the account it touches (only a superuser
+changes a superuser; anyone else only an account whose permissions are all theirs too), then writes
+its audit event (`portal.audit`) in the same transaction. A person's own changes (`SELF`) need only
+that the account is theirs; the portal's own work (`audit.SYSTEM`) and commands (`COMMAND_LINE`)
+are trusted actors.
 """
 
 import logging
 
-from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
-from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from . import passwords, throttle, twostep
-from .models import Throttle, User, portal_permission
+from portal import audit
+from portal.audit import Event
+from portal.client import Client
+
+from . import passwords, sessions, throttle, twostep
+from .models import EmailAlias, Passkey, Throttle, User, normalize_address, portal_permission
 
 log = logging.getLogger("portal.actions")
 
 CHANGE_USER = "accounts.change_user"
+ADD_USER = "accounts.add_user"
+DELETE_USER = "accounts.delete_user"
 CHANGE_LOCKOUT = "accounts.change_throttle"
+CHANGE_GROUP = "auth.change_group"
+SELF = "self"  # the permission of a person's changes to their own account
+COMMAND_LINE = audit.COMMAND_LINE
+
+# Fields that decide who someone is or how they sign in: never changed on one's own account.
+IDENTITY_FIELDS = {"email", "kind", "auth_profile"}
+# Fields only a superuser changes (they are power).
+POWER_FIELDS = {"is_staff", "is_superuser"}
 
 
 class Refused(PermissionDenied):
@@ -41,9 +56,16 @@ def permissions_of(user):
     return {f"{app}.{codename}" for app, codename in held}
 
 
+def names_of(permissions):
+    """'app.codename' of each Permission row."""
+    return {f"{p.content_type.app_label}.{p.codename}" for p in permissions}
+
+
 def has_power_over(actor, target):
     """Only a superuser acts on a superuser; anyone else only on an account whose every permission
     they hold too."""
+    if audit.is_trusted(actor):
+        return True
     if target.is_superuser:
         return actor.is_superuser
     if actor.is_superuser:
@@ -53,7 +75,15 @@ def has_power_over(actor, target):
 
 def check(actor, permission, target=None):
     """Raise Refused unless `actor` may use `permission` on `target` (an account, or None)."""
-    if actor is None or not actor.is_active or not actor.has_perm(permission):
+    if audit.is_trusted(actor):
+        return
+    if actor is None or isinstance(actor, str) or not actor.is_active:
+        raise Refused(_("You do not have the permission to do this."))
+    if permission == SELF:
+        if target is None or target.pk != actor.pk:
+            raise Refused(_("You can only change your own account here."))
+        return
+    if not actor.has_perm(permission):
         raise Refused(_("You do not have the permission to do this."))
     if target is not None and not has_power_over(actor, target):
         raise Refused(
@@ -65,97 +95,460 @@ def check(actor, permission, target=None):
         )
 
 
-def _record(actor, client, objects, what):
-    """The admin-history row of each object, in English whatever the actor's language."""
-    with translation.override("en"):
-        message = f"{what}" + (f" (from {client.ip})" if client.ip else "")
-    LogEntry.objects.log_actions(
-        user_id=actor.pk, queryset=objects, action_flag=CHANGE, change_message=message
-    )
-    log.info("event=account_action action=%s actor=%s objects=%d", what, actor.pk, len(objects))
-
-
-def _account_action(permission, label):
-    """Wrap a change of one account: check, change and record it, or neither."""
+def account_action(permission, label, event):
+    """Wrap a change of one account: check, change and record it, or neither. The change returns the
+    event's details (a dict) or None."""
 
     def decorate(change):
         def action(actor, client, user, *args, **kwargs):
             check(actor, permission, user)
             with transaction.atomic():
-                result = change(actor, user, *args, **kwargs)
-                _record(actor, client, [user], str(label))
-            return result
+                details = change(actor, user, *args, **kwargs) or {}
+                audit.record(event, actor=actor, client=client, subject=user, **details)
+            log.info("event=account_action action=%s subject=%s", event, user.pk)
 
         action.__name__, action.__doc__ = change.__name__, change.__doc__
-        action.label = label
+        action.label, action.permission, action.event = label, permission, event
         return action
 
     return decorate
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Grant the portal permission"))
+# -- The administrator's actions (admin, login doctor) ------------------------------------------------
+
+
+@account_action(CHANGE_USER, gettext_lazy("Grant the portal permission"), Event.PERMISSION_GRANTED)
 def grant_portal_access(actor, user):
     """Give the portal permission directly."""
     user.user_permissions.add(portal_permission())
+    return {"permission": "accounts.access_portal"}
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Remove the portal permission (given directly)"))
+@account_action(
+    CHANGE_USER, gettext_lazy("Remove the portal permission (given directly)"), Event.PERMISSION_REMOVED
+)
 def remove_portal_access(actor, user):
     """Take back a directly given portal permission (a group's stays: change the group)."""
     user.user_permissions.remove(portal_permission())
+    return {"permission": "accounts.access_portal"}
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Send a temporary password"))
+@account_action(CHANGE_USER, gettext_lazy("Send a temporary password"), Event.PASSWORD_RESET_SENT)
 def send_temporary_password(actor, user):
     """Queue a temporary password; the notification worker issues and sends it."""
-    passwords.queue_temporary_password(user, requested_by=actor.email)
+    _name, by = audit.actor_fields(actor)
+    passwords.queue_temporary_password(user, requested_by=by)
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Set a password, to be changed at next login"))
+@account_action(
+    CHANGE_USER, gettext_lazy("Set a password, to be changed at next login"), Event.PASSWORD_CHANGED
+)
 def set_password_to_change(actor, user, password):
     """A password the administrator chose; the person must replace it at the next login."""
     passwords.set_password_to_change(user, password)
+    sessions.end_all(user)
+    return {"by": "administrator", "must_change": True}
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Reset two-step"))
+@account_action(CHANGE_USER, gettext_lazy("Set the password"), Event.PASSWORD_CHANGED)
+def set_password(actor, user, password, *, must_change=True):
+    """The admin's own password page: a password the administrator chose (to be changed at the next
+    login), or none at all (None). Every session of the account ends."""
+    if password is None:
+        passwords.remove_password(user)
+    else:
+        passwords.set_password(user, password, must_change=must_change)
+    sessions.end_all(user)
+    return {"by": "administrator", "usable": password is not None, "must_change": must_change or None}
+
+
+@account_action(CHANGE_USER, gettext_lazy("Reset two-step"), Event.TWO_STEP_RESET)
 def reset_two_step(actor, user):
     """Remove the authenticator apps and backup codes: the person sets up again at the next login."""
     twostep.reset(user)
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Remove the passkeys"))
+@account_action(CHANGE_USER, gettext_lazy("Remove the passkeys"), Event.PASSKEY_REMOVED)
 def remove_passkeys(actor, user):
     """After a lost device: the person signs in with their password and adds a new passkey."""
-    user.passkeys.all().delete()
+    removed = user.passkeys.all().delete()[0]
+    return {"count": removed}
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Reactivate the account"))
+@account_action(CHANGE_USER, gettext_lazy("Reactivate the account"), Event.ACCOUNT_REACTIVATED)
 def reactivate(actor, user):
     User.objects.filter(pk=user.pk).update(is_active=True)
     user.is_active = True
 
 
-@_account_action(CHANGE_USER, gettext_lazy("Deactivate the account"))
+@account_action(CHANGE_USER, gettext_lazy("Deactivate the account"), Event.ACCOUNT_DEACTIVATED)
 def deactivate(actor, user):
-    """The account can no longer sign in; its sessions end at their next request."""
+    """The account can no longer sign in; its sessions end at once."""
     User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
+    sessions.end_all(user)
+
+
+@account_action(CHANGE_USER, gettext_lazy("End all sessions"), Event.SESSION_ENDED)
+def end_all_sessions(actor, user):
+    """Log the person out everywhere (a lost laptop, a leaving employee)."""
+    return {"count": sessions.end_all(user), "scope": "all"}
 
 
 def lift_lockouts(actor, client, rows):
     """Lift lockouts early. A lockout of an account's address counts as acting on that account."""
     check(actor, CHANGE_LOCKOUT)
-    rows, owners = list(rows), []
+    rows, owners = list(rows), {}
     for row in rows:
         if row.scope == Throttle.Scope.ADDRESS:
             owner, _alias = User.objects.find_by_address(row.key)
             if owner is not None:
                 check(actor, CHANGE_LOCKOUT, owner)
-                owners.append(owner)
+                owners[row.pk] = owner
+    _name, by = audit.actor_fields(actor)
     with transaction.atomic():
         for row in rows:
-            throttle.lift(row, by=actor.email)
-        _record(actor, client, rows + owners, str(lift_lockouts.label))
+            throttle.lift(row, by=by)
+            audit.record(
+                Event.LOCKOUT_LIFTED,
+                actor=actor,
+                client=client,
+                subject=owners.get(row.pk) or "",
+                scope=row.scope,
+                key=row.key,
+            )
 
 
 lift_lockouts.label = gettext_lazy("Lift the lockout")
+lift_lockouts.permission = CHANGE_LOCKOUT
+lift_lockouts.event = Event.LOCKOUT_LIFTED
+
+
+# -- Accounts as the admin's forms and the commands make and change them ------------------------------
+
+
+def create_account(actor, client, email, password=None, **fields):
+    """A new account (the admin's add form, commands): an administrator makes no one stronger than
+    themselves, so rights are given afterwards, through the actions."""
+    check(actor, ADD_USER)
+    if (fields.get("is_staff") or fields.get("is_superuser")) and not (
+        audit.is_trusted(actor) or actor.is_superuser
+    ):
+        raise Refused(_("Only a superuser makes administrators."))
+    with transaction.atomic():
+        user = User.objects.create_user(email, password=password, **fields)
+        audit.record(
+            Event.ACCOUNT_CREATED, actor=actor, client=client, subject=user, kind=user.kind,
+            staff=user.is_staff or None, superuser=user.is_superuser or None,
+        )  # fmt: skip
+    return user
+
+
+def change_account(actor, client, user, changes):
+    """Change fields of an account (the admin's change form): `changes` maps field names to values.
+
+    Who someone is and how they sign in (address, kind, profile) is never changed on one's own account;
+    administrator and superuser flags only by a superuser; the active flag through (de)activate."""
+    check(actor, CHANGE_USER, user)
+    names = set(changes)
+    if not audit.is_trusted(actor):
+        if names & IDENTITY_FIELDS and user.pk == actor.pk:
+            raise Refused(_("Nobody changes the address, kind or profile of their own account."))
+        if names & POWER_FIELDS and not actor.is_superuser:
+            raise Refused(_("Only a superuser makes or unmakes administrators."))
+        if "kind" in names and not actor.is_superuser:
+            # Staff sign in anywhere; a recipient only through their message's link. Turning one into
+            # the other would let an administrator sign in as a recipient and read their messages.
+            raise Refused(_("Only a superuser turns a recipient into staff, or staff into a recipient."))
+    if "email" in changes:
+        address = normalize_address(changes["email"])
+        if EmailAlias.objects.filter(email=address).exclude(user=user).exists():
+            raise Refused(_("This address is already another user's alias."))
+        changes = {**changes, "email": address}
+    active = changes.pop("is_active", None)
+    with transaction.atomic():
+        old = {name: _shown(getattr(user, name)) for name in changes}
+        for name, value in changes.items():
+            setattr(user, name, value)
+        if changes:
+            user.save(update_fields=[User._meta.get_field(name).attname for name in changes])
+            audit.record(
+                Event.ACCOUNT_CHANGED,
+                actor=actor,
+                client=client,
+                subject=user,
+                fields=sorted(changes),
+                old={k: v for k, v in old.items() if k in {"email", "kind", "auth_profile", "name"}},
+                new={
+                    k: _shown(v) for k, v in changes.items() if k in {"email", "kind", "auth_profile", "name"}
+                },
+            )
+    if active is not None and active != user.is_active:
+        (reactivate if active else deactivate)(actor, client, user)
+
+
+def _shown(value):
+    """A field's value as the trail keeps it (a profile by its name)."""
+    return str(value) if value is not None and not isinstance(value, bool | int) else value
+
+
+def delete_account(actor, client, user):
+    check(actor, DELETE_USER, user)
+    if not audit.is_trusted(actor) and user.pk == actor.pk:
+        raise Refused(_("Nobody deletes their own account."))
+    with transaction.atomic():
+        sessions.end_all(user)
+        audit.record(Event.ACCOUNT_DELETED, actor=actor, client=client, subject=user.email, kind=user.kind)
+        user.delete()
+
+
+def set_groups(actor, client, user, groups):
+    """An account's groups, as the admin's form gives them: only a superuser hands out rights, and
+    nobody gives a group whose permissions they do not hold."""
+    check(actor, CHANGE_USER, user)
+    groups = set(groups)
+    before = set(user.groups.all())
+    _check_handing_out(actor, user, Permission.objects.filter(group__in=groups ^ before))
+    if groups == before:
+        return
+    with transaction.atomic():
+        user.groups.set(groups)
+        user.portal_access = None
+        audit.record(
+            Event.GROUP_CHANGED, actor=actor, client=client, subject=user,
+            added=sorted(g.name for g in groups - before), removed=sorted(g.name for g in before - groups),
+        )  # fmt: skip
+
+
+def set_permissions(actor, client, user, permissions):
+    """An account's own permissions, as the admin's form gives them (each change recorded)."""
+    check(actor, CHANGE_USER, user)
+    permissions = set(permissions)
+    before = set(user.user_permissions.select_related("content_type"))
+    _check_handing_out(actor, user, permissions ^ before)
+    if permissions == before:
+        return
+    with transaction.atomic():
+        user.user_permissions.set(permissions)
+        user.portal_access = None
+        for event, changed in (
+            (Event.PERMISSION_GRANTED, permissions - before),
+            (Event.PERMISSION_REMOVED, before - permissions),
+        ):
+            for name in sorted(names_of(changed)):
+                audit.record(event, actor=actor, client=client, subject=user, permission=name)
+
+
+def _check_handing_out(actor, user, permissions):
+    if audit.is_trusted(actor) or actor.is_superuser:
+        return
+    if user.pk == actor.pk:
+        raise Refused(_("Nobody changes their own rights."))
+    missing = names_of(Permission.objects.filter(pk__in=[p.pk for p in permissions])) - set(
+        actor.get_all_permissions()
+    )
+    if missing:
+        raise Refused(_("You cannot hand out rights that you do not have: %(rights)s.") % {
+            "rights": ", ".join(sorted(missing))
+        })  # fmt: skip
+
+
+def may_change_group(actor, group):
+    """Whether `actor` may change or delete `group`: it holds no permission the actor lacks."""
+    if audit.is_trusted(actor) or actor.is_superuser:
+        return True
+    return names_of(group.permissions.select_related("content_type")) <= set(actor.get_all_permissions())
+
+
+def change_group(actor, client, group, permissions=None, *, created=False):
+    """A group as Django's group admin saves it (its name already set on `group`): anyone with
+    change_group could otherwise give a group they belong to any permission. Nobody gives or takes a
+    permission they do not hold, nor changes a group that holds one they lack."""
+    check(actor, "auth.add_group" if created else CHANGE_GROUP)
+    saved = Group.objects.filter(pk=group.pk).first() if group.pk else None
+    current = set(saved.permissions.select_related("content_type")) if saved else set()
+    wanted = current if permissions is None else set(permissions)
+    if not audit.is_trusted(actor) and not actor.is_superuser:
+        if not names_of(current | wanted) <= set(actor.get_all_permissions()):
+            raise Refused(_("This group has, or would have, rights that you do not have."))
+    with transaction.atomic():
+        group.save()
+        group.permissions.set(wanted)
+        audit.record(
+            Event.GROUP_CHANGED, actor=actor, client=client, group=group.name,
+            renamed_from=saved.name if saved and saved.name != group.name else None, created=created or None,
+            added=sorted(names_of(wanted - current)), removed=sorted(names_of(current - wanted)),
+        )  # fmt: skip
+    return group
+
+
+def delete_group(actor, client, group):
+    check(actor, "auth.delete_group")
+    if not audit.is_trusted(actor) and not actor.is_superuser:
+        if not names_of(group.permissions.select_related("content_type")) <= set(actor.get_all_permissions()):
+            raise Refused(_("This group has rights that you do not have."))
+    with transaction.atomic():
+        audit.record(Event.GROUP_CHANGED, actor=actor, client=client, group=group.name, deleted=True)
+        group.delete()
+
+
+def add_alias(actor, client, user, address):
+    """Another address of an account: claiming an address is acting on the account with the power rule,
+    and nobody gives themselves one."""
+    check(actor, CHANGE_USER, user)
+    if not audit.is_trusted(actor) and user.pk == actor.pk:
+        raise Refused(_("Nobody adds an address to their own account."))
+    address = normalize_address(address)
+    if User.objects.filter(email=address).exists() or EmailAlias.objects.filter(email=address).exists():
+        raise Refused(_("This address already belongs to an account."))
+    with transaction.atomic():
+        alias = EmailAlias.objects.create(user=user, email=address)
+        audit.record(Event.ALIAS_ADDED, actor=actor, client=client, subject=user, alias=address)
+    return alias
+
+
+def remove_alias(actor, client, alias):
+    user = alias.user
+    check(actor, CHANGE_USER, user)
+    with transaction.atomic():
+        audit.record(Event.ALIAS_REMOVED, actor=actor, client=client, subject=user, alias=alias.email)
+        alias.delete()
+
+
+# -- The portal's own changes ------------------------------------------------------------------------
+
+
+def sync_directory_groups(user, group, member):
+    """A directory login mirrors the portal group of LDAP_PORTAL_GROUP (the system is the actor)."""
+    already = user.groups.filter(pk=group.pk).exists()
+    if already == member:
+        return
+    with transaction.atomic():
+        (user.groups.add if member else user.groups.remove)(group)
+        user.portal_access = None
+        audit.record(
+            Event.DIRECTORY_GROUPS_SYNCED, actor=audit.SYSTEM, subject=user,
+            added=[group.name] if member else [], removed=[] if member else [group.name],
+        )  # fmt: skip
+
+
+def directory_group(name):
+    """The group that mirrors the directory's portal group (made, with the portal permission, once)."""
+    with transaction.atomic():
+        group, created = Group.objects.get_or_create(name=name)
+        if created:
+            group.permissions.add(portal_permission())
+            audit.record(
+                Event.GROUP_CHANGED, actor=audit.SYSTEM, group=name, created=True,
+                added=["accounts.access_portal"],
+            )  # fmt: skip
+    return group
+
+
+def update_from_directory(user, email, kind):
+    """The directory is the truth for staff: their primary address and kind follow it."""
+    changes = {
+        name: value for name, value in (("email", email), ("kind", kind)) if getattr(user, name) != value
+    }
+    if changes:
+        change_account(audit.SYSTEM, None, user, changes)
+
+
+# -- A person's own changes (the Security page, the forced change) -----------------------------------
+
+
+@account_action(SELF, gettext_lazy("Change your password"), Event.PASSWORD_CHANGED)
+def change_own_password(actor, user, password, *, keep_session=None):
+    """The person chose their own password: nothing temporary or forced is left, and every other
+    session of theirs ends (`keep_session`: the key of the one they are using)."""
+    forced = user.must_change_password
+    passwords.finish_password_change(user, password)
+    ended = sessions.end_all(user, except_key=keep_session)
+    return {"by": "self", "forced": forced or None, "sessions_ended": ended or None}
+
+
+@account_action(SELF, gettext_lazy("Set up two-step"), Event.TWO_STEP_ENROLLED)
+def enrol_two_step(actor, user, device, code):
+    """Confirm a new authenticator app with a code from it; the person's other apps stop working.
+    Returns nothing and records nothing when the code is wrong (see `twostep.confirm_enrolment`)."""
+    if not twostep.confirm_enrolment(device, code):
+        raise WrongCode
+    return {"device": device.name}
+
+
+class WrongCode(Refused):
+    """The code did not confirm the new device: nothing changed."""
+
+
+def try_enrol_two_step(actor, client, user, device, code):
+    """True when the code confirmed the device (and the enrolment is recorded)."""
+    try:
+        enrol_two_step(actor, client, user, device, code)
+    except WrongCode:
+        return False
+    return True
+
+
+def renew_backup_codes(actor, client, user):
+    """New backup codes; the old ones stop working. Returns the codes, shown once."""
+    check(actor, SELF, user)
+    with transaction.atomic():
+        codes = twostep.new_backup_codes(user)
+        audit.record(Event.BACKUP_CODES_RENEWED, actor=actor, client=client, subject=user)
+    return codes
+
+
+def add_passkey(actor, client, user, **fields):
+    """A passkey the person's device made (verified by accounts.methods.passkey)."""
+    check(actor, SELF, user)
+    with transaction.atomic():
+        passkey = Passkey.objects.create(user=user, **fields)
+        audit.record(Event.PASSKEY_ADDED, actor=actor, client=client, subject=user, passkey=passkey.name)
+    return passkey
+
+
+def remove_own_passkey(actor, client, user, passkey_id):
+    """One of the person's own passkeys; False when there is no such passkey of theirs."""
+    check(actor, SELF, user)
+    with transaction.atomic():
+        passkey = Passkey.objects.filter(user=user, pk=passkey_id).first()
+        if passkey is None:
+            return False
+        passkey.delete()
+        audit.record(Event.PASSKEY_REMOVED, actor=actor, client=client, subject=user, passkey=passkey.name)
+    return True
+
+
+def end_other_sessions(actor, client, user, keep_session):
+    """'Log out everywhere else': every session of the person but the one they are using."""
+    check(actor, SELF, user)
+    with transaction.atomic():
+        ended = sessions.end_all(user, except_key=keep_session)
+        audit.record(
+            Event.SESSION_ENDED, actor=actor, client=client, subject=user, count=ended, scope="others"
+        )
+    return ended
+
+
+def end_session(actor, client, user, session_key, *, reason="logout"):
+    """One session ends (a logout, or the person ends one of theirs from the Security page)."""
+    if actor is not None and not audit.is_trusted(actor):
+        check(actor, SELF, user)
+    with transaction.atomic():
+        ended = sessions.end(user, session_key)
+        if ended:
+            audit.record(Event.SESSION_ENDED, actor=actor or user, client=client, subject=user, scope=reason)
+    return ended
+
+
+def _logged_out(sender, request, user, **kwargs):
+    """Every logout (the person's, or the portal's when their rights went) ends the session in the trail."""
+    key = getattr(request, "session", None) and request.session.session_key
+    if user is None or not key:
+        return
+    with transaction.atomic():
+        sessions.forget(user, key)
+        audit.record(Event.SESSION_ENDED, actor=user, client=Client.of(request), subject=user, scope="logout")
+
+
+user_logged_out.connect(_logged_out, dispatch_uid="accounts_actions_logged_out")

@@ -2,10 +2,13 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import password_validation
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.contrib.auth.forms import UserChangeForm as DjangoUserChangeForm
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef
 from django.shortcuts import redirect
@@ -95,6 +98,7 @@ class UserAdmin(DjangoUserAdmin):
         "deactivate",
         "reactivate",
         "remove_passkeys",
+        "end_all_sessions",
     ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
@@ -211,6 +215,92 @@ class UserAdmin(DjangoUserAdmin):
     def reactivate(self, request, queryset):
         run_on_each(self, request, queryset, account_actions.reactivate)
 
+    @admin.action(description=account_actions.end_all_sessions.label, permissions=["change"])
+    def end_all_sessions(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self, request, queryset, "end_all_sessions",
+                _("Log these people out everywhere? Each must log in again on every device."),
+            )  # fmt: skip
+        run_on_each(self, request, queryset, account_actions.end_all_sessions)
+        return None
+
+    # Django's own pages change accounts through the actions too: the change and add forms, the groups
+    # and permissions, the aliases, the password page and deletion. Each is checked and recorded.
+    def save_model(self, request, obj, form, change):
+        client = Client.of(request)
+        if not change:
+            data = form.cleaned_data
+            password = data.get("password1") if data.get("usable_password", True) else None
+            fields = {name: data[name] for name in ("name", "kind") if name in data}
+            created = account_actions.create_account(request.user, client, data["email"], password, **fields)
+            obj.pk, obj._state = created.pk, created._state
+            obj.__dict__.update(created.__dict__)
+            return
+        old = User.objects.get(pk=obj.pk)
+        changes = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name in form.cleaned_data and name not in {"groups", "user_permissions", "password"}
+        }
+        for name in changes:
+            setattr(obj, name, getattr(old, name))  # the form set them; the action sets them again
+        account_actions.change_account(request.user, client, obj, changes)
+
+    def save_related(self, request, form, formsets, change):
+        client = Client.of(request)
+        if "groups" in form.changed_data:
+            account_actions.set_groups(request.user, client, form.instance, form.cleaned_data["groups"])
+        if "user_permissions" in form.changed_data:
+            account_actions.set_permissions(
+                request.user, client, form.instance, form.cleaned_data["user_permissions"]
+            )
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    def save_formset(self, request, form, formset, change):
+        """The aliases: added and removed through the actions (claiming an address is acting on it)."""
+        client = Client.of(request)
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for inline_form in formset.initial_forms:
+            if inline_form in formset.deleted_forms and inline_form.instance.pk:
+                account_actions.remove_alias(request.user, client, inline_form.instance)
+                formset.deleted_objects.append(inline_form.instance)
+        for inline_form in formset.extra_forms:
+            if inline_form.has_changed() and inline_form not in formset.deleted_forms:
+                alias = account_actions.add_alias(
+                    request.user, client, form.instance, inline_form.cleaned_data["email"]
+                )
+                formset.new_objects.append(alias)
+
+    def delete_model(self, request, obj):
+        account_actions.delete_account(request.user, Client.of(request), obj)
+
+    def delete_queryset(self, request, queryset):
+        client = Client.of(request)
+        for user in queryset:
+            account_actions.delete_account(request.user, client, user)
+
+    def user_change_password(self, request, id, form_url=""):
+        """Django's password page, with the change made (and recorded) by the actions."""
+        if request.method == "POST":
+            user = self.get_object(request, unquote(id))
+            if user is not None and self.has_change_permission(request, user):
+                form = self.change_password_form(user, request.POST)
+                usable = form.is_valid() and form.cleaned_data.get("set_usable_password", True)
+                if form.is_valid() and (usable or "unset-password" in request.POST):
+                    password = form.cleaned_data.get("password1") if usable else None
+                    try:
+                        account_actions.set_password(request.user, Client.of(request), user, password)
+                    except account_actions.Refused as refusal:
+                        messages.error(request, str(refusal))
+                    else:
+                        messages.success(
+                            request, _("Password changed: it must be changed at the next login.")
+                        )
+                    return redirect(reverse("admin:accounts_user_change", args=[user.pk]))
+        return super().user_change_password(request, id, form_url)
+
     # Nobody edits, deletes or sets the password of an account with more power than their own, and
     # only a superuser hands out rights: otherwise a helpdesk member could make themselves anything.
     def has_change_permission(self, request, obj=None):
@@ -223,8 +313,12 @@ class UserAdmin(DjangoUserAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         fields = list(super().get_readonly_fields(request, obj))
-        if not request.user.is_superuser:  # the others (de)activate through the audited actions
-            fields += ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]
+        if obj is not None and not request.user.is_superuser:
+            # The others (de)activate through the audited actions; turning a recipient into staff would
+            # let them sign in as that recipient and read their messages.
+            fields += ["is_active", "is_staff", "is_superuser", "groups", "user_permissions", "kind"]
+        if obj is not None and obj.pk == request.user.pk:
+            fields += sorted(account_actions.IDENTITY_FIELDS - set(fields))  # never on one's own account
         return fields
 
     def get_deleted_objects(self, objs, request):
@@ -407,6 +501,8 @@ class PasswordHelpRequestAdmin(AuditLogAdmin):
     readonly_fields = [f.name for f in PasswordHelpRequest._meta.fields]
 
 
+admin.site.unregister(Group)  # registered again below, guarded
+
 # Devices are managed through the users (status column, reset action): their secrets stay out of view.
 for device_model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(device_model):
@@ -456,3 +552,36 @@ def login_doctor_fix(request):
     except account_actions.Refused as refusal:
         messages.error(request, str(refusal))
     return redirect(doctor_url(email))
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Django's group page, with every change made by the actions: nobody gives a group (theirs or
+    anyone's) a permission they do not hold, nor changes a group that holds one they lack."""
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or account_actions.may_change_group(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or account_actions.may_change_group(request.user, obj))
+
+    def save_model(self, request, obj, form, change):
+        account_actions.change_group(
+            request.user,
+            Client.of(request),
+            obj,
+            form.cleaned_data.get("permissions", []),
+            created=not change,
+        )
+
+    def save_related(self, request, form, formsets, change):
+        """The permissions were given by the action, with the group."""
+
+    def delete_model(self, request, obj):
+        account_actions.delete_group(request.user, Client.of(request), obj)
+
+    def delete_queryset(self, request, queryset):
+        for group in queryset:
+            account_actions.delete_group(request.user, Client.of(request), group)

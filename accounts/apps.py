@@ -9,4 +9,4 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import methods, passwords  # noqa: F401  (the sign-in methods and the outboxes register)
+        from . import methods, passwords, sessions  # noqa: F401  (methods, outboxes and session signals register)

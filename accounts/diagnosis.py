@@ -3,18 +3,18 @@
 `diagnose(address)` reads the account, its profile, its passwords, the portal permission, the
 directory, single sign-on, two-step, the guessing limits and the last attempts, and ends with a
 verdict. `apply_fix()` carries out one of the one-click fixes an administrator presses next to a
-problem; each is recorded in Django's admin history.
+problem; each is recorded in the audit trail.
 """
 
 from dataclasses import dataclass, field
 
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+
+from portal.models import AuditEvent
 
 from . import actions, methods, twostep
 from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
@@ -169,11 +169,12 @@ def _lockout_check(d):
 
 
 def _history(d):
-    """What administrators did about this address in the admin (LogEntry), newest first."""
-    rows = Q(content_type=ContentType.objects.get_for_model(Throttle), object_repr__endswith=f" {d.address}")
+    """What was done to this account (or its address's lockout), from the audit trail, newest first;
+    the login attempts are listed on their own."""
+    mine = Q(subject_name=d.address) | Q(details__key=d.address)
     if d.user is not None:
-        rows |= Q(content_type=ContentType.objects.get_for_model(User), object_id=str(d.user.pk))
-    return list(LogEntry.objects.filter(rows).select_related("user").order_by("-action_time")[:10])
+        mine |= Q(subject=d.user)
+    return list(AuditEvent.objects.filter(mine).exclude(event__startswith="login.")[:10])
 
 
 def diagnose(address):
@@ -206,7 +207,7 @@ class Fix:
 
     @property
     def permission(self):
-        return actions.CHANGE_LOCKOUT if self.action is actions.lift_lockouts else actions.CHANGE_USER
+        return self.action.permission
 
 
 FIXES = {

@@ -19,7 +19,8 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal.client import client_ip
+from portal import audit
+from portal.client import Client, client_ip
 from portal.logging import without_link_tokens
 
 from .troubleshooting import describe_browser, explanation_for_log
@@ -490,7 +491,8 @@ class LoginAttempt(models.Model):
     def record(
         cls, request, *, email, outcome, reason="", user=None, method="", detail="", alias_used=False, url=""
     ):
-        """The only writer of the audit log; also writes one structured log line (no secrets)."""
+        """The only writer of login attempts (and their `login.*` audit events); also writes one structured
+        log line (no secrets)."""
         user_agent = request.META.get("HTTP_USER_AGENT", "")[:1000]
         attempt = cls.objects.create(
             email_entered=normalize_address(email)[:254],
@@ -505,6 +507,18 @@ class LoginAttempt(models.Model):
             user_agent=user_agent,
             browser=describe_browser(user_agent),
             url=without_link_tokens(url or request.build_absolute_uri())[:2000],
+        )
+        success = outcome == cls.Outcome.SUCCESS
+        audit.record(
+            audit.Event.LOGIN_SUCCEEDED if success else audit.Event.LOGIN_FAILED,
+            actor=user if success else (user.email if user is not None else attempt.email_entered),
+            client=Client(ip=attempt.ip or ""),
+            subject=user,
+            address=attempt.email_entered if attempt.email_entered != getattr(user, "email", "") else None,
+            method=method,
+            reason=reason,
+            reference=attempt.reference,
+            browser=attempt.browser,
         )
         explanation = explanation_for_log(reason)
         log.info(
@@ -528,9 +542,13 @@ class Throttle(models.Model):
     class Scope(models.TextChoices):
         ADDRESS = "address", _("Email address")
         CLIENT = "client", _("Client IP address")
-        CHECK = "check", _("Notification checks of a client IP address")
+        CHECK = "check", _("Notification checks of a client IP address (IPv6: its /64)")
+        CHECK_ALL = "check_all", _("Notification checks from everywhere")
+        RESEND = "resend", _("Notifications sent again to a recipient")
+        REPLY = "reply", _("Replies of a reader")
+        CODE = "code", _("Sign-in codes emailed to an address")
 
-    scope = models.CharField(_("scope"), max_length=10, choices=Scope)
+    scope = models.CharField(_("scope"), max_length=20, choices=Scope)
     key = models.CharField(_("address or IP"), max_length=254)
     window_start = models.DateTimeField(_("counting since"), default=timezone.now)
     failures = models.PositiveIntegerField(_("failures"), default=0)
@@ -643,3 +661,22 @@ class Passkey(models.Model):
 
     def __str__(self):
         return f"{self.name} ({self.user})"
+
+
+class SignedInSession(models.Model):
+    """Where a person is logged in: one row per session (the Security page lists them, ends them)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="signed_in_sessions")
+    session_key = models.CharField(_("session key"), max_length=40, unique=True)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    browser = models.CharField(_("browser"), max_length=100, blank=True)
+    signed_in_at = models.DateTimeField(_("logged in at"), default=timezone.now)
+    last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("signed-in session")
+        verbose_name_plural = _("signed-in sessions")
+        ordering = ["-last_seen_at"]
+
+    def __str__(self):
+        return f"{self.user} {self.browser} {self.ip or ''}".strip()

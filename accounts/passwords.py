@@ -79,6 +79,18 @@ def start_using_temporary_password(user, typed):
     user.save(update_fields=["password", "temporary_password", "must_change_password"])
 
 
+def remove_password(user):
+    """No cloud password any more (the admin's 'disable password-based authentication')."""
+    user.set_unusable_password()
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+
+
+def set_password(user, password, must_change):
+    """A password chosen for the person (accounts.actions.set_password)."""
+    _set_password(user, password, must_change)
+
+
 def _set_password(user, password, must_change):
     user.set_password(password)
     user.must_change_password = must_change

@@ -18,11 +18,26 @@ from .models import Throttle, User, normalize_address
 log = logging.getLogger("portal.login")
 
 
-def _window():
+HOUR = timedelta(hours=1)
+# Allowances counted per hour: notifications sent again to a recipient, replies of a reader, codes
+# emailed to an address. Counted here, in one locking statement, so parallel requests cannot overspend.
+ALLOWANCES = {
+    Throttle.Scope.RESEND: "RESEND_PER_RECIPIENT_PER_HOUR",
+    Throttle.Scope.REPLY: "REPLIES_PER_HOUR",
+    Throttle.Scope.CODE: "CODES_PER_ADDRESS_PER_HOUR",
+    Throttle.Scope.CHECK_ALL: "CHECKS_IN_ALL",
+}
+
+
+def _window(scope=None):
+    if scope in ALLOWANCES:
+        return HOUR
     return timedelta(minutes=settings.LOCKOUT_MINUTES)
 
 
 def _limit(scope):
+    if scope in ALLOWANCES:
+        return getattr(settings, ALLOWANCES[scope])
     return {
         Throttle.Scope.ADDRESS: settings.LOCKOUT_FAILURES_PER_ADDRESS,
         Throttle.Scope.CLIENT: settings.LOCKOUT_FAILURES_PER_CLIENT,
@@ -60,7 +75,8 @@ def _reserve(pairs, now):
     table = connection.ops.quote_name(Throttle._meta.db_table)
     stale = f"({table}.window_start < %(cutoff)s OR {table}.locked_until IS NOT NULL)"
     params, limit = _per_key(pairs, table)
-    params.update(now=_adapt(now), cutoff=_adapt(now - _window()), lock=_adapt(now + _window()))
+    window = _window(pairs[0][0])  # the pairs of one call share their window
+    params.update(now=_adapt(now), cutoff=_adapt(now - window), lock=_adapt(now + window))
     values = []
     for number, (scope, _key) in enumerate(pairs):
         params[f"first{number}"] = params["lock"] if _limit(scope) <= 1 else None
@@ -121,6 +137,39 @@ def reserve_one(scope, key):
 
 def give_back_one(scope, key):
     _give_back([(scope, key)])
+
+
+def reserve_each(pairs):
+    """Reserve one guess for each (scope, key), each in its own window; False (and none kept) when
+    any is used up."""
+    with transaction.atomic():
+        now = timezone.now()
+        if not all(_reserve([pair], now) for pair in pairs):
+            transaction.set_rollback(True)
+            return False
+    return True
+
+
+def give_back_each(pairs):
+    _give_back(pairs)
+
+
+def take(scope, key):
+    """Use one of the hour's allowance of `scope` (ALLOWANCES) for `key`; False when it is used up.
+    One statement that locks the row: twelve parallel requests against an allowance of three get three."""
+    with transaction.atomic():
+        return _reserve([(scope, key)], timezone.now())
+
+
+def left(scope, key):
+    """How much of the hour's allowance `key` has left (for the page that offers it)."""
+    row = Throttle.objects.filter(scope=scope, key=key).first()
+    now = timezone.now()
+    if row is None or row.window_start < now - _window(scope) and not row.is_locked:
+        return _limit(scope)
+    if row.is_locked:
+        return 0
+    return max(0, _limit(scope) - row.failures)
 
 
 def _give_back(pairs):

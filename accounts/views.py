@@ -10,14 +10,15 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from portal.client import client_ip
+from portal.client import Client, client_ip
 
-from . import twostep
+from . import actions, sessions, twostep
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
 from .login import OFFER_PASSKEY, SIGNED_IN_AT, LoginFlow, confirm_password, recently_signed_in
 from .methods import passkey, saml
@@ -93,7 +94,10 @@ def password_change(request):
         return render(request, "accounts/password_change.html", {"managed_elsewhere": True})
     form = PortalPasswordChangeForm(request.user, request.POST or None, client_ip=client_ip(request))
     if request.method == "POST" and form.is_valid():
-        form.save()
+        actions.change_own_password(
+            request.user, Client.of(request), request.user, form.cleaned_data["new_password1"],
+            keep_session=request.session.session_key,
+        )  # fmt: skip
         update_session_auth_hash(request, request.user)  # this session stays; all others end
         messages.success(request, _("Your password has been changed."))
         return redirect("home")
@@ -137,22 +141,22 @@ def security(request):
     if action == "confirm_device" and request.session.get(ENROL_KEY):
         device = twostep.start_enrolment(user, request.session[ENROL_KEY])
         code_form = VerificationCodeForm(request.POST)
-        if code_form.is_valid() and twostep.confirm_enrolment(device, code_form.cleaned_data["code"]):
+        if code_form.is_valid() and actions.try_enrol_two_step(
+            user, Client.of(request), user, device, code_form.cleaned_data["code"]
+        ):
             del request.session[ENROL_KEY]
             messages.success(request, _("Your new authenticator app is set up; the old one no longer works."))
             if not twostep.backup_codes_left(user):
-                return render(
-                    request, "accounts/two_step_backup_codes.html", {"codes": twostep.new_backup_codes(user)}
-                )
+                codes = actions.renew_backup_codes(user, Client.of(request), user)
+                return render(request, "accounts/two_step_backup_codes.html", {"codes": codes})
             return redirect("accounts:security")
         code_form.add_error(None, _("That code is not right. Check that your phone's clock is correct."))
         return _enrol_page(request, device, code_form)
     if form.is_bound and form.is_valid():
         if confirm_password(request, user, form.cleaned_data["password"]):
             if action == "backup_codes":
-                return render(
-                    request, "accounts/two_step_backup_codes.html", {"codes": twostep.new_backup_codes(user)}
-                )
+                codes = actions.renew_backup_codes(user, Client.of(request), user)
+                return render(request, "accounts/two_step_backup_codes.html", {"codes": codes})
             device = twostep.start_enrolment(user)
             request.session[ENROL_KEY] = device.pk
             return _enrol_page(request, device)
@@ -165,8 +169,43 @@ def security(request):
         "passkeys": list(user.passkeys.all()),
         "recent": recently_signed_in(request),
         "has_password": user.has_usable_password(),
+        "sessions": list(sessions.live(user)),
+        "this_session": request.session.session_key,
     }
     return render(request, "accounts/security.html", context)
+
+
+@csrf_protect
+@never_cache
+@login_required
+@require_POST
+def end_sessions(request):
+    """'Log out everywhere else', or end one other session of one's own."""
+    user, client, here = request.user, Client.of(request), request.session.session_key
+    if request.POST.get("action") == "others":
+        ended = actions.end_other_sessions(user, client, user, keep_session=here)
+        messages.success(
+            request,
+            ngettext(
+                "You are logged out of %(count)d other session.",
+                "You are logged out of %(count)d other sessions.",
+                ended,
+            )
+            % {"count": ended},
+        )
+    else:
+        row = sessions.live(user).filter(pk=_int_or_none(request.POST.get("session"))).first()
+        if row is not None and row.session_key != here:
+            actions.end_session(user, client, user, row.session_key, reason="ended by its owner")
+            messages.success(request, _("That session is logged out."))
+    return redirect("accounts:security")
+
+
+def _int_or_none(text):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
 
 
 class PasskeyForm(forms.Form):
@@ -197,7 +236,7 @@ def passkeys(request):
     if action == "options":
         return JsonResponse(passkey.registration_options(request, user))
     if action == "remove":
-        if passkey.remove(user, request.POST.get("passkey", "").strip()):
+        if passkey.remove(user, Client.of(request), request.POST.get("passkey", "").strip()):
             messages.success(request, _("The passkey is removed."))
         return redirect("accounts:security")
     form = PasskeyForm(request.POST)

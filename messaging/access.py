@@ -1,34 +1,37 @@
-"""The one rule of what a person may do with a message: every page, download and action asks it.
+"""The one rule of what a person may do with a message: every page, download, action and template asks it.
 
 A message exists for its sender and its recipients only; for anyone else it is not found. The sender
 reads it while it is kept and manages it (extend, recall, resend); a recipient reads it while it is
 open to them (not expired, not recalled), prints and downloads unless it is restricted, and replies
 when replies are allowed: to the sender, or to everyone the message showed (never a blind copy,
-never themselves).
+never themselves, never someone it was recalled from). A reply quotes the original only to a reader
+who may print the original now. Staff with the portal permission compose.
 """
 
 from dataclasses import dataclass
 
-from .models import Message, Recipient
+from .models import Availability, Message, Recipient
 
-REVOKED, EXPIRED = "revoked", "expired"
+MANAGE_MESSAGES = "messaging.change_message"
 
 
-def unavailable_reason(message, recipient=None):
-    """Why a recipient cannot read a message any more: 'revoked' (for all, or for them), 'expired' or ''."""
+def availability(message, recipient=None):
+    """Whether a recipient can still read a message (Availability.OPEN), or why not."""
     if message.is_revoked or (recipient is not None and recipient.recalled_at):
-        return REVOKED
+        return Availability.RECALLED
     if message.is_expired or message.purged_at:
-        return EXPIRED
-    return ""
+        return Availability.EXPIRED
+    return Availability.OPEN
 
 
-def reply_all_addresses(message, recipient, reader):
+def reply_all_addresses(message, recipient, reader, recalled=()):
     """The sender and the To/Cc addresses the message showed, less the reader's own (the address it
-    reached them at, and their primary one): never a blind copy."""
+    reached them at, and their primary one) and those it was recalled from: never a blind copy."""
     own = {recipient.address, reader.email}
     addresses = [message.sender, *message.shown_recipients]
-    return [a for i, a in enumerate(addresses) if a not in own and a not in addresses[:i]]
+    return [
+        a for i, a in enumerate(addresses) if a not in own and a not in recalled and a not in addresses[:i]
+    ]
 
 
 @dataclass(frozen=True)
@@ -37,17 +40,23 @@ class Rights:
 
     message: Message
     recipient: Recipient = None  # the reader's own copy; None for the sender
-    unavailable: str = ""  # why a recipient can no longer read it ('' while they can)
+    availability: str = Availability.OPEN  # for a recipient: whether they can still read it
     read: bool = False
     print: bool = False
     download: bool = False
     reply_to: tuple = ()
     reply_all_to: tuple = ()
-    manage: bool = False  # the sender's controls: extend, recall, resend
+    manage: bool = False  # the sender's controls: extend, recall (from all or one), resend
+    mark_unread: bool = False  # the reader's own copy, whether or not it can still be read
 
     @property
     def is_sender(self):
         return self.recipient is None
+
+    @property
+    def unavailable(self):
+        """Why a recipient can no longer read it ('' while they can)."""
+        return "" if self.availability == Availability.OPEN else self.availability
 
     @property
     def reply(self):
@@ -57,28 +66,48 @@ class Rights:
     def reply_all(self):
         return len(self.reply_all_to) > 1
 
+    @property
+    def extend(self):
+        return self.manage and self.message.purged_at is None
 
-def rights_of(user, message, recipient):
-    """The rights of `user` on `message`, given their recipient row (None when they sent it). No query."""
+    @property
+    def recall(self):
+        return self.manage and not self.message.is_revoked
+
+    @property
+    def resend(self):
+        return self.manage and not self.message.is_revoked and self.message.purged_at is None
+
+
+def rights_of(user, message, recipient, recalled=None):
+    """The rights of `user` on `message`, given their recipient row (None when they sent it).
+    `recalled`: the addresses it was recalled from (asked of the database when replies to all need it)."""
     if recipient is None:
         if message.sender_user_id != user.pk:
             return Rights(message)
         kept = message.purged_at is None
         return Rights(message, read=kept, print=kept, download=kept, manage=True)
-    reason = unavailable_reason(message, recipient)
-    if reason:
-        return Rights(message, recipient, unavailable=reason)
+    state = availability(message, recipient)
+    if state != Availability.OPEN:
+        return Rights(message, recipient, availability=state, mark_unread=True)
     take_away = not message.restricted
-    rights = {"read": True, "print": take_away, "download": take_away}
+    rights = {"read": True, "print": take_away, "download": take_away, "mark_unread": True}
     if message.allow_reply:
+        if recalled is None:
+            recalled = recalled_addresses(message) if message.pk else ()
         rights["reply_to"] = (message.sender,)
-        rights["reply_all_to"] = tuple(reply_all_addresses(message, recipient, user))
+        rights["reply_all_to"] = tuple(reply_all_addresses(message, recipient, user, recalled))
     return Rights(message, recipient, **rights)
 
 
+def recalled_addresses(message):
+    return set(
+        Recipient.objects.filter(message=message, recalled_at__isnull=False).values_list("address", flat=True)
+    )
+
+
 def rights(user, public_id):
-    """The rights of `user` on the message `public_id`, or None when it does not exist for them (404).
-    One query for a recipient."""
+    """The rights of `user` on the message `public_id`, or None when it does not exist for them (404)."""
     if not user.is_authenticated:
         return None
     # A user with aliases may hold two rows for one message; either is theirs. No ORDER BY: cheaper.
@@ -93,8 +122,30 @@ def rights(user, public_id):
     return rights_of(user, message, None) if message is not None else None
 
 
+def rights_on(user, message):
+    """The rights of `user` on a message already loaded (None when it does not exist for them)."""
+    return rights(user, message.public_id)
+
+
+def may_see(user, message):
+    """Whether the message exists for `user` at all (a thread shows the earlier messages they may see)."""
+    return message.sender_user_id == user.pk or message.recipients.filter(user=user).exists()
+
+
+def may_quote(user, original):
+    """A reply shows the message it answers only to someone who may print that message now: a
+    restriction or a recall hides the quote too."""
+    found = rights_on(user, original) if original is not None else None
+    return found is not None and found.read and found.print
+
+
+def may_compose(user):
+    """New messages come from staff with the portal permission."""
+    return user.is_authenticated and not user.is_external and user.may_use_portal()
+
+
 def may_manage(user, message):
     """The sender's controls (extend, recall, resend): its sender, or staff allowed to change messages."""
     if not user.is_active:
         return False
-    return message.sender_user_id == user.pk or user.has_perm("messaging.change_message")
+    return message.sender_user_id == user.pk or user.has_perm(MANAGE_MESSAGES)

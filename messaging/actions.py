@@ -1,23 +1,31 @@
 """Every change to a message's fate, and to a reader's copy: checked, done and recorded at once.
 
-The sender's controls (extend, recall, resend), a reader's moves and 'mark as unread', and replies
-are made here and nowhere else: by the mailbox's pages, the admin and commands alike. Each checks
-who may (`messaging.access`), makes the change and writes the message's access event in the same
-transaction. Resends and replies are limited per hour, so nobody turns the portal into a mail cannon.
+The sender's controls (extend, recall, resend), a reader's moves and 'mark as unread', replies and the
+purge of expired content are made here and nowhere else: by the mailbox's pages, the admin and
+commands alike. Each asks `messaging.access` who may, makes the change and writes its audit event in
+the same transaction. Resends, replies and emailed codes are counted per hour in one locking
+statement (accounts.throttle.take), so no number of parallel requests turns the portal into a mail
+cannon.
 """
 
-from datetime import timedelta
+import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
-from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
+from accounts import throttle
+from accounts.models import Throttle
+from portal import audit
+
 from . import access, mailbox
-from .holding import hold, read_bodies
-from .models import AccessEvent, Message, Notification, Recipient
+from .holding import hold
+from .models import AccessEvent, Attachment, Message, Notification, Recipient
+
+log = logging.getLogger("portal.messaging")
 
 
 class Refused(PermissionDenied):
@@ -49,40 +57,36 @@ def recall(actor, client, message, recipient=None):
         if recipient is None:
             Message.objects.filter(pk=message.pk, revoked_at__isnull=True).update(revoked_at=now)
             message.revoked_at = message.revoked_at or now
-            detail = "all recipients"
+            detail, subject = "all recipients", None
         else:
             Recipient.objects.filter(pk=recipient.pk, recalled_at__isnull=True).update(recalled_at=now)
             recipient.recalled_at = recipient.recalled_at or now
-            detail = recipient.address
-        AccessEvent.record(actor, client, message, AccessEvent.Action.RECALL, detail=detail)
+            detail, subject = recipient.address, recipient.user or recipient.address
+        AccessEvent.record(actor, client, message, AccessEvent.Action.RECALL, detail=detail, subject=subject)
 
 
 def resends_left(recipient):
     """How many more notifications this recipient may be sent this hour."""
-    since = timezone.now() - timedelta(hours=1)
-    done = AccessEvent.objects.filter(
-        message_id=recipient.message_id,
-        action=AccessEvent.Action.RESEND,
-        detail=recipient.address,
-        at__gte=since,
-    ).count()
-    return max(0, settings.RESEND_PER_RECIPIENT_PER_HOUR - done)
+    return throttle.left(Throttle.Scope.RESEND, str(recipient.pk))
 
 
 def resend(actor, client, recipient):
     """A new notification with a new link; the old link stops working at once."""
     message = recipient.message
     _may_manage(actor, message)
-    if not resends_left(recipient):
-        raise Refused(
-            _("%(address)s has been sent %(count)d notifications in the last hour; try again later.")
-            % {"address": recipient.address, "count": settings.RESEND_PER_RECIPIENT_PER_HOUR}
-        )
     with transaction.atomic():
+        if not throttle.take(Throttle.Scope.RESEND, str(recipient.pk)):
+            raise Refused(
+                _("%(address)s has been sent %(count)d notifications in the last hour; try again later.")
+                % {"address": recipient.address, "count": settings.RESEND_PER_RECIPIENT_PER_HOUR}
+            )
         Recipient.objects.filter(pk=recipient.pk).update(token_hash="")
         recipient.token_hash = ""
         Notification.objects.create(recipient=recipient, kind=Notification.Kind.NEW_MESSAGE)
-        AccessEvent.record(actor, client, message, AccessEvent.Action.RESEND, detail=recipient.address)
+        AccessEvent.record(
+            actor, client, message, AccessEvent.Action.RESEND, detail=recipient.address,
+            subject=recipient.user or recipient.address,
+        )  # fmt: skip
 
 
 def move(actor, client, public_ids, folder):
@@ -100,18 +104,24 @@ def _move(actor, client, copies, folder):
     with transaction.atomic():
         rows = list(copies.select_related("message"))
         Recipient.objects.filter(pk__in=[r.pk for r in rows]).update(folder=folder)
-        AccessEvent.objects.bulk_create(
-            AccessEvent.of(
-                actor, client, r.message, AccessEvent.Action.MOVE, detail=f"{r.address} to {folder}"
-            )
-            for r in rows
+        AccessEvent.record_many(
+            actor,
+            client,
+            [
+                AccessEvent.of(
+                    actor, client, r.message, AccessEvent.Action.MOVE, detail=f"{r.address} to {folder}"
+                )
+                for r in rows
+            ],
         )
     return len(rows)
 
 
-def mark_unread(actor, client, recipient):
-    if recipient.user_id != actor.pk:
+def mark_unread(actor, client, rights):
+    """The reader's own copy shows as new again."""
+    if not rights.mark_unread or rights.recipient.user_id != actor.pk:
         raise Refused(_("This is not your copy of the message."))
+    recipient = rights.recipient
     with transaction.atomic():
         Recipient.objects.filter(pk=recipient.pk).update(unread=True)
         recipient.unread = True
@@ -121,33 +131,68 @@ def mark_unread(actor, client, recipient):
 
 
 def replies_left(actor):
-    since = timezone.now() - timedelta(hours=1)
-    done = Message.objects.filter(
-        sender_user=actor, source=Message.Source.REPLY, created_at__gte=since
-    ).count()
-    return max(0, settings.REPLIES_PER_HOUR - done)
+    return throttle.left(Throttle.Scope.REPLY, str(actor.pk))
 
 
-def reply(actor, rights, body, attachments, *, everyone=False):
-    """Hold the reader's reply (to the sender, or to everyone shown) as a new message of the thread."""
+def reply(actor, rights, body, attachments, *, everyone=False, client=None):
+    """Hold the reader's reply (to the sender, or to everyone shown) as a new message of the thread.
+
+    The reply holds only what the reader wrote: the message it answers is quoted when it is shown, to
+    those who may print it then (messaging.access.may_quote), so a restriction or a recall hides the
+    quote as well."""
     message = rights.message
     to = rights.reply_all_to if everyone else rights.reply_to
     if not to:
         raise Refused(_("Replies to this message are not allowed."))
-    if not replies_left(actor):
-        raise Refused(
-            _("You have sent %(count)d replies in the last hour; please try again later.")
-            % {"count": settings.REPLIES_PER_HOUR}
+    with transaction.atomic():
+        if not throttle.take(Throttle.Scope.REPLY, str(actor.pk)):
+            raise Refused(
+                _("You have sent %(count)d replies in the last hour; please try again later.")
+                % {"count": settings.REPLIES_PER_HOUR}
+            )
+        sent = hold(
+            kind=message.kind,
+            sender=actor.email,
+            sender_user=actor,
+            recipients=list(to),
+            subject=mailbox.reply_subject(message.subject),
+            text=body,
+            attachments=attachments,
+            source=Message.Source.REPLY,
+            in_reply_to=message,
+            client=client,
         )
-    text, html = read_bodies(message)
-    return hold(
-        kind=message.kind,
-        sender=actor.email,
-        sender_user=actor,
-        recipients=list(to),
-        subject=mailbox.reply_subject(message.subject),
-        text=mailbox.quoted_reply(body, message, text or strip_tags(html)),
-        attachments=attachments,
-        source=Message.Source.REPLY,
-        in_reply_to=message,
-    )
+        audit.record(
+            audit.Event.MESSAGE_REPLIED, actor=actor, client=client, message=message,
+            reply=str(sent.public_id), everyone=everyone or None,
+        )  # fmt: skip
+    return sent
+
+
+def purge(actor, client, message, *, reason="retention"):
+    """The content of a message goes (bodies, attachments); its envelope stays for the history.
+    The row is changed and the event recorded first, then the blobs are deleted: a crash between the
+    two leaves a blob nobody can open (its key is gone with the row's), never a message that claims
+    content it no longer has."""
+    if not audit.is_trusted(actor):
+        _may_manage(actor, message)
+    with transaction.atomic():
+        locked = Message.objects.select_for_update().filter(pk=message.pk, purged_at__isnull=True)
+        if not locked.exists():
+            return False
+        blobs = list(Attachment.objects.filter(message=message).values_list("blob", flat=True))
+        Attachment.objects.filter(message=message).delete()
+        now = timezone.now()
+        locked.update(body_text=b"", body_html=b"", purged_at=now)
+        message.body_text = message.body_html = b""
+        message.purged_at = now
+        audit.record(
+            audit.Event.MESSAGE_PURGED, actor=actor, client=client, message=message, reason=reason,
+            attachments=len(blobs) or None,
+        )  # fmt: skip
+    for blob in blobs:
+        try:
+            default_storage.delete(blob)
+        except Exception:  # the storage is down: the content is unreadable already; the operator is told
+            log.exception("event=purge_blob_failed message=%s", message.public_id)
+    return True

@@ -5,14 +5,16 @@ code in a real notification tells, at this portal's own address, when it was sen
 which (masked) address, and whether the message is still there; never its subject or content.
 """
 
+import ipaddress
 import secrets
 
 from django.utils.crypto import salted_hmac
 
+from accounts.models import Throttle
 from accounts.passwords import ALPHABET, compact
 
-from .access import unavailable_reason
-from .models import Notification
+from .access import availability
+from .models import Availability, Notification
 from .reading import mask_address, sender_display
 
 LENGTH = 8
@@ -46,9 +48,27 @@ def facts(typed):
         return None
     recipient = notification.recipient
     message = recipient.message
+    if message.is_expired or message.purged_at:
+        return None  # an old code proves nothing any more: a copied email stops being confirmed
     return {
         "sent_at": notification.sent_at,
         "sender": sender_display(message),
         "to": mask_address(recipient.address),
-        "available": not unavailable_reason(message, recipient),
+        "available": availability(message, recipient) == Availability.OPEN,
     }
+
+
+def guess_keys(ip):
+    """What wrong codes are counted under: the client (an IPv6 client by its /64, within which it may
+    change its address at will) and everyone together (a ceiling no spread of addresses passes)."""
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        address = None
+    if address is None:
+        client = "unknown"
+    elif address.version == 6 and address.ipv4_mapped is None:
+        client = str(ipaddress.ip_network(f"{address}/64", strict=False))
+    else:
+        client = str(getattr(address, "ipv4_mapped", None) or address)
+    return [(Throttle.Scope.CHECK, client), (Throttle.Scope.CHECK_ALL, "*")]

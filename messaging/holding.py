@@ -12,7 +12,9 @@ from django.core.files.storage import default_storage
 from django.core.validators import validate_email
 from django.db import transaction
 
+from accounts import actions as account_actions
 from accounts.models import User, normalize_address
+from portal import audit
 
 from . import crypto
 from .models import Attachment, Message, Notification, Recipient
@@ -55,6 +57,16 @@ class IncomingAttachment:
     content_id: str = ""
 
 
+# Control characters (NUL above all: PostgreSQL refuses it in text) have no place in a subject or a file
+# name; CR and LF would split a header. Each becomes a space; tabs too, in a one-line field.
+_CONTROLS = {code: " " for code in [*range(0x00, 0x20), 0x7F]}
+
+
+def one_line(text, limit):
+    """A subject or file name as it can be kept and shown: no control characters, at most `limit` long."""
+    return (text or "").translate(_CONTROLS).strip()[:limit]
+
+
 def clean_addresses(addresses):
     """Recipients lower-cased, checked and without repeats, in their order."""
     cleaned = []
@@ -72,7 +84,7 @@ def recipient_user(address):
     """The account an address reads its messages with: found by address or alias, else a new external one."""
     user, _alias = User.objects.find_by_address(address)
     if user is None:
-        user = User.objects.create_user(address, password=None, kind=User.Kind.EXTERNAL)
+        user = account_actions.create_account(audit.SYSTEM, None, address, kind=User.Kind.EXTERNAL)
     return user
 
 
@@ -84,9 +96,9 @@ def needs_credentials(user):
 def _store_attachment(message, key, incoming):
     attachment = Attachment(
         message=message,
-        filename=(incoming.filename or "attachment")[:255],
-        content_type=(incoming.content_type or "application/octet-stream")[:255],
-        content_id=incoming.content_id[:255],
+        filename=one_line(incoming.filename, 255) or "attachment",
+        content_type=one_line(incoming.content_type, 255) or "application/octet-stream",
+        content_id=one_line(incoming.content_id, 255),
     )
     blob = f"messages/{message.public_id}/{attachment.public_id.hex}.bin"
     with tempfile.TemporaryFile() as encrypted:
@@ -116,11 +128,13 @@ def hold(
     restricted=False,
     in_reply_to=None,
     shown_recipients=None,
+    client=None,
 ):
     """Hold a message for its recipients and queue their notifications; all or nothing.
 
     `shown_recipients` are the addresses its recipients may see (To and Cc); by default all of them.
-    Mail from the intake names them in its headers, so that blind copies stay blind.
+    Mail from the intake names them in its headers, so that blind copies stay blind. `client`: where
+    it came from (portal.client.Client), for the audit trail.
     """
     addresses = clean_addresses(recipients)
     key, kek_id, wrapped = crypto.new_message_key()
@@ -131,7 +145,7 @@ def hold(
                 kind=kind,
                 sender=normalize_address(sender),
                 sender_user=sender_user,
-                subject=(subject or "")[:998],
+                subject=one_line(subject, 998),
                 shown_recipients=addresses if shown_recipients is None else shown_recipients,
                 key_id=kek_id,
                 wrapped_key=wrapped,
@@ -158,6 +172,17 @@ def hold(
                 if needs_credentials(user):
                     outbox.append(Notification(kind=Notification.Kind.CREDENTIALS, recipient=recipient))
             Notification.objects.bulk_create(outbox)
+            audit.record(
+                audit.Event.MESSAGE_HELD,
+                actor=sender_user or normalize_address(sender),
+                client=client,
+                message=message,
+                source=source,
+                kind=kind,
+                recipients=len(addresses),
+                attachments=len(stored) or None,
+                in_reply_to=str(in_reply_to.public_id) if in_reply_to is not None else None,
+            )
 
     except BaseException:
         for blob in stored:  # nothing half-held is left behind

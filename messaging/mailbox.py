@@ -12,8 +12,11 @@ from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import strip_tags
 from django.utils.translation import gettext as _
 
+from . import access
+from .holding import read_bodies
 from .models import Message, Recipient
 
 PAGE_SIZE = 50
@@ -108,7 +111,7 @@ def thread(user, message, depth=20):
         current = Message.objects.filter(pk=current.in_reply_to_id).first()
         if current is None:
             break
-        if current.sender_user_id == user.pk or current.recipients.filter(user=user).exists():
+        if access.may_see(user, current):
             earlier.append(current)
     return earlier[::-1]
 
@@ -117,12 +120,18 @@ def reply_subject(subject):
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
-def quoted_reply(body, original, original_text):
-    """The reply, then the original quoted under it, as mail programs do."""
+def quote(user, message):
+    """The message a reply answers, quoted under it, as mail programs do: only for someone who may print
+    that message now (messaging.access.may_quote), so a restriction or a recall hides it here too."""
+    original = message.in_reply_to
+    if original is None or not access.may_quote(user, original):
+        return None
+    text, html = read_bodies(original)
     when = timezone.localtime(original.created_at)
-    quoted = "\n".join(f"> {line}" if line else ">" for line in original_text.splitlines())
     said = _("On %(when)s, %(sender)s wrote:") % {
         "when": date_format(when, "DATETIME_FORMAT"),
         "sender": original.sender,
     }
-    return f"{body.rstrip()}\n\n{said}\n{quoted}\n"
+    original_text = text or strip_tags(html)
+    quoted = "\n".join(f"> {line}" if line else ">" for line in original_text.splitlines())
+    return {"said": said, "text": quoted}

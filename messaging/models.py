@@ -8,9 +8,19 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal import audit
+
 
 def default_expiry():
     return timezone.now() + timedelta(days=settings.MESSAGE_EXPIRY_DAYS)
+
+
+class Availability(models.TextChoices):
+    """Whether a recipient can still read a message, and if not, why (messaging.access decides)."""
+
+    OPEN = "open", _("Open")
+    RECALLED = "recalled", _("Recalled")
+    EXPIRED = "expired", _("Expired")
 
 
 class Message(models.Model):
@@ -153,16 +163,22 @@ class Recipient(models.Model):
 
     @property
     def state(self):
-        """What the reader's list says of their copy: 'recalled', 'expired' or 'open'."""
+        """Whether the reader can still read their copy (an Availability)."""
         if self.is_recalled:
-            return "recalled"
-        return "expired" if self.message.is_expired else "open"
+            return Availability.RECALLED
+        if self.message.is_expired or self.message.purged_at:
+            return Availability.EXPIRED
+        return Availability.OPEN
+
+    @property
+    def is_open(self):
+        return self.state == Availability.OPEN
 
     def state_text(self):
         state = self.state
-        if state == "open":
+        if state == Availability.OPEN:
             return _("new") if self.unread else _("read")
-        return _("withdrawn") if state == "recalled" else _("expired")
+        return _("withdrawn") if state == Availability.RECALLED else _("expired")
 
     def status(self):
         """What the sender sees: recalled, expired, replied, downloaded, opened, notified or waiting."""
@@ -250,12 +266,46 @@ class AccessEvent(models.Model):
             detail=detail[:300],
         )
 
+    def audit_event(self, actor, client, subject=None):
+        """Its event in the one audit trail (portal.audit), not saved yet."""
+        return audit.event_of(
+            AUDIT_EVENTS[self.action],
+            actor=actor,
+            client=client,
+            subject=subject,
+            message=self.message,
+            attachment=self.attachment.filename if self.attachment_id else None,
+            attachment_sha256=self.attachment.sha256 if self.attachment_id else None,
+            detail=self.detail,
+        )
+
     @classmethod
-    def record(cls, actor, client, message, action, attachment=None, detail=""):
-        """The only writer of a message's audit trail (`of`, saved)."""
+    def record(cls, actor, client, message, action, attachment=None, detail="", subject=None):
+        """The only writer of a message's access events (`of`, saved), each with its audit event."""
         event = cls.of(actor, client, message, action, attachment, detail)
         event.save()
+        audit.record_many([event.audit_event(actor, client, subject)])
         return event
+
+    @classmethod
+    def record_many(cls, actor, client, events):
+        """Several events of one actor (`of`, not saved), saved with their audit events."""
+        events = cls.objects.bulk_create(events)
+        audit.record_many([event.audit_event(actor, client) for event in events])
+        return events
+
+
+AUDIT_EVENTS = {
+    AccessEvent.Action.OPEN: audit.Event.MESSAGE_OPENED,
+    AccessEvent.Action.DOWNLOAD: audit.Event.ATTACHMENT_DOWNLOADED,
+    AccessEvent.Action.PRINT: audit.Event.MESSAGE_PRINTED,
+    AccessEvent.Action.ADMIN_VIEW: audit.Event.MESSAGE_READ_BY_ADMINISTRATOR,
+    AccessEvent.Action.EXTEND: audit.Event.MESSAGE_EXTENDED,
+    AccessEvent.Action.RECALL: audit.Event.MESSAGE_RECALLED,
+    AccessEvent.Action.RESEND: audit.Event.MESSAGE_RESENT,
+    AccessEvent.Action.MOVE: audit.Event.MESSAGE_MOVED,
+    AccessEvent.Action.MARK_UNREAD: audit.Event.MESSAGE_MARKED_UNREAD,
+}
 
 
 class Notification(models.Model):

@@ -18,13 +18,12 @@ from django.views.decorators.http import require_POST
 
 from accounts import throttle
 from accounts.login import start_scoped_login
-from accounts.models import Throttle
 from portal.client import Client, client_ip
 
 from . import access, actions, authenticity, mailbox, reading
 from .forms import ComposeForm, ExtendForm, ReplyForm, SearchForm
-from .holding import IncomingAttachment, hold, open_attachment, read_bodies
-from .models import AccessEvent, Message, Recipient
+from .holding import IncomingAttachment, hold, one_line, open_attachment, read_bodies
+from .models import AccessEvent, Availability, Message, Recipient
 
 
 def no_referrer(view):
@@ -39,12 +38,9 @@ def no_referrer(view):
     return wrapper
 
 
-def may_compose(user):
-    return not user.is_external and user.may_use_portal()
-
-
 def _unavailable(request, message, reason):
-    return render(request, "messaging/unavailable.html", {"message": message, "reason": reason}, status=410)
+    context = {"message": message, "reason": reason, "Availability": Availability}
+    return render(request, "messaging/unavailable.html", context, status=410)
 
 
 @never_cache
@@ -55,8 +51,8 @@ def open_link(request, token):
     if recipient is None:
         raise Http404
     message = recipient.message
-    reason = access.unavailable_reason(message, recipient)
-    if reason:
+    reason = access.availability(message, recipient)
+    if reason != Availability.OPEN:
         return _unavailable(request, message, reason)
     target = reverse("messaging:message", args=[message.public_id])
     if not request.user.is_authenticated:
@@ -108,6 +104,7 @@ def message_detail(request, public_id):
         "attachments": attachments,
         "recipient": recipient,
         "thread": mailbox.thread(request.user, message) if message.in_reply_to_id else [],
+        "quoted": mailbox.quote(request.user, message) if message.in_reply_to_id else None,
     }
     if rights.manage:  # the sender sees every recipient, blind copies too, how far each got, and the log
         context["recipients"] = message.recipients.with_replies().order_by("pk")
@@ -115,9 +112,6 @@ def message_detail(request, public_id):
         context["extend_form"] = ExtendForm()
     else:
         context["shown_recipients"] = reading.shown_recipients(message, recipient)
-        context["may_reply"] = rights.reply
-        context["may_reply_all"] = rights.reply_all
-        context["may_take_away"] = rights.download
     return render(request, "messaging/message.html", context)
 
 
@@ -155,7 +149,9 @@ def _stream(attachment, content_type, *, as_attachment):
     """The attachment decrypted as it streams; whatever it holds, no browser runs it as a page."""
     response = StreamingHttpResponse(open_attachment(attachment), content_type=content_type)
     response["Content-Length"] = str(attachment.size)
-    response["Content-Disposition"] = content_disposition_header(as_attachment, attachment.filename)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment, one_line(attachment.filename, 255) or "attachment"
+    )
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
@@ -195,7 +191,7 @@ def reply(request, public_id, everyone=False):
         try:
             sent = actions.reply(
                 request.user, rights, form.cleaned_data["body"], _incoming(form.cleaned_data["attachments"]),
-                everyone=everyone,
+                everyone=everyone, client=Client.of(request),
             )  # fmt: skip
         except actions.Refused as refusal:
             form.add_error(None, str(refusal))
@@ -275,10 +271,10 @@ def empty_deleted(request):
 @require_POST
 @login_required
 def mark_unread(request, public_id):
-    recipient = _rights_or_404(request, public_id).recipient
-    if recipient is None:
+    rights = _rights_or_404(request, public_id)
+    if not rights.mark_unread:
         raise Http404
-    actions.mark_unread(request.user, Client.of(request), recipient)
+    actions.mark_unread(request.user, Client.of(request), rights)
     messages.success(request, _("The message is marked as unread."))
     return redirect("home")
 
@@ -287,7 +283,7 @@ def mark_unread(request, public_id):
 @no_referrer
 @login_required
 def compose(request):
-    if not may_compose(request.user):
+    if not access.may_compose(request.user):
         raise PermissionDenied
     form = ComposeForm(request.user, request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -304,6 +300,7 @@ def compose(request):
             allow_reply=data["allow_reply"],
             restricted=data["restricted"],
             source=Message.Source.COMPOSE,
+            client=Client.of(request),
         )
         messages.success(request, _("Your message is held and its recipients are being notified."))
         return redirect("messaging:message", message.public_id)
@@ -387,12 +384,12 @@ def check_notification(request):
     form = CheckForm(request.POST or None)
     context = {"form": form}
     if request.method == "POST" and form.is_valid():
-        ip = client_ip(request)
-        if not throttle.reserve_one(Throttle.Scope.CHECK, ip):
+        keys = authenticity.guess_keys(client_ip(request))
+        if not throttle.reserve_each(keys):
             context["limited"] = True
         else:
             found = authenticity.facts(form.cleaned_data["code"])
             if found:
-                throttle.give_back_one(Throttle.Scope.CHECK, ip)
+                throttle.give_back_each(keys)
             context.update(checked=True, found=found)
     return render(request, "messaging/check.html", context)

@@ -46,3 +46,19 @@ def dkim_signing(app_configs=None, **kwargs):
             id="portal.W001",
         )
     ]
+
+
+@checks.register("portal_audit")
+def audit_syslog(app_configs=None, **kwargs):
+    """A mistyped AUDIT_SYSLOG would silently send the SIEM nothing: it stops the process instead."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from . import audit_syslog
+
+    if not settings.AUDIT_SYSLOG:
+        return []
+    try:
+        audit_syslog.parse(settings.AUDIT_SYSLOG)
+    except ImproperlyConfigured as problem:
+        return [checks.Error(str(problem), id="portal.E004")]
+    return []

@@ -12,18 +12,11 @@ from django.conf import settings
 
 log = logging.getLogger("portal.mail")
 
-# The headers a forger would change; From is required by DKIM.
-SIGNED_HEADERS = [
-    b"from",
-    b"to",
-    b"cc",
-    b"subject",
-    b"date",
-    b"message-id",
-    b"reply-to",
-    b"mime-version",
-    b"content-type",
-]
+# The headers a forger would change; From is required by DKIM. Those a reader trusts are listed twice
+# (over-signed, RFC 6376 section 5.4.2): the second names a header that is absent, so a copy with another
+# Subject (or From, To...) prepended no longer verifies.
+OVER_SIGNED = [b"from", b"to", b"subject", b"date", b"reply-to", b"content-type"]
+SIGNED_HEADERS = [*OVER_SIGNED, *OVER_SIGNED, b"cc", b"message-id", b"mime-version"]
 
 
 def enabled():

@@ -1,9 +1,15 @@
 """Readiness: whether this process can serve, part by part (the database, the storage, the cache)."""
 
+import logging
 import secrets
+import time
 
 from django.core.cache import cache
 from django.db import DatabaseError, connection
+
+log = logging.getLogger("portal.health")
+STORAGE_PROBE_SECONDS = 10  # the storage probe writes a file: once in a while, not at every call
+_storage_probed = {"at": 0.0, "problem": None}
 
 
 def _database():
@@ -15,9 +21,12 @@ def _database():
 def _storage():
     from messaging import storage
 
-    _where, problem = storage.check()
-    if problem:
-        raise OSError(problem)
+    now = time.monotonic()
+    if now - _storage_probed["at"] > STORAGE_PROBE_SECONDS:
+        _where, problem = storage.check()
+        _storage_probed.update(at=now, problem=problem)
+    if _storage_probed["problem"]:
+        raise OSError(_storage_probed["problem"])
 
 
 def _cache():
@@ -38,6 +47,8 @@ def readiness():
         try:
             check()
             results[name] = "ok"
-        except (DatabaseError, OSError, Exception):  # any failure of the part means not ready
+        except (DatabaseError, OSError, Exception) as problem:  # any failure of the part means not ready
             results[name] = "failed"
+            # The answer is public-facing and says only which part; the operator's log says why.
+            log.warning("event=not_ready part=%s error=%s cause=%s", name, type(problem).__name__, problem)
     return results, [name for name, state in results.items() if state != "ok"]

@@ -67,12 +67,14 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
+    "accounts.sessions.IndexSessionsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.sessions.LastSeenMiddleware",
     "portal.middleware.PortalAccessMiddleware",
     "portal.middleware.RememberLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -161,11 +163,15 @@ if RECIPIENT_SIGN_IN not in {"password", "code", "either"}:
 # What one person may make the portal send: new notifications of one recipient, replies of one person.
 RESEND_PER_RECIPIENT_PER_HOUR = env_int("RESEND_PER_RECIPIENT_PER_HOUR", 3)
 REPLIES_PER_HOUR = env_int("REPLIES_PER_HOUR", 30)
+CODES_PER_ADDRESS_PER_HOUR = env_int("CODES_PER_ADDRESS_PER_HOUR", 5)
 # /metrics: only these networks, or whoever sends "Authorization: Bearer <METRICS_TOKEN>".
 METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", ["127.0.0.1/32", "::1/128"])
 METRICS_TOKEN = env("METRICS_TOKEN")
 # Wrong check codes one client may type at /check/ within LOCKOUT_MINUTES.
 CHECKS_PER_CLIENT = env_int("CHECKS_PER_CLIENT", 20)
+# An IPv6 client counts by its /64 (it may rotate its address within it). Wrong codes from everywhere
+# together, an hour: a ceiling no spread of addresses gets past.
+CHECKS_IN_ALL = env_int("CHECKS_IN_ALL", 2000)
 
 # The networks of the reverse proxies and load balancers in front of the portal: only a connection
 # from one of them has its X-Forwarded-For believed (see portal.client). None by default.
@@ -312,6 +318,10 @@ SUPPORTED_BROWSERS = [
     {"name": "Samsung Internet", "minimum": 23, "families": ["Samsung Internet"]},
     {"name": "Chrome on Android", "minimum": 120, "families": ["Chrome Mobile"], "systems": ["Android"]},
 ]
+
+# The audit trail, also as it happens, to the organisation's SIEM: udp://host:port or tcp://host:port
+# (RFC 5424 syslog, the event's JSON as the message). Unset: only the database and `audit_export`.
+AUDIT_SYSLOG = env("AUDIT_SYSLOG")
 
 # Security headers and cookies. Browsers get no framing, no sniffing, and only our own origin.
 SESSION_COOKIE_HTTPONLY = True

@@ -35,7 +35,14 @@ def healthz(request):
 @never_cache
 def readyz(request):
     """200 when the database, the attachment storage and the cache all answer; 503 naming those that did
-    not (for a load balancer's readiness probe; no error text, no secrets)."""
+    not (for a load balancer's readiness probe; no error text, no secrets). Answered where /metrics is:
+    it probes the storage and the cache, which nobody outside should be able to make it do."""
+    from . import metrics as portal_metrics
+
+    if not portal_metrics.may_scrape(request):
+        return HttpResponseForbidden(
+            "Readiness is not public: ask from an allowed network or with the token.\n"
+        )
     results, failed = readiness()
     body = {"status": "unavailable" if failed else "ready", "checks": results}
     if failed:

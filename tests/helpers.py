@@ -93,3 +93,13 @@ def tiny_png():
     header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
     pixels = zlib.compress(b"\x00\x00\xff\x00")
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def account_events():
+    """The audit trail less the logins and logouts: what was done to accounts and messages."""
+    from portal.models import AuditEvent
+
+    Event = AuditEvent.Event
+    return AuditEvent.objects.exclude(
+        event__in=[Event.LOGIN_SUCCEEDED, Event.LOGIN_FAILED, Event.SESSION_ENDED]
+    )

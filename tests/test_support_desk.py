@@ -7,14 +7,13 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.contrib.admin.models import LogEntry
 from django.test import Client
 from django.utils import timezone
 
 from accounts import twostep
 from accounts.models import AuthProfile, LoginAttempt, User
 
-from .helpers import GENERIC_FAILURE, last_attempt, log_in
+from .helpers import GENERIC_FAILURE, account_events, last_attempt, log_in
 from .test_passwords import temporary_password_in
 from .test_two_step import code_for, password_step
 
@@ -254,13 +253,15 @@ def test_no_permission_granting_it_lets_the_person_in(admin_client, make_user):
     assert (
         "Welcome, Sam Staff" in log_in(person, "staff@example.com", "correct horse battery").content.decode()
     )
-    entry = LogEntry.objects.get(object_id=str(User.objects.get(email="staff@example.com").pk))
-    assert (entry.user.email, entry.change_message) == (
+    entry = account_events().get(subject__email="staff@example.com")
+    assert (entry.actor_name, entry.event, entry.details, entry.ip) == (
         "admin@example.com",
-        "Grant the portal permission (from 127.0.0.1)",
+        "permission.granted",
+        {"permission": "accounts.access_portal"},
+        "127.0.0.1",
     )
     page = text_of(doctor(admin_client, "staff@example.com"))
-    assert "admin@example.com — Grant the portal permission (from 127.0.0.1)" in page
+    assert "admin@example.com — Permission granted: accounts.access_portal (from 127.0.0.1)" in page
 
 
 def test_external_recipient_on_the_staff_page_the_doctor_says_use_the_link(admin_client, make_user):
@@ -383,7 +384,7 @@ def test_a_fix_without_the_permission_as_a_get_or_without_csrf_changes_nothing(a
     assert no_token.status_code == 403
     target.refresh_from_db()
     assert not target.has_perm("accounts.access_portal")
-    assert not LogEntry.objects.exists()
+    assert not account_events().exists()
 
 
 def test_the_doctor_is_for_administrators_only(make_user):

@@ -217,6 +217,11 @@ class LoginFlow:
             self._profile = (email, user.profile() if user else AuthProfile.objects.for_address(email))
         return self._profile[1]
 
+    def domain_profile(self):
+        """The profile of the address's domain (or the default): what a page shown before the person is
+        proved may depend on, so that it tells nothing of the account."""
+        return AuthProfile.objects.for_address(self.state.email)
+
     def via_alias(self, user):
         return bool(user and self.state.email and self.state.email != user.email)
 

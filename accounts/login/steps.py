@@ -13,7 +13,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_otp.models import Device
 
-from .. import methods, passwords, throttle, twostep
+from portal.client import Client
+
+from .. import actions, methods, throttle, twostep
 from ..forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm, VerificationCodeForm
 from ..methods.cloud import BACKEND as CLOUD_BACKEND
 from ..models import AuthProfile, LoginAttempt, MethodKey, User
@@ -125,13 +127,13 @@ class TwoStep(Step):
         code = form.cleaned_data["code"]
         if not twostep.is_enrolled(user):
             device = twostep.start_enrolment(user, flow.state.enrol_device)
-            if not twostep.confirm_enrolment(device, code):
+            if not actions.try_enrol_two_step(user, Client.of(flow.request), user, device, code):
                 form.add_error("code", _("That code is not right. Check that your phone's clock is correct."))
                 return self.show(flow, form=form)
             throttle.give_back(address, ip, user)
             flow.state.otp_device, flow.state.backup_codes_pending = device.persistent_id, True
             flow.state.passed.append(self.name)
-            codes = twostep.new_backup_codes(user)
+            codes = actions.renew_backup_codes(user, Client.of(flow.request), user)
             return flow.page("accounts/two_step_backup_codes.html", codes=codes)
         device = twostep.verify(user, code)
         if device is None:
@@ -174,7 +176,8 @@ class ForcedChange(Step):
         form = ForcedPasswordChangeForm(flow.user(), data)
         if not form.is_valid():
             return self.show(flow, form=form)
-        passwords.finish_password_change(flow.user(), form.cleaned_data["new_password1"])
+        user = flow.user()
+        actions.change_own_password(user, Client.of(flow.request), user, form.cleaned_data["new_password1"])
         return None
 
 

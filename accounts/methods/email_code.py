@@ -25,7 +25,7 @@ from portal import mail
 from .. import throttle
 from ..forms import VerificationCodeForm
 from ..login.engine import LoginFailed, Redirect, Step
-from ..models import LoginAttempt, LoginCode, MethodKey
+from ..models import LoginAttempt, LoginCode, MethodKey, Throttle
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod
@@ -33,7 +33,6 @@ from .base import SignInMethod
 DIGITS = 6
 VALID_FOR = timedelta(minutes=10)
 TRIES = 5
-CODES_PER_HOUR = 5  # emails one address may ask for
 PASSWORD, CODE, EITHER = "password", "code", "either"
 
 
@@ -42,8 +41,13 @@ def keyed_hash(code):
 
 
 def mode(flow):
-    """'code', 'either' or 'password' for this login: only a message link's login may use a code."""
+    """'code', 'either' or 'password' for this login: only a message link's login may use a code, and
+    only an external recipient's: staff sign in as their profile says, always (a code would pass by
+    their single sign-on, their directory and its checks)."""
     if not flow.state.scope:
+        return PASSWORD
+    account = flow.account()
+    if account is None or not account.is_external:
         return PASSWORD
     chosen = settings.RECIPIENT_SIGN_IN
     if chosen == PASSWORD and flow.profile().allows(MethodKey.EMAIL_CODE):
@@ -54,10 +58,11 @@ def mode(flow):
 def request_code(user, address):
     """Queue an email with a new code for the address; the earlier codes stop working. False when the
     address has asked too often this hour."""
-    since = timezone.now() - timedelta(hours=1)
-    if LoginCode.objects.filter(address=address, created_at__gte=since).count() >= CODES_PER_HOUR:
+    if not user.is_external:
         return False
     with transaction.atomic():
+        if not throttle.take(Throttle.Scope.CODE, address):
+            return False
         LoginCode.objects.filter(address=address, used_at__isnull=True).update(used_at=timezone.now())
         LoginCode.objects.create(user=user, address=address, next_attempt_at=timezone.now())
     return True

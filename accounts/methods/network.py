@@ -9,14 +9,16 @@ import time
 
 import ldap
 from django.conf import settings
-from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django_auth_ldap.backend import LDAPBackend, ldap_error
 from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, LDAPSettings
 
-from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address, portal_permission
+from portal import audit
+
+from .. import actions
+from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod, Verdict
@@ -114,8 +116,10 @@ class NetworkPasswordBackend(LDAPBackend):
         user, _alias = User.objects.find_by_address(address)
         if user is None:
             user, _alias = User.objects.find_by_address(username)
-        if user is None:
-            return User(email=address, kind=User.Kind.INTERNAL), True
+        if (
+            user is None
+        ):  # first sign-in: the account is made (recorded); the directory's group decides the rest
+            return actions.create_account(audit.SYSTEM, None, address, kind=User.Kind.INTERNAL), False
         return user, False
 
     def ldap_to_django_username(self, username):
@@ -123,26 +127,21 @@ class NetworkPasswordBackend(LDAPBackend):
 
 
 def _sync_portal_group(user, group_dns):
-    """Membership of LDAP_PORTAL_GROUP is mirrored into a group that has the portal permission."""
+    """Membership of LDAP_PORTAL_GROUP is mirrored into a group that has the portal permission (an
+    account action of the system: checked and recorded as any other)."""
     if not settings.LDAP_PORTAL_GROUP:
         return
-    group, created = Group.objects.get_or_create(name=DIRECTORY_GROUP)
-    if created:
-        group.permissions.add(portal_permission())
-    if settings.LDAP_PORTAL_GROUP.lower() in group_dns:
-        user.groups.add(group)
-    else:
-        user.groups.remove(group)
+    group = actions.directory_group(DIRECTORY_GROUP)
+    actions.sync_directory_groups(user, group, settings.LDAP_PORTAL_GROUP.lower() in group_dns)
     user.portal_access = None  # looked up with the account, before this: asked again when needed
 
 
 def _update_user(user, attrs):
     """The directory is the truth for staff: their primary address and kind follow it."""
     mail = normalize_address(_first(attrs, settings.LDAP_MAIL_ATTR))
-    if mail and mail != user.email and not User.objects.filter(email=mail).exists():
-        user.email = mail
-    user.kind = User.Kind.INTERNAL
-    user.save(update_fields=["email", "kind"])
+    if not mail or mail == user.email or User.objects.filter(email=mail).exists():
+        mail = user.email
+    actions.update_from_directory(user, mail, User.Kind.INTERNAL)
 
 
 def verify(address, user, password):

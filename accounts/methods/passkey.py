@@ -10,15 +10,17 @@ still needs their directory entry: the portal searches for it (no bind) before l
 import base64
 import functools
 import json
+import re
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import throttle
+from portal.client import Client
+
+from .. import actions, throttle
 from ..login.engine import Json, LoginFailed, Step
 from ..models import LoginAttempt, MethodKey, Passkey
 from ..troubleshooting import Check
@@ -110,8 +112,10 @@ def register_passkey(request, user, name, credential):
         )
     except (_webauthn().WebAuthnException, ValueError, KeyError, TypeError):
         return None
-    return Passkey.objects.create(
-        user=user,
+    return actions.add_passkey(
+        user,
+        Client.of(request),
+        user,
         name=name,
         credential_id=bytes_to_base64url(verified.credential_id),
         public_key=verified.credential_public_key,
@@ -123,17 +127,31 @@ def register_passkey(request, user, name, credential):
 # Signing in, offered on the password page.
 
 
+_CREDENTIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,1400}")
+
+
 def _credential_id(credential):
+    """The answer's credential id when it is base64url, as every real one is; else '' (a NUL byte or
+    other junk is refused here, before it reaches the database)."""
     try:
-        return json.loads(credential)["rawId"]
+        raw_id = json.loads(credential)["rawId"]
     except (ValueError, KeyError, TypeError):
         return ""
+    return raw_id if isinstance(raw_id, str) and _CREDENTIAL_ID.fullmatch(raw_id) else ""
 
 
 def authenticate(request, typed_user, challenge, credential):
     """Check a passkey's answer for the account of the address being signed in (`typed_user`, or None):
     (user, user_verified), or LoginFailed."""
-    passkey = Passkey.objects.filter(credential_id=_credential_id(credential)).first()
+    credential_id = _credential_id(credential)
+    if not credential_id:
+        raise LoginFailed(
+            Reason.PASSKEY_FAILED,
+            "the answer holds no credential id",
+            user=typed_user,
+            method=MethodKey.PASSKEY,
+        )
+    passkey = Passkey.objects.filter(credential_id=credential_id).first()
     if passkey is None:
         raise LoginFailed(Reason.UNKNOWN_PASSKEY, user=typed_user, method=MethodKey.PASSKEY)
     if typed_user is None or passkey.user_id != typed_user.pk:
@@ -193,7 +211,8 @@ class PasskeyStep(Step):
     def offered_on(self, flow, step_name):
         if step_name != "verify" or flow.state.user_id is not None:
             return False
-        return bool(flow.state.scope) or flow.profile().allows(MethodKey.PASSKEY)
+        # The domain's profile, not the account's: the page must not tell which addresses have one.
+        return bool(flow.state.scope) or flow.domain_profile().allows(MethodKey.PASSKEY)
 
     def submit(self, flow, data):
         _origin, rp_id = site(flow.request)
@@ -222,12 +241,11 @@ class PasskeyStep(Step):
         return None
 
 
-def remove(user, passkey_id):
+def remove(user, client, passkey_id):
     """A person removes one of their own passkeys; True when one went (an id that is not one: False)."""
     if not str(passkey_id).isdigit():
         return False
-    with transaction.atomic():
-        return Passkey.objects.filter(user=user, pk=int(passkey_id)).delete()[0] > 0
+    return actions.remove_own_passkey(user, client, user, int(passkey_id))
 
 
 class PasskeyMethod(SignInMethod):

@@ -22,6 +22,9 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from portal import audit
+
+from .. import actions
 from ..login.engine import LoginFailed, Redirect, Step
 from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
 from ..troubleshooting import Check
@@ -246,7 +249,9 @@ def verify(saml_response, request_id, address):
             user=typed_user, reason=Reason.SAML_ERROR, detail=f"the IdP signed in {asserted or '?'}"
         )
     if user is None:  # first sign-in: the account is made; the portal permission is the administrator's
-        user = User.objects.create_user(asserted, kind=User.Kind.INTERNAL, name=_asserted_name(response))
+        user = actions.create_account(
+            audit.SYSTEM, None, asserted, kind=User.Kind.INTERNAL, name=_asserted_name(response)
+        )
         log.info("event=saml_user_created user=%s", user.pk)
     if not user.is_active:
         return Verdict(user=user, reason=Reason.INACTIVE)

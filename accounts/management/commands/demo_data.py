@@ -3,7 +3,8 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from accounts.models import User, portal_permission
+from accounts import actions
+from accounts.models import User
 
 DEMO_USERS = [
     # (email, name, password, administrator)
@@ -17,14 +18,21 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        permission = portal_permission()
+        actor = actions.COMMAND_LINE  # through the actions, so the trail shows the demo's accounts too
         self.stdout.write("Demo users (for trying the portal only):")
         for email, name, password, is_admin in DEMO_USERS:
-            user = User.objects.filter(email=email).first() or User(email=email)
-            user.name, user.kind = name, User.Kind.INTERNAL
-            user.is_staff = user.is_superuser = is_admin
-            user.set_password(password)
-            user.save()
-            user.user_permissions.add(permission)
+            fields = {
+                "name": name,
+                "kind": User.Kind.INTERNAL,
+                "is_staff": is_admin,
+                "is_superuser": is_admin,
+            }
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = actions.create_account(actor, None, email, password, **fields)
+            else:
+                actions.change_account(actor, None, user, fields)
+                actions.set_password(actor, None, user, password, must_change=False)
+            actions.grant_portal_access(actor, None, user)
             role = "administrator" if is_admin else "staff"
             self.stdout.write(f"  {role:13} {email}  password: {password}")

@@ -1,16 +1,17 @@
-"""Delete what has outlived its use: the content of messages past their retention (their metadata
+"""Delete what has outlived its use: the content of messages past their retention (their envelope
 stays for the record), and guessing-limit counters that no longer count."""
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.core.management.base import BaseCommand
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts import throttle
-from messaging.models import Attachment, Message
+from messaging import actions
+from messaging.models import Message
+from portal import audit
 
 
 class Command(BaseCommand):
@@ -24,14 +25,6 @@ class Command(BaseCommand):
         due = Message.objects.filter(purged_at__isnull=True).filter(
             Q(expires_at__lt=cutoff) | Q(revoked_at__lt=cutoff)
         )
-        count = 0
-        for message in due.iterator():
-            for blob in Attachment.objects.filter(message=message).values_list("blob", flat=True):
-                default_storage.delete(blob)
-            Attachment.objects.filter(message=message).delete()
-            message.body_text = message.body_html = b""
-            message.purged_at = timezone.now()
-            message.save(update_fields=["body_text", "body_html", "purged_at"])
-            count += 1
+        count = sum(actions.purge(audit.SYSTEM, None, message) for message in list(due))
         self.stdout.write(f"Purged the content of {count} messages.")
         self.stdout.write(f"Forgot {throttle.forget_stale()} guessing-limit counters that no longer count.")
