@@ -521,13 +521,14 @@ class LoginAttempt(models.Model):
             browser=attempt.browser,
         )
         explanation = explanation_for_log(reason)
+        template = "event=login_%s reason=%s method=%s reference=%s"
         log.info(
-            "event=login_%s reason=%s method=%s reference=%s%s",
-            "succeeded" if outcome == cls.Outcome.SUCCESS else "failed",
+            template + (' explanation="%s"' if explanation else ""),
+            "succeeded" if success else "failed",
             reason or "-",
             method or "-",
             attempt.reference,
-            f' explanation="{explanation}"' if explanation else "",
+            *([explanation] if explanation else []),
         )
         return attempt
 

@@ -56,6 +56,13 @@ def end_all(user, except_key=None):
     return working
 
 
+def forget_ended():
+    """Index rows of sessions that ended by themselves (expired, or cleared by Django): the purge timer
+    drops them. Returns how many went."""
+    alive = Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
+    return SignedInSession.objects.exclude(session_key__in=alive).delete()[0]
+
+
 def _logged_in(sender, request, user, **kwargs):
     """The key exists only once the response saves the session: `IndexSessionsMiddleware` indexes it."""
     request.session[LAST_SEEN] = time.time()
@@ -82,9 +89,6 @@ class IndexSessionsMiddleware:
         key = user is not None and request.session.session_key
         if key:
             user_agent = request.META.get("HTTP_USER_AGENT", "")
-            SignedInSession.objects.filter(user=user).exclude(
-                session_key__in=Session.objects.filter(expire_date__gt=timezone.now()).values("session_key")
-            ).delete()  # the index keeps no session that has ended by itself
             SignedInSession.objects.create(
                 user=user,
                 session_key=key,

@@ -8,6 +8,7 @@ never themselves, never someone it was recalled from). A reply quotes the origin
 who may print the original now. Staff with the portal permission compose.
 """
 
+import functools
 from dataclasses import dataclass
 
 from .models import Availability, Message, Recipient
@@ -24,14 +25,12 @@ def availability(message, recipient=None):
     return Availability.OPEN
 
 
-def reply_all_addresses(message, recipient, reader, recalled=()):
+def reply_all_addresses(message, recipient, reader):
     """The sender and the To/Cc addresses the message showed, less the reader's own (the address it
-    reached them at, and their primary one) and those it was recalled from: never a blind copy."""
+    reached them at, and their primary one): never a blind copy."""
     own = {recipient.address, reader.email}
     addresses = [message.sender, *message.shown_recipients]
-    return [
-        a for i, a in enumerate(addresses) if a not in own and a not in recalled and a not in addresses[:i]
-    ]
+    return [a for i, a in enumerate(addresses) if a not in own and a not in addresses[:i]]
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ class Rights:
     print: bool = False
     download: bool = False
     reply_to: tuple = ()
-    reply_all_to: tuple = ()
+    reply_all_shown: tuple = ()  # whom a reply to all would reach, before the recalls are taken out
     manage: bool = False  # the sender's controls: extend, recall (from all or one), resend
     mark_unread: bool = False  # the reader's own copy, whether or not it can still be read
 
@@ -61,6 +60,15 @@ class Rights:
     @property
     def reply(self):
         return bool(self.reply_to)
+
+    @functools.cached_property
+    def reply_all_to(self):
+        """Whom a reply to all reaches: never someone the message was recalled from (asked of the
+        database only when it matters: a download does not)."""
+        if len(self.reply_all_shown) < 2 or self.message.pk is None:
+            return self.reply_all_shown
+        recalled = recalled_addresses(self.message)
+        return tuple(a for a in self.reply_all_shown if a not in recalled)
 
     @property
     def reply_all(self):
@@ -79,9 +87,8 @@ class Rights:
         return self.manage and not self.message.is_revoked and self.message.purged_at is None
 
 
-def rights_of(user, message, recipient, recalled=None):
-    """The rights of `user` on `message`, given their recipient row (None when they sent it).
-    `recalled`: the addresses it was recalled from (asked of the database when replies to all need it)."""
+def rights_of(user, message, recipient):
+    """The rights of `user` on `message`, given their recipient row (None when they sent it). No query."""
     if recipient is None:
         if message.sender_user_id != user.pk:
             return Rights(message)
@@ -93,10 +100,8 @@ def rights_of(user, message, recipient, recalled=None):
     take_away = not message.restricted
     rights = {"read": True, "print": take_away, "download": take_away, "mark_unread": True}
     if message.allow_reply:
-        if recalled is None:
-            recalled = recalled_addresses(message) if message.pk else ()
         rights["reply_to"] = (message.sender,)
-        rights["reply_all_to"] = tuple(reply_all_addresses(message, recipient, user, recalled))
+        rights["reply_all_shown"] = tuple(reply_all_addresses(message, recipient, user))
     return Rights(message, recipient, **rights)
 
 

@@ -8,7 +8,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from . import branding
-from .models import Branding
+from .models import AuditEvent, Branding
 from .views import branding_preview
 
 
@@ -114,3 +114,18 @@ class BrandingAdmin(admin.ModelAdmin):
         unsaved = form.save(commit=False)
         form.apply_logo(unsaved)
         return branding_preview(request, unsaved)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(AuditLogAdmin):
+    """The trail: who did what to which account or message, from where. Nobody edits or deletes it."""
+
+    list_display = ["at", "event", "actor_name", "subject_name", "message", "ip", "summary"]
+    list_filter = ["event"]
+    search_fields = ["actor_name", "subject_name", "message", "ip", "request_id"]
+    date_hierarchy = "at"
+    readonly_fields = [f.name for f in AuditEvent._meta.fields]
+
+    @admin.display(description=_("what changed"))
+    def summary(self, event):
+        return event.summary()

@@ -26,11 +26,10 @@ class RequestIdMiddleware:
 
     def __call__(self, request):
         request.id = request_id_of(request)
-        token = CURRENT_REQUEST_ID.set(request.id)
-        try:
-            response = self.get_response(request)
-        finally:
-            CURRENT_REQUEST_ID.reset(token)
+        # Set, not reset after the response: Django logs a 4xx or 5xx ("Not Found: ...") after the
+        # middleware has returned, and that line must carry the id too. The next request sets its own.
+        CURRENT_REQUEST_ID.set(request.id)
+        response = self.get_response(request)
         response["X-Request-ID"] = request.id
         return response
 

@@ -61,6 +61,21 @@ def test_an_altered_header_or_body_fails_the_signature(dkim_key, hold_message, m
     assert not dkim.verify(forged_body, dnsfunc=dns(dkim_key))
 
 
+def test_a_header_prepended_to_a_signed_notification_fails_the_signature(dkim_key, hold_message, mailbox):
+    """The second Subject, From or Reply-To a forger puts on top is what mail programs show: over-signing
+    (RFC 6376 5.4.2) makes the copy fail."""
+    hold_message(["client@outside.example"])
+    deliver_due()
+    raw = mailbox.wait_for(1)[0].raw
+    assert dkim.verify(raw, dnsfunc=dns(dkim_key))
+    for header in (
+        b"Subject: Urgent: log in now\r\n",
+        b"From: it@example.com\r\n",
+        b"Reply-To: x@evil.example\r\n",
+    ):
+        assert not dkim.verify(header + raw, dnsfunc=dns(dkim_key)), header
+
+
 def test_without_dkim_check_deploy_warns(settings):
     from django.core import checks
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts import throttle
+from accounts import sessions, throttle
 from messaging import actions
 from messaging.models import Message
 from portal import audit
@@ -28,3 +28,4 @@ class Command(BaseCommand):
         count = sum(actions.purge(audit.SYSTEM, None, message) for message in list(due))
         self.stdout.write(f"Purged the content of {count} messages.")
         self.stdout.write(f"Forgot {throttle.forget_stale()} guessing-limit counters that no longer count.")
+        self.stdout.write(f"Forgot {sessions.forget_ended()} sessions that ended by themselves.")

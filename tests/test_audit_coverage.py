@@ -1,0 +1,209 @@
+"""No way around the actions layer: every admin page, action and command that changes an account writes
+its audit event, and nothing outside the actions writes the tables that hold rights and fates."""
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+from django.test import Client
+
+from accounts.admin import UserAdmin
+from accounts.models import Throttle, User, portal_permission
+from portal.models import AuditEvent
+
+from .helpers import log_in
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def admin_client(make_user):
+    make_user("admin@example.com", is_staff=True, is_superuser=True)
+    client = Client()
+    log_in(client, "admin@example.com", PASSWORD)
+    return client
+
+
+def events_during(change):
+    """The audit events `change()` wrote, less the logins (the administrator's own is not the change)."""
+    before = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    change()
+    return list(
+        AuditEvent.objects.filter(pk__gt=before)
+        .exclude(event__startswith="login.")
+        .values_list("event", flat=True)
+    )
+
+
+EXPECTED = {
+    "grant_portal_access": "permission.granted",
+    "revoke_portal_access": "permission.removed",
+    "send_temporary_password": "password.reset_sent",
+    "set_password_to_change": "password.changed",
+    "reset_two_step": "two_step.reset",
+    "deactivate": "account.deactivated",
+    "reactivate": "account.reactivated",
+    "remove_passkeys": "passkey.removed",
+    "end_all_sessions": "session.ended",
+    "delete_selected": "account.deleted",
+}
+
+
+def test_every_user_action_of_the_admin_is_listed_here():
+    assert set(UserAdmin.actions) | {"delete_selected"} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("action", sorted(EXPECTED))
+def test_each_user_action_of_the_admin_writes_one_audit_event(admin_client, make_user, action):
+    person = make_user("person@example.com")
+    data = {"action": action, "_selected_action": [person.pk], "confirm": "yes", "post": "yes"}
+    data["password"] = "a password chosen for them 42"
+    written = events_during(lambda: admin_client.post("/admin/accounts/user/", data, follow=True))
+    assert written == [EXPECTED[action]]
+
+
+def test_the_change_form_records_fields_groups_and_permissions(admin_client, make_user):
+    person = make_user("person@example.com", name="Pat", portal=False)
+    group = Group.objects.create(name="Readers")
+    permission = Permission.objects.get(codename="view_user")
+    data = {
+        "email": person.email, "name": "Pat Person", "kind": "internal", "auth_profile": "",
+        "is_active": "on", "groups": [group.pk], "user_permissions": [permission.pk],
+        "last_login_0": "", "last_login_1": "", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+        "aliases-TOTAL_FORMS": "1", "aliases-INITIAL_FORMS": "0", "aliases-0-email": "pat@example.com",
+    }  # fmt: skip
+    written = events_during(lambda: admin_client.post(f"/admin/accounts/user/{person.pk}/change/", data))
+    assert sorted(written) == ["account.changed", "alias.added", "group.changed", "permission.granted"]
+    person.refresh_from_db()
+    assert person.name == "Pat Person" and person.groups.get() == group and person.aliases.get().email
+
+
+def test_the_add_form_and_the_password_page_record_what_they_did(admin_client):
+    add = {
+        "email": "new@example.com", "name": "New", "kind": "internal", "usable_password": "true",
+        "password1": "a long new password 42", "password2": "a long new password 42",
+        "aliases-TOTAL_FORMS": "0", "aliases-INITIAL_FORMS": "0",
+    }  # fmt: skip
+    assert events_during(lambda: admin_client.post("/admin/accounts/user/add/", add)) == ["account.created"]
+    person = User.objects.get(email="new@example.com")
+    password = {
+        "password1": "another long one 43",
+        "password2": "another long one 43",
+        "usable_password": "true",
+    }
+    url = f"/admin/accounts/user/{person.pk}/password/"
+    assert events_during(lambda: admin_client.post(url, password)) == ["password.changed"]
+    person.refresh_from_db()
+    assert person.check_password("another long one 43") and person.must_change_password
+
+
+def test_the_group_admin_records_and_refuses_rights_the_actor_lacks(admin_client, make_user):
+    view_user = Permission.objects.get(codename="view_user")
+    written = events_during(
+        lambda: admin_client.post(
+            "/admin/auth/group/add/", {"name": "Helpdesk", "permissions": [view_user.pk]}
+        )
+    )
+    assert written == ["group.changed"]
+    group = Group.objects.get(name="Helpdesk")
+    helper = make_user("helper@example.com", is_staff=True)
+    helper.groups.add(group)
+    helper.user_permissions.add(*Permission.objects.filter(codename__in=["change_group", "view_group"]))
+    client = Client()
+    log_in(client, "helper@example.com", PASSWORD)
+    everything = Permission.objects.get(codename="delete_user")
+    answer = client.post(
+        f"/admin/auth/group/{group.pk}/change/",
+        {"name": "Helpdesk", "permissions": [view_user.pk, everything.pk]},
+    )
+    assert answer.status_code == 403
+    assert list(group.permissions.all()) == [view_user]
+
+
+def test_lifting_a_lockout_is_recorded(admin_client, make_user):
+    make_user("staff@example.com")
+    row = Throttle.objects.create(scope=Throttle.Scope.ADDRESS, key="staff@example.com", failures=10)
+    data = {"action": "lift", "_selected_action": [row.pk]}
+    assert events_during(lambda: admin_client.post("/admin/accounts/throttle/", data)) == ["lockout.lifted"]
+
+
+def test_demo_data_changes_accounts_through_the_actions():
+    written = events_during(lambda: call_command("demo_data", stdout=io.StringIO()))
+    assert sorted(written) == ["account.created"] * 2 + ["permission.granted"] * 2
+    again = events_during(lambda: call_command("demo_data", stdout=io.StringIO()))
+    assert "password.changed" in again
+    assert AuditEvent.objects.filter(actor_name="manage.py").count() == len(written) + len(again)
+
+
+def test_the_directory_group_sync_is_an_action_of_the_system(make_user):
+    from accounts import actions
+
+    person = make_user("staff@example.com", portal=False)
+    group = actions.directory_group("Directory: portal users")
+    written = events_during(lambda: actions.sync_directory_groups(person, group, True))
+    assert written == ["directory.groups_synced"]
+    assert AuditEvent.objects.filter(event="directory.groups_synced").get().actor_name == "system"
+    assert portal_permission() in group.permissions.all()
+
+
+# Nobody writes around the actions: read the code.
+
+WRITES = re.compile(
+    r"user_permissions\.(add|remove|set|clear)\(|groups\.(add|remove|set|clear)\(|permissions\.(add|remove|set|clear)\("
+    r"|create_user\(|create_superuser\(|(?<!actions)\.set_password\(|set_unusable_password\(|user\.save\("
+    r"|User\.objects\.filter\([^)]*\)\.update\(|EmailAlias\.objects\.create|Passkey\.objects\.create"
+    r"|passkeys\.all\(\)\.delete|throttle\.lift\("
+    r"|\.update\([^)]*\b(revoked_at|recalled_at|expires_at|purged_at)="
+    r"|(TOTPDevice|StaticDevice)\.objects\.filter\([^)]*\)(\.exclude\([^)]*\))?\.delete"
+)
+# The actions, and the helpers only they call (checked below); the manager that creates accounts.
+ALLOWED = {
+    "accounts/actions.py",
+    "messaging/actions.py",
+    "accounts/passwords.py",
+    "accounts/twostep.py",
+    "accounts/models.py",
+}
+HELPERS = re.compile(
+    r"\b(passwords\.(set_password|remove_password|set_password_to_change|finish_password_change)"
+    r"|twostep\.(reset|new_backup_codes|confirm_enrolment))\("
+)
+
+
+def source_files():
+    for app in ("accounts", "messaging", "portal", "api"):
+        for path in sorted((ROOT / app).rglob("*.py")):
+            if "migrations" not in path.parts:
+                yield path.relative_to(ROOT).as_posix(), path.read_text()
+
+
+def test_nothing_outside_the_actions_writes_rights_passwords_devices_or_a_messages_fate():
+    found = {
+        f"{name}:{text.count(chr(10), 0, match.start()) + 1}": match.group(0)
+        for name, text in source_files()
+        if name not in ALLOWED
+        for match in WRITES.finditer(text)
+    }
+    assert found == {}
+
+
+def test_the_writing_helpers_are_called_by_the_actions_only():
+    found = {
+        f"{name}:{text.count(chr(10), 0, match.start()) + 1}": match.group(0)
+        for name, text in source_files()
+        if name != "accounts/actions.py"
+        for match in HELPERS.finditer(text)
+    }
+    assert found == {}
+
+
+def test_the_scan_finds_a_write_it_is_looking_for():
+    """The scan is not blind: a grant written in a view would be caught."""
+    assert WRITES.search("    request.user.user_permissions.add(permission)")
+    assert WRITES.search("Message.objects.filter(pk=1).update(revoked_at=now)")
+    assert HELPERS.search("twostep.reset(user)")
