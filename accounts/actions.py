@@ -244,6 +244,15 @@ def create_account(actor, client, email, password=None, **fields):
     return user
 
 
+def record_created_by_django(actor, client, user):
+    """An account Django's own createsuperuser made (in the command's transaction): in the trail too."""
+    check(actor, ADD_USER)
+    audit.record(
+        Event.ACCOUNT_CREATED, actor=actor, client=client, subject=user, kind=user.kind,
+        staff=user.is_staff or None, superuser=user.is_superuser or None,
+    )  # fmt: skip
+
+
 def change_account(actor, client, user, changes):
     """Change fields of an account (the admin's change form): `changes` maps field names to values.
 

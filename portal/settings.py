@@ -47,6 +47,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [_base.hostname or "127.0.0.1", "local
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 
 INSTALLED_APPS = [
+    "accounts.django_commands",  # before auth: its createsuperuser and changepassword are the audited ones
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -207,3 +207,37 @@ def test_the_scan_finds_a_write_it_is_looking_for():
     assert WRITES.search("    request.user.user_permissions.add(permission)")
     assert WRITES.search("Message.objects.filter(pk=1).update(revoked_at=now)")
     assert HELPERS.search("twostep.reset(user)")
+
+
+def test_djangos_own_account_commands_are_in_the_trail(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "a long enough passphrase 7")
+    written = events_during(
+        lambda: call_command("createsuperuser", "--no-input", "--email", "root@example.com", stdout=out)
+    )
+    assert written == ["account.created"]
+    root = User.objects.get(email="root@example.com")
+    from accounts.django_commands.management.commands import changepassword
+
+    typed = iter(["another passphrase 8 long", "another passphrase 8 long"])
+    monkeypatch.setattr(changepassword.Command, "_get_pass", lambda self, prompt=None: next(typed))
+    written = events_during(lambda: call_command("changepassword", "root@example.com", stdout=out))
+    assert written == ["password.changed"]
+    root.refresh_from_db()
+    assert root.check_password("another passphrase 8 long") and not root.must_change_password
+    assert set(AuditEvent.objects.values_list("actor_name", flat=True)) == {"manage.py"}
+
+
+def test_the_purge_timer_records_each_message_it_empties(hold_message):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from messaging.models import Message
+
+    message = hold_message(["client@outside.example"])
+    Message.objects.update(expires_at=timezone.now() - timedelta(days=400))
+    written = events_during(lambda: call_command("purge_expired", stdout=io.StringIO()))
+    assert written == ["message.purged"]
+    message.refresh_from_db()
+    assert message.purged_at and message.body_text == b""
