@@ -16,5 +16,5 @@ urlpatterns = [
     path("password/forgot/", views.forgot_password, name="forgot_password"),
     path("security/", views.security, name="security"),
     path("security/passkeys/", views.passkeys, name="passkeys"),
-    path("security/sessions/", views.end_sessions, name="end_sessions"),
+    path("security/sessions/", views.sessions_page, name="sessions"),
 ]

@@ -178,10 +178,12 @@ def security(request):
 @csrf_protect
 @never_cache
 @login_required
-@require_POST
-def end_sessions(request):
-    """'Log out everywhere else', or end one other session of one's own."""
+def sessions_page(request):
+    """Where the person is logged in; 'Log out everywhere else', or end one other session of their own."""
     user, client, here = request.user, Client.of(request), request.session.session_key
+    if request.method != "POST":
+        context = {"sessions": list(sessions.live(user)), "this_session": here}
+        return render(request, "accounts/sessions.html", context)
     if request.POST.get("action") == "others":
         ended = actions.end_other_sessions(user, client, user, keep_session=here)
         messages.success(
@@ -198,7 +200,7 @@ def end_sessions(request):
         if row is not None and row.session_key != here:
             actions.end_session(user, client, user, row.session_key, reason="ended by its owner")
             messages.success(request, _("That session is logged out."))
-    return redirect("accounts:security")
+    return redirect("accounts:sessions")
 
 
 def _int_or_none(text):

@@ -105,6 +105,7 @@ def message_detail(request, public_id):
         "recipient": recipient,
         "thread": mailbox.thread(request.user, message) if message.in_reply_to_id else [],
         "quoted": mailbox.quote(request.user, message) if message.in_reply_to_id else None,
+        "Folder": Recipient.Folder,
     }
     if rights.manage:  # the sender sees every recipient, blind copies too, how far each got, and the log
         context["recipients"] = message.recipients.with_replies().order_by("pk")
@@ -208,6 +209,7 @@ def _folder_page(request, folder):
     query, before, after = search.values()
     page = mailbox.received(request.user, folder, query, before, after)
     context = {
+        "Folder": Recipient.Folder,
         "folder": folder,
         "message_path": mailbox.message_path(),
         "page": page,
