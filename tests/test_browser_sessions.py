@@ -1,4 +1,4 @@
-"""In a real Chromium, on a phone's width: a person sees where they are logged in and logs out everywhere else."""
+"""In a real Chromium, at a phone's width: a person sees where they are logged in and logs out elsewhere."""
 
 import pytest
 from playwright.sync_api import expect
