@@ -5,13 +5,14 @@ reads it while it is kept and manages it (extend, recall, resend); a recipient r
 open to them (not expired, not recalled), prints and downloads unless it is restricted, and replies
 when replies are allowed: to the sender, or to everyone the message showed (never a blind copy,
 never themselves, never someone it was recalled from). A reply quotes the original only to a reader
-who may print the original now. Staff with the portal permission compose.
+who may print the original now. Staff with the portal permission compose. Until its attachments are
+scanned clean, a message is not there for its recipients, and its sender opens none of its files.
 """
 
 import functools
 from dataclasses import dataclass
 
-from .models import Availability, Message, Recipient
+from .models import Availability, Message, Recipient, ScanState
 
 MANAGE_MESSAGES = "messaging.change_message"
 
@@ -75,6 +76,11 @@ class Rights:
         return len(self.reply_all_to) > 1
 
     @property
+    def images(self):
+        """The message's own inline images, shown in its body: once scanned clean."""
+        return self.read and self.message.scan == ScanState.CLEAN
+
+    @property
     def extend(self):
         return self.manage and self.message.purged_at is None
 
@@ -93,7 +99,8 @@ def rights_of(user, message, recipient):
         if message.sender_user_id != user.pk:
             return Rights(message)
         kept = message.purged_at is None
-        return Rights(message, read=kept, print=kept, download=kept, manage=True)
+        files = kept and message.scan == ScanState.CLEAN  # no file opens before it is scanned clean
+        return Rights(message, read=kept, print=kept, download=files, manage=True)
     state = availability(message, recipient)
     if state != Availability.OPEN:
         return Rights(message, recipient, availability=state, mark_unread=True)
@@ -122,7 +129,11 @@ def rights(user, public_id):
     )
     if recipient is not None:
         message = recipient.message
-        return rights_of(user, message, None if message.sender_user_id == user.pk else recipient)
+        if message.sender_user_id == user.pk:
+            return rights_of(user, message, None)
+        if message.scan != ScanState.CLEAN:
+            return None  # waiting for the scanner, or quarantined: not there for its recipients yet
+        return rights_of(user, message, recipient)
     message = Message.objects.filter(public_id=public_id, sender_user=user).first()
     return rights_of(user, message, None) if message is not None else None
 

@@ -23,7 +23,7 @@ from portal import audit
 
 from . import access, mailbox
 from .holding import hold
-from .models import AccessEvent, Attachment, Message, Notification, Recipient
+from .models import AccessEvent, Attachment, Message, Notification, Recipient, ScanState
 
 log = logging.getLogger("portal.messaging")
 
@@ -74,6 +74,8 @@ def resend(actor, client, recipient):
     """A new notification with a new link; the old link stops working at once."""
     message = recipient.message
     _may_manage(actor, message)
+    if message.scan != ScanState.CLEAN:
+        raise Refused(_("This message was not delivered: its attachments are not scanned clean."))
     with transaction.atomic():
         if not throttle.take(Throttle.Scope.RESEND, str(recipient.pk)):
             raise Refused(
@@ -196,3 +198,11 @@ def purge(actor, client, message, *, reason="retention"):
         except Exception:  # the storage is down: the content is unreadable already; the operator is told
             log.exception("event=purge_blob_failed message=%s", message.public_id)
     return True
+
+
+def refuse_upload(actor, client, infected):
+    """An upload with malware was refused (nothing of it was kept): in the trail, with what was found."""
+    audit.record(
+        audit.Event.UPLOAD_REFUSED, actor=actor, client=client,
+        files=[f.filename for f in infected.findings], signatures=[f.signature for f in infected.findings],
+    )  # fmt: skip

@@ -13,7 +13,7 @@ from portal.client import Client
 
 from . import actions
 from .holding import read_bodies
-from .models import AccessEvent, Attachment, Message, Notification, Recipient
+from .models import AccessEvent, Attachment, Message, Notification, QuarantinedMessage, Recipient
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -99,7 +99,7 @@ class MessageAdmin(admin.ModelAdmin):
                   "The links of the earlier notifications stop working."),
             )  # fmt: skip
         recipients = Recipient.objects.filter(message__in=queryset).select_related("message")
-        self._report(request, _("Queued %d notifications."), self._each(request, actions.resend, recipients))
+        self._report(request, _("Queued %d notifications."), run_each(request, actions.resend, recipients))
         return None
 
     @admin.action(description=_("Revoke (withdraw) the messages"), permissions=["change"])
@@ -110,19 +110,8 @@ class MessageAdmin(admin.ModelAdmin):
                 _("Withdraw these messages? Their recipients will no longer be able to read them."),
             )  # fmt: skip
         open_ones = queryset.filter(revoked_at__isnull=True)
-        self._report(request, _("Revoked %d messages."), self._each(request, actions.recall, open_ones))
+        self._report(request, _("Revoked %d messages."), run_each(request, actions.recall, open_ones))
         return None
-
-    def _each(self, request, action, objects):
-        """Run a message action on each object: (how many were done, the refusals' words)."""
-        client, done, refusals = Client.of(request), 0, []
-        for item in objects:
-            try:
-                action(request.user, client, item)
-                done += 1
-            except actions.Refused as refusal:
-                refusals.append(str(refusal))
-        return done, refusals
 
     def _report(self, request, text, outcome):
         done, refusals = outcome
@@ -146,3 +135,62 @@ class NotificationAdmin(AuditLogAdmin):
     list_filter = ["kind", ("sent_at", admin.EmptyFieldListFilter)]
     search_fields = ["recipient__address"]
     list_select_related = ["recipient"]
+
+
+@admin.register(QuarantinedMessage)
+class QuarantineAdmin(admin.ModelAdmin):
+    """Held mail with malware: nobody was notified, nobody opens it; an administrator deletes it."""
+
+    list_display = ["created_at", "sender", "recipient_list", "finding", "purged_at"]
+    list_filter = [("purged_at", admin.EmptyFieldListFilter)]
+    search_fields = ["sender", "recipients__address", "finding", "subject"]
+    date_hierarchy = "created_at"
+    actions = ["delete_content"]
+    fields = ["public_id", "created_at", "sender", "subject", "finding", "recipient_list", "purged_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("recipients")
+
+    @admin.display(description=_("recipients"))
+    def recipient_list(self, message):
+        return ", ".join(r.address for r in message.recipients.all())
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and obj is None
+
+    @admin.action(description=_("Delete the quarantined content"), permissions=["change"])
+    def delete_content(self, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(
+                self, request, queryset, "delete_content",
+                _("Delete the content (bodies and attachments) of these quarantined messages? Their "
+                  "envelope stays for the history."),
+            )  # fmt: skip
+        done, refusals = run_each(request, _purge_malware, queryset.filter(purged_at__isnull=True))
+        self.message_user(request, _("Deleted the content of %d messages.") % done, messages.SUCCESS)
+        for refusal in dict.fromkeys(refusals):
+            self.message_user(request, refusal, messages.ERROR)
+        return None
+
+
+def _purge_malware(actor, client, message):
+    return actions.purge(actor, client, message, reason="malware")
+
+
+def run_each(request, action, objects):
+    """Run a message action on each object: (how many were done, the refusals' words)."""
+    client, done, refusals = Client.of(request), 0, []
+    for item in objects:
+        try:
+            action(request.user, client, item)
+            done += 1
+        except actions.Refused as refusal:
+            refusals.append(str(refusal))
+    return done, refusals

@@ -9,4 +9,9 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks, notify  # noqa: F401  (the system checks and the notifications' outbox)
+        from portal import health
+
+        from . import checks, notify, scanning, storage  # noqa: F401  (system checks, the outbox)
+
+        health.register("storage", health.storage_check(storage.check))
+        health.register("scanner", scanning.check, when=scanning.enabled)

@@ -1,9 +1,10 @@
 """System checks: no process starts without valid key-encryption keys; `check --deploy` tries the store."""
 
+from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from . import crypto, storage
+from . import crypto, scanning, storage
 
 
 @checks.register("portal_keys")
@@ -28,3 +29,32 @@ def blob_store(app_configs=None, **kwargs):
     return [
         checks.Info(f"Attachments: {where}: a test object was written, read and deleted.", id="portal.I001")
     ]
+
+
+@checks.register("portal_scanning")
+def scanner_address(app_configs=None, **kwargs):
+    """A mistyped CLAMD_ADDRESS would leave every message waiting: the process does not start."""
+    if not scanning.enabled():
+        return []
+    try:
+        scanning.address()
+    except ImproperlyConfigured as error:
+        return [checks.Error(str(error), id="portal.E005")]
+    return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def malware_scanning(app_configs=None, **kwargs):
+    """Recipients outside the organisation send files in: unscanned, they reach staff as they came."""
+    if not scanning.enabled():
+        return [
+            checks.Warning(
+                "Attachments are not scanned for malware.",
+                hint="Install Debian's clamav-daemon and set CLAMD_ADDRESS=unix:///run/clamav/clamd.ctl "
+                "(docs/scanning.md).",
+                id="portal.W002",
+            )
+        ]
+    if not scanning.ping():
+        return [checks.Error(f"clamd does not answer at {settings.CLAMD_ADDRESS}.", id="portal.E006")]
+    return []

@@ -11,13 +11,14 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.core.validators import validate_email
 from django.db import transaction
+from django.utils import timezone
 
 from accounts import actions as account_actions
 from accounts.models import User, normalize_address
 from portal import audit
 
-from . import crypto
-from .models import Attachment, Message, Notification, Recipient
+from . import crypto, scanning
+from .models import Attachment, Message, Notification, Recipient, ScanState
 from .storage import open_blob
 
 log = logging.getLogger("portal.messaging")
@@ -93,12 +94,13 @@ def needs_credentials(user):
     return user.is_external and not user.has_usable_password()
 
 
-def _store_attachment(message, key, incoming):
+def _store_attachment(message, key, incoming, finding=""):
     attachment = Attachment(
         message=message,
         filename=one_line(incoming.filename, 255) or "attachment",
         content_type=one_line(incoming.content_type, 255) or "application/octet-stream",
         content_id=one_line(incoming.content_id, 255),
+        finding=finding[:255],
     )
     blob = f"messages/{message.public_id}/{attachment.public_id.hex}.bin"
     with tempfile.TemporaryFile() as encrypted:
@@ -109,6 +111,53 @@ def _store_attachment(message, key, incoming):
         attachment.blob = default_storage.save(blob, File(encrypted))
     attachment.save()
     return attachment
+
+
+# What a person uploads in the portal is refused when it holds malware or cannot be checked (they are on
+# the page to hear it); mail from the intake or the API is kept: quarantined, or waiting for the scanner.
+UPLOADS = {Message.Source.COMPOSE, Message.Source.REPLY}
+
+
+def _scan(attachments, source):
+    """(ScanState, {index of an infected attachment: what clamd found}) before anything is stored."""
+    if not attachments or not scanning.enabled():
+        return ScanState.CLEAN, {}
+    try:
+        found = {}
+        for index, incoming in enumerate(attachments):
+            incoming.file.seek(0)
+            signature = scanning.scan_stream(incoming.file)
+            incoming.file.seek(0)
+            if signature:
+                found[index] = signature
+    except scanning.Unavailable:
+        if source in UPLOADS:
+            raise
+        log.warning("event=scan_deferred source=%s attachments=%d", source, len(attachments))
+        return ScanState.PENDING, {}
+    if found and source in UPLOADS:
+        raise scanning.Infected([scanning.Finding(attachments[i].filename, s) for i, s in found.items()])
+    return (ScanState.INFECTED if found else ScanState.CLEAN), found
+
+
+def _notifications(recipients):
+    """The outbox rows that tell each recipient (and a first-time one their credentials)."""
+    outbox = []
+    for recipient in recipients:
+        outbox.append(Notification(kind=Notification.Kind.NEW_MESSAGE, recipient=recipient))
+        if needs_credentials(recipient.user):
+            outbox.append(Notification(kind=Notification.Kind.CREDENTIALS, recipient=recipient))
+    return outbox
+
+
+def _quarantine(message, recipients, findings, actor, client):
+    """Malware: nobody is notified, nobody opens it; its sender is told which file and what was found."""
+    message.finding = "; ".join(f"{name}: {signature}" for name, signature in findings)[:500]
+    Notification.objects.create(kind=Notification.Kind.MALWARE_NOTICE, recipient=recipients[0])
+    audit.record(
+        audit.Event.MESSAGE_QUARANTINED, actor=actor, client=client, message=message,
+        files=[name for name, _signature in findings], signatures=[s for _name, s in findings],
+    )  # fmt: skip
 
 
 def hold(
@@ -135,8 +184,15 @@ def hold(
     `shown_recipients` are the addresses its recipients may see (To and Cc); by default all of them.
     Mail from the intake names them in its headers, so that blind copies stay blind. `client`: where
     it came from (portal.client.Client), for the audit trail.
+
+    Attachments are scanned for malware first (messaging.scanning). An upload (compose, reply) with
+    malware or that cannot be checked raises `scanning.Infected` or `scanning.Unavailable` and nothing is
+    kept; other mail is held quarantined (its sender told), or waiting for the scanner (nobody notified
+    until `scan_waiting` has scanned it).
     """
     addresses = clean_addresses(recipients)
+    attachments = list(attachments)
+    scan, found = _scan(attachments, source)
     key, kek_id, wrapped = crypto.new_message_key()
     stored = []
     try:
@@ -154,6 +210,10 @@ def hold(
                 read_receipt=read_receipt,
                 restricted=restricted,
                 in_reply_to=in_reply_to,
+                scan=scan,
+                scanned_at=timezone.now()
+                if attachments and scanning.enabled() and scan != ScanState.PENDING
+                else None,
             )
             if expires_at is not None:
                 message.expires_at = expires_at
@@ -162,16 +222,14 @@ def hold(
             message.body_text = crypto.seal(key, (text or "").encode(), context + b":text")
             message.body_html = crypto.seal(key, sanitise_html(html).encode(), context + b":html")
             message.save()
-            for incoming in attachments:
-                stored.append(_store_attachment(message, key, incoming).blob)
-            outbox = []
-            for address in addresses:
-                user = recipient_user(address)
-                recipient = Recipient.objects.create(message=message, address=address, user=user)
-                outbox.append(Notification(kind=Notification.Kind.NEW_MESSAGE, recipient=recipient))
-                if needs_credentials(user):
-                    outbox.append(Notification(kind=Notification.Kind.CREDENTIALS, recipient=recipient))
-            Notification.objects.bulk_create(outbox)
+            for index, incoming in enumerate(attachments):
+                stored.append(_store_attachment(message, key, incoming, found.get(index, "")).blob)
+            copies = [
+                Recipient.objects.create(message=message, address=address, user=recipient_user(address))
+                for address in addresses
+            ]
+            if scan == ScanState.CLEAN:
+                Notification.objects.bulk_create(_notifications(copies))
             audit.record(
                 audit.Event.MESSAGE_HELD,
                 actor=sender_user or normalize_address(sender),
@@ -182,7 +240,12 @@ def hold(
                 recipients=len(addresses),
                 attachments=len(stored) or None,
                 in_reply_to=str(in_reply_to.public_id) if in_reply_to is not None else None,
+                scan=scan if scan != ScanState.CLEAN else None,
             )
+            if scan == ScanState.INFECTED:
+                findings = [(attachments[i].filename, signature) for i, signature in found.items()]
+                _quarantine(message, copies, findings, audit.SYSTEM, client)
+                message.save(update_fields=["finding"])
 
     except BaseException:
         for blob in stored:  # nothing half-held is left behind
@@ -196,6 +259,39 @@ def hold(
         len(stored),
     )
     return message
+
+
+def scan_waiting(limit=20):
+    """The worker's round: scan the held mail that waits for the scanner, oldest first; notify its
+    recipients when clean, quarantine it when not. Stops at the first time clamd cannot answer (the rest
+    waits for the next round). Returns how many were scanned."""
+    done = 0
+    waiting = Message.objects.filter(scan=ScanState.PENDING).order_by("created_at", "pk")
+    for message in waiting[:limit]:
+        attachments = list(message.attachments.order_by("pk"))
+        try:
+            found = {a.pk: scanning.scan_chunks(open_attachment(a)) for a in attachments}
+        except scanning.Unavailable as error:
+            log.warning("event=scan_waiting_deferred message=%s error=%s", message.public_id, error)
+            break
+        with transaction.atomic():
+            locked = Message.objects.select_for_update().filter(pk=message.pk, scan=ScanState.PENDING).first()
+            if locked is None:
+                continue  # another worker scanned it meanwhile
+            copies = list(locked.recipients.select_related("user").order_by("pk"))
+            infected = [(a.filename, found[a.pk]) for a in attachments if found[a.pk]]
+            for attachment in attachments:
+                if found[attachment.pk]:
+                    Attachment.objects.filter(pk=attachment.pk).update(finding=found[attachment.pk][:255])
+            locked.scan = ScanState.INFECTED if infected else ScanState.CLEAN
+            locked.scanned_at = timezone.now()
+            if infected:
+                _quarantine(locked, copies, infected, audit.SYSTEM, None)
+            else:
+                Notification.objects.bulk_create(_notifications(copies))
+            locked.save(update_fields=["scan", "scanned_at", "finding"])
+        done += 1
+    return done
 
 
 def read_bodies(message):

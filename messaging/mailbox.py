@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from . import access
 from .holding import read_bodies
-from .models import Message, Recipient
+from .models import Message, Recipient, ScanState
 
 PAGE_SIZE = 50
 # A list never shows the (encrypted) bodies: 50 of them could be megabytes read for nothing.
@@ -54,7 +54,7 @@ def _cut(rows, key, before, after):
 def received(user, folder, query="", before=None, after=None):
     """A page of the reader's Inbox or Deleted folder: Recipient rows with their messages."""
     rows = (
-        Recipient.objects.filter(user=user, folder=folder)
+        Recipient.objects.filter(user=user, folder=folder, message__scan=ScanState.CLEAN)
         .select_related("message")
         .defer(*(f"message__{name}" for name in LIST_DEFERS))
     )
@@ -75,7 +75,9 @@ def sent(user, query="", before=None, after=None):
 
 
 def unread_count(user):
-    return Recipient.objects.filter(user=user, folder=Recipient.Folder.INBOX, unread=True).count()
+    return Recipient.objects.filter(
+        user=user, folder=Recipient.Folder.INBOX, unread=True, message__scan=ScanState.CLEAN
+    ).count()
 
 
 def movable(user, public_ids, folder):

@@ -15,6 +15,14 @@ def default_expiry():
     return timezone.now() + timedelta(days=settings.MESSAGE_EXPIRY_DAYS)
 
 
+class ScanState(models.TextChoices):
+    """Where a message's attachments are in the malware scan (messaging.scanning)."""
+
+    CLEAN = "clean", _("Clean, or nothing to scan")
+    PENDING = "pending", _("Waiting for the scanner")
+    INFECTED = "infected", _("Quarantined: malware found")
+
+
 class Availability(models.TextChoices):
     """Whether a recipient can still read a message, and if not, why (messaging.access decides)."""
 
@@ -61,6 +69,21 @@ class Message(models.Model):
     expires_at = models.DateTimeField(_("expires at"), default=default_expiry, db_index=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     purged_at = models.DateTimeField(_("content purged at"), null=True, blank=True)
+    scan = models.CharField(
+        _("malware scan"),
+        max_length=10,
+        choices=ScanState,
+        default=ScanState.CLEAN,
+        db_index=True,
+        help_text=_("Recipients are notified, and open it, only once its attachments are clean."),
+    )
+    scanned_at = models.DateTimeField(_("scanned at"), null=True, blank=True)
+    finding = models.CharField(
+        _("malware found"),
+        max_length=500,
+        blank=True,
+        help_text=_("The infected files and what ClamAV found."),
+    )
     allow_reply = models.BooleanField(_("allow reply"), default=True)
     read_receipt = models.BooleanField(_("read receipt"), default=False)
     restricted = models.BooleanField(
@@ -208,6 +231,7 @@ class Attachment(models.Model):
     sha256 = models.CharField(_("SHA-256"), max_length=64)
     blob = models.CharField(_("stored as"), max_length=255)
     content_id = models.CharField(_("inline content ID"), max_length=255, blank=True)
+    finding = models.CharField(_("malware found"), max_length=255, blank=True)
 
     class Meta:
         verbose_name = _("attachment")
@@ -315,6 +339,7 @@ class Notification(models.Model):
         NEW_MESSAGE = "new_message", _("New message notification")
         CREDENTIALS = "credentials", _("Temporary password for a first-time recipient")
         READ_RECEIPT = "read_receipt", _("Read receipt to the sender")
+        MALWARE_NOTICE = "malware_notice", _("Malware found: notice to the sender")
 
     kind = models.CharField(_("kind"), max_length=20, choices=Kind)
     recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="notifications")
@@ -340,3 +365,19 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} to {self.recipient.address}"
+
+
+class QuarantinedMessageManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(scan=ScanState.INFECTED)
+
+
+class QuarantinedMessage(Message):
+    """The held messages the scanner found malware in, for the administrators' Quarantine page."""
+
+    objects = QuarantinedMessageManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = _("quarantined message")
+        verbose_name_plural = _("quarantine")

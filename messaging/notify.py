@@ -11,6 +11,7 @@ from portal import branding
 from portal.mail import Outbox, build_email, deliver_all, register_outbox
 
 from . import authenticity, tokens
+from .holding import scan_waiting
 from .models import Notification
 
 
@@ -76,10 +77,22 @@ def _read_receipt_email(notification):
     )
 
 
+def _malware_notice_email(notification):
+    message = notification.recipient.message
+    sender = message.sender_user
+    return build_email(
+        message.sender,
+        "malware_notice",
+        {"message": message, "infected": message.attachments.exclude(finding="").order_by("pk")},
+        language=sender.language if sender else "",
+    )
+
+
 COMPOSERS = {
     Notification.Kind.NEW_MESSAGE: _new_message_email,
     Notification.Kind.CREDENTIALS: _credentials_email,
     Notification.Kind.READ_RECEIPT: _read_receipt_email,
+    Notification.Kind.MALWARE_NOTICE: _malware_notice_email,
 }
 
 
@@ -104,5 +117,7 @@ NOTIFICATIONS = register_outbox(
 
 
 def deliver_due(limit=200):
-    """Send every email that is due now (notifications, password help, sign-in codes); how many went."""
+    """The worker's round: scan the held mail that waited for the scanner, then send every email that is
+    due now (notifications, password help, sign-in codes); how many went."""
+    scan_waiting()
     return deliver_all(limit)

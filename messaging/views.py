@@ -1,5 +1,6 @@
 """Messaging pages: the link in a notification, the message, downloads, reply, inbox, sent, compose."""
 
+import contextlib
 import functools
 
 from django import forms
@@ -20,7 +21,7 @@ from accounts import throttle
 from accounts.login import start_scoped_login
 from portal.client import Client, client_ip
 
-from . import access, actions, authenticity, mailbox, reading
+from . import access, actions, authenticity, mailbox, reading, scanning
 from .forms import ComposeForm, ExtendForm, ReplyForm, SearchForm
 from .holding import IncomingAttachment, hold, one_line, open_attachment, read_bodies
 from .models import AccessEvent, Availability, Message, Recipient
@@ -163,7 +164,7 @@ def _stream(attachment, content_type, *, as_attachment):
 @login_required
 def inline_image(request, public_id, attachment_id):
     """An image of the message's HTML body (a cid: part), shown in the page; only raster types."""
-    images = _content_or_404(request, public_id).message.attachments.filter(
+    images = _content_or_404(request, public_id, "images").message.attachments.filter(
         content_type__in=reading.INLINE_IMAGE_TYPES
     )
     image = images.filter(public_id=attachment_id).first()
@@ -189,16 +190,17 @@ def reply(request, public_id, everyone=False):
         raise PermissionDenied
     form = ReplyForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            sent = actions.reply(
-                request.user, rights, form.cleaned_data["body"], _incoming(form.cleaned_data["attachments"]),
-                everyone=everyone, client=Client.of(request),
-            )  # fmt: skip
-        except actions.Refused as refusal:
-            form.add_error(None, str(refusal))
-        else:
-            messages.success(request, _("Your reply has been sent."))
-            return redirect("messaging:message", sent.public_id)
+        with scanned_uploads(request, form):
+            try:
+                sent = actions.reply(
+                    request.user, rights, form.cleaned_data["body"],
+                    _incoming(form.cleaned_data["attachments"]), everyone=everyone, client=Client.of(request),
+                )  # fmt: skip
+            except actions.Refused as refusal:
+                form.add_error(None, str(refusal))
+            else:
+                messages.success(request, _("Your reply has been sent."))
+                return redirect("messaging:message", sent.public_id)
     context = {"message": rights.message, "form": form, "to": to, "everyone": everyone}
     return render(request, "messaging/reply.html", context)
 
@@ -290,23 +292,48 @@ def compose(request):
     form = ComposeForm(request.user, request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        message = hold(
-            sender=request.user.email,
-            sender_user=request.user,
-            recipients=data["to"],
-            subject=data["subject"],
-            text=data["body"],
-            attachments=_incoming(data["attachments"]),
-            expires_at=data["expires_at"],
-            read_receipt=data["read_receipt"],
-            allow_reply=data["allow_reply"],
-            restricted=data["restricted"],
-            source=Message.Source.COMPOSE,
-            client=Client.of(request),
-        )
-        messages.success(request, _("Your message is held and its recipients are being notified."))
-        return redirect("messaging:message", message.public_id)
+        with scanned_uploads(request, form):
+            message = hold(
+                sender=request.user.email,
+                sender_user=request.user,
+                recipients=data["to"],
+                subject=data["subject"],
+                text=data["body"],
+                attachments=_incoming(data["attachments"]),
+                expires_at=data["expires_at"],
+                read_receipt=data["read_receipt"],
+                allow_reply=data["allow_reply"],
+                restricted=data["restricted"],
+                source=Message.Source.COMPOSE,
+                client=Client.of(request),
+            )
+            messages.success(request, _("Your message is held and its recipients are being notified."))
+            return redirect("messaging:message", message.public_id)
     return render(request, "messaging/compose.html", {"form": form})
+
+
+@contextlib.contextmanager
+def scanned_uploads(request, form):
+    """Files with malware, or that cannot be checked now, are refused on the page: the form keeps what
+    the person typed, nothing is stored, and a refusal for malware is in the audit trail."""
+    try:
+        yield
+    except scanning.Infected as infected:
+        actions.refuse_upload(request.user, Client.of(request), infected)
+        for finding in infected.findings:
+            form.add_error(
+                "attachments",
+                _("“%(file)s” was refused: the malware scanner found %(finding)s in it. Nothing was sent.")
+                % {"file": finding.filename, "finding": finding.signature},
+            )
+    except scanning.Unavailable:
+        form.add_error(
+            "attachments",
+            _(
+                "Your files cannot be checked for malware right now, so nothing was sent. "
+                "Please try again in a few minutes."
+            ),
+        )
 
 
 def _managed_message_or_404(request, public_id):

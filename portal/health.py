@@ -1,4 +1,5 @@
-"""Readiness: whether this process can serve, part by part (the database, the storage, the cache)."""
+"""Readiness: whether this process can serve, part by part (the database, the cache, and what the apps
+register: the attachment storage, the malware scanner)."""
 
 import logging
 import secrets
@@ -18,15 +19,19 @@ def _database():
         cursor.fetchone()
 
 
-def _storage():
-    from messaging import storage
+def storage_check(check):
+    """A check of the attachment storage (messaging registers it): `check()` gives (where, problem); it
+    writes a test object, so it runs at most every STORAGE_PROBE_SECONDS and its answer is kept."""
 
-    now = time.monotonic()
-    if now - _storage_probed["at"] > STORAGE_PROBE_SECONDS:
-        _where, problem = storage.check()
-        _storage_probed.update(at=now, problem=problem)
-    if _storage_probed["problem"]:
-        raise OSError(_storage_probed["problem"])
+    def probe():
+        now = time.monotonic()
+        if now - _storage_probed["at"] > STORAGE_PROBE_SECONDS:
+            _where, problem = check()
+            _storage_probed.update(at=now, problem=problem)
+        if _storage_probed["problem"]:
+            raise OSError(_storage_probed["problem"])
+
+    return probe
 
 
 def _cache():
@@ -37,13 +42,21 @@ def _cache():
     cache.delete(key)
 
 
-CHECKS = {"database": _database, "storage": _storage, "cache": _cache}
+CHECKS = {"database": (_database, None), "cache": (_cache, None)}
+
+
+def register(name, check, when=None):
+    """Another part /readyz asks (an app's, at start): `check()` raises when the part does not answer;
+    `when()`, if given, says whether the part is in use at all (a scanner that is not configured)."""
+    CHECKS[name] = (check, when)
 
 
 def readiness():
     """({part: "ok" or "failed"}, [the parts that failed]). No error text: the answer is public."""
     results = {}
-    for name, check in CHECKS.items():
+    for name, (check, when) in CHECKS.items():
+        if when is not None and not when():
+            continue
         try:
             check()
             results[name] = "ok"

@@ -105,6 +105,20 @@ class DatabaseCollector:
         for row in AccessEvent.objects.values("action").annotate(n=Count("id")).order_by():
             events.add_metric([row["action"]], row["n"])
         yield events
+        waiting = Message.objects.filter(scan="pending")
+        oldest_waiting = waiting.aggregate(at=Min("created_at"))["at"]
+        yield GaugeMetricFamily(
+            "portal_scan_backlog", "Held messages waiting for the malware scanner", value=waiting.count()
+        )
+        yield GaugeMetricFamily(
+            "portal_scan_backlog_oldest_seconds",
+            "Age of the oldest message waiting for the malware scanner (0: none waits)",
+            value=(timezone.now() - oldest_waiting).total_seconds() if oldest_waiting else 0,
+        )
+        yield GaugeMetricFamily(
+            "portal_messages_quarantined", "Held messages in quarantine (malware found)",
+            value=Message.objects.filter(scan="infected", purged_at__isnull=True).count(),
+        )  # fmt: skip
 
         from portal.health import readiness
 

@@ -105,6 +105,8 @@ class AuditEvent(models.Model):
         MESSAGE_MOVED = "message.moved", _("Reader's copy moved")
         MESSAGE_MARKED_UNREAD = "message.marked_unread", _("Reader's copy marked unread")
         MESSAGE_PURGED = "message.purged", _("Message content purged")
+        MESSAGE_QUARANTINED = "message.quarantined", _("Message quarantined: malware found")
+        UPLOAD_REFUSED = "upload.refused", _("Upload refused: malware found")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     event = models.CharField(_("event"), max_length=40, choices=Event, db_index=True)

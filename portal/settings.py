@@ -320,6 +320,11 @@ SUPPORTED_BROWSERS = [
     {"name": "Chrome on Android", "minimum": 120, "families": ["Chrome Mobile"], "systems": ["Android"]},
 ]
 
+# Malware scanning: clamd at unix:///run/clamav/clamd.ctl or tcp://host:3310 (messaging.scanning). Unset: no
+# scanning (`check --deploy` warns). CLAMD_TIMEOUT: seconds to connect and for each answer.
+CLAMD_ADDRESS = env("CLAMD_ADDRESS")
+CLAMD_TIMEOUT = env_int("CLAMD_TIMEOUT", 30)
+
 # The audit trail, also as it happens, to the organisation's SIEM: udp://host:port or tcp://host:port
 # (RFC 5424 syslog, the event's JSON as the message). Unset: only the database and `audit_export`.
 AUDIT_SYSLOG = env("AUDIT_SYSLOG")
