@@ -13,9 +13,12 @@ import io
 import ipaddress
 import logging
 import mimetypes
+import os
 import re
+import ssl
 from datetime import date, timedelta
 
+from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -54,6 +57,33 @@ _MODERN = email.policy.default
 
 def _decoded(name, value):
     return str(_MODERN.header_fetch_parse(name, value))
+
+
+def as_written(value):
+    """A header as its sender wrote it. Raw 8-bit bytes (RFC 6532: Postfix and many mail programs pass
+    UTF-8 headers as they are) reach us as surrogate escapes: they are read as UTF-8, or as Latin-1 when
+    they are not UTF-8, and never turned into replacement characters."""
+    value = str(value)
+    if value.isascii():
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+class _AsWritten(email.policy.Compat32):
+    """The legacy policy, but a header of raw 8-bit bytes is read as written (`as_written`), where the
+    legacy policy would have made each byte a replacement character."""
+
+    def header_fetch_parse(self, name, value):
+        if isinstance(value, str) and not value.isascii():
+            return as_written(value)
+        return super().header_fetch_parse(name, value)
+
+
+AS_WRITTEN = _AsWritten()
 
 
 def _part_text(part):
@@ -140,7 +170,7 @@ def parse_mail(raw):
     """Read what can be read; a damaged message also keeps its raw original as an attachment."""
     parsed = ParsedMail()
     try:
-        message = email.message_from_bytes(raw, policy=email.policy.compat32)
+        message = email.message_from_bytes(raw, policy=AS_WRITTEN)
         subject = str(message.get("Subject", "") or "")
         try:
             parsed.subject = _decoded("Subject", subject)
@@ -241,6 +271,9 @@ class IntakeHandler:
         if not client_allowed(session.peer[0], self.allowed_clients):
             log.warning("event=intake_refused reason=client_not_allowed")
             return "550 5.7.1 This client may not submit messages here"
+        if settings.INTAKE_REQUIRE_TLS and session.ssl is None:
+            log.warning("event=intake_refused reason=tls_required")
+            return "530 5.7.0 Must issue a STARTTLS command first"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -287,17 +320,48 @@ def authenticator():
     return check if user and password else None
 
 
+_tls = {"stamp": None, "context": None}
+
+
+def tls_context():
+    """The STARTTLS context of INTAKE_TLS_CERT_FILE and _KEY_FILE, made again when either file changes
+    (a renewed certificate is used from the next connection on, without a restart); None without them."""
+    cert, key = settings.INTAKE_TLS_CERT_FILE, settings.INTAKE_TLS_KEY_FILE
+    if not (cert and key):
+        return None
+    stamp = (cert, key, os.stat(cert).st_mtime_ns, os.stat(key).st_mtime_ns)
+    if _tls["stamp"] != stamp:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(cert, key)
+        _tls.update(stamp=stamp, context=context)
+        log.info("event=intake_tls_loaded cert=%s", cert)
+    return _tls["context"]
+
+
+class IntakeController(Controller):
+    """aiosmtpd's Controller, with the TLS context looked at again for each connection."""
+
+    def factory(self):
+        context = tls_context()
+        if context is not None:
+            self.SMTP_kwargs["tls_context"] = context
+        return super().factory()
+
+
 def controller(host, port, **overrides):
     """An aiosmtpd Controller running the intake (call .start() and .stop())."""
-    from aiosmtpd.controller import Controller
-
     auth = authenticator()
     options = {
         "data_size_limit": settings.MAX_MESSAGE_BYTES,
         "enable_SMTPUTF8": True,
         "decode_data": False,
     }
+    with_tls = tls_context() is not None
+    if with_tls:
+        options["tls_context"] = tls_context()
     if auth is not None:
-        options.update(authenticator=auth, auth_required=True, auth_require_tls=False)
+        # Over TLS only when the intake has a certificate: the password never crosses in clear then.
+        options.update(authenticator=auth, auth_required=True, auth_require_tls=with_tls)
     options.update(overrides)
-    return Controller(IntakeHandler(), hostname=host, port=port, **options)
+    return IntakeController(IntakeHandler(), hostname=host, port=port, **options)

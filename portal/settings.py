@@ -284,6 +284,11 @@ NOTIFICATION_RETRY_SECONDS = env_int("NOTIFICATION_RETRY_SECONDS", 30)  # double
 INTAKE_ALLOWED_CLIENTS = env_list("INTAKE_ALLOWED_CLIENTS", ["127.0.0.1/32", "::1/128"])
 INTAKE_AUTH_USER = env("INTAKE_AUTH_USER")
 INTAKE_AUTH_PASSWORD = env("INTAKE_AUTH_PASSWORD")
+# STARTTLS for the intake (PEM files, read again when they change); AUTH is then offered only after TLS.
+# INTAKE_REQUIRE_TLS=1: a MAIL command sent without TLS is answered 530 5.7.0.
+INTAKE_TLS_CERT_FILE = env("INTAKE_TLS_CERT_FILE")
+INTAKE_TLS_KEY_FILE = env("INTAKE_TLS_KEY_FILE")
+INTAKE_REQUIRE_TLS = env_bool("INTAKE_REQUIRE_TLS", False)
 
 # Mail: Django's SMTP settings; the demo prints emails to the console.
 EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
