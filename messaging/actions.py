@@ -23,7 +23,7 @@ from portal import audit
 
 from . import access, mailbox
 from .holding import hold
-from .models import AccessEvent, Attachment, Message, Notification, Recipient, ScanState
+from .models import AccessEvent, Attachment, LegalHold, Message, Notification, Recipient, ScanState
 
 log = logging.getLogger("portal.messaging")
 
@@ -180,8 +180,8 @@ def purge(actor, client, message, *, reason="retention"):
         _may_manage(actor, message)
     with transaction.atomic():
         locked = Message.objects.select_for_update().filter(pk=message.pk, purged_at__isnull=True)
-        if not locked.exists():
-            return False
+        if not LegalHold.objects.not_held(locked).exists():
+            return False  # purged already, or under legal hold: kept
         blobs = list(Attachment.objects.filter(message=message).values_list("blob", flat=True))
         Attachment.objects.filter(message=message).delete()
         now = timezone.now()
@@ -206,3 +206,48 @@ def refuse_upload(actor, client, infected):
         audit.Event.UPLOAD_REFUSED, actor=actor, client=client,
         files=[f.filename for f in infected.findings], signatures=[f.signature for f in infected.findings],
     )  # fmt: skip
+
+
+MANAGE_LEGAL_HOLD = "messaging.manage_legal_hold"
+
+
+def place_legal_hold(actor, client, reason, *, account=None, message=None):
+    """Keep an account's messages (sent and received) or one message whatever the retention says."""
+    _may_hold(actor)
+    if (account is None) == (message is None):
+        raise Refused(_("A legal hold is on one account or on one message."))
+    if not reason.strip():
+        raise Refused(_("Say why the content is kept: a legal hold needs a reason."))
+    _name, by = audit.actor_fields(actor)
+    with transaction.atomic():
+        hold_row = LegalHold.objects.create(
+            account=account, message=message, reason=reason.strip(), placed_by=by
+        )
+        audit.record(
+            audit.Event.LEGAL_HOLD_PLACED, actor=actor, client=client, subject=account, message=message,
+            reason=hold_row.reason, hold=hold_row.pk,
+        )  # fmt: skip
+    return hold_row
+
+
+def lift_legal_hold(actor, client, hold_row):
+    """The content follows the retention again (a purge already due happens at the next round)."""
+    _may_hold(actor)
+    _name, by = audit.actor_fields(actor)
+    with transaction.atomic():
+        lifted = LegalHold.objects.filter(pk=hold_row.pk, lifted_at__isnull=True).update(
+            lifted_at=timezone.now(), lifted_by=by
+        )
+        if lifted:
+            audit.record(
+                audit.Event.LEGAL_HOLD_LIFTED, actor=actor, client=client, subject=hold_row.account,
+                message=hold_row.message, reason=hold_row.reason, hold=hold_row.pk,
+            )  # fmt: skip
+    return bool(lifted)
+
+
+def _may_hold(actor):
+    if audit.is_trusted(actor):
+        return
+    if actor is None or not actor.is_active or not actor.has_perm(MANAGE_LEGAL_HOLD):
+        raise Refused(_("You do not have the permission to place or lift legal holds."))

@@ -1,7 +1,11 @@
 """Held messages in the admin: metadata for everyone with access, content only with its own permission."""
 
+import tempfile
+
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -11,9 +15,17 @@ from django.utils.translation import gettext_lazy as _
 from portal.admin import AuditLogAdmin, confirm_action
 from portal.client import Client
 
-from . import actions
+from . import actions, ediscovery
 from .holding import read_bodies
-from .models import AccessEvent, Attachment, Message, Notification, QuarantinedMessage, Recipient
+from .models import (
+    AccessEvent,
+    Attachment,
+    LegalHold,
+    Message,
+    Notification,
+    QuarantinedMessage,
+    Recipient,
+)
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -42,12 +54,14 @@ class AttachmentInline(ReadOnlyInline):
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ["subject", "sender", "kind", "source", "created_at", "expires_at", "revoked_at"]
+    list_display = [
+        "subject", "sender", "kind", "source", "created_at", "expires_at", "revoked_at", "scan", "on_hold",
+    ]  # fmt: skip
     list_filter = ["kind", "source", ("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["subject", "sender", "recipients__address", "public_id"]
     date_hierarchy = "created_at"
     inlines = [RecipientInline, AttachmentInline]
-    actions = ["resend_notifications", "revoke_messages"]
+    actions = ["resend_notifications", "revoke_messages", "export_for_ediscovery", "place_legal_hold"]
     fields = [
         "public_id", "kind", "sender", "sender_user", "subject", "source", "created_at", "expires_at",
         "revoked_at", "purged_at", "allow_reply", "read_receipt", "in_reply_to", "key_id", "content_link",
@@ -59,6 +73,39 @@ class MessageAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(boolean=True, description=_("legal hold"))
+    def on_hold(self, message):
+        return not LegalHold.objects.not_held(Message.objects.filter(pk=message.pk)).exists()
+
+    def has_export_permission(self, request):
+        return request.user.has_perm(ediscovery.EXPORT_MESSAGES)
+
+    def has_hold_permission(self, request):
+        return request.user.has_perm(actions.MANAGE_LEGAL_HOLD)
+
+    @admin.action(description=_("Export for eDiscovery (.eml and history, zipped)"), permissions=["export"])
+    def export_for_ediscovery(self, request, queryset):
+        sink = tempfile.TemporaryFile()
+        ediscovery.export(request.user, Client.of(request), queryset.order_by("created_at", "pk"), sink)
+        sink.seek(0)
+        return FileResponse(
+            sink, as_attachment=True, filename="ediscovery.zip", content_type="application/zip"
+        )
+
+    @admin.action(description=_("Place a legal hold on these messages"), permissions=["hold"])
+    def place_legal_hold(self, request, queryset):
+        form = LegalHoldReasonForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            title = _("Keep these messages whatever the retention says")
+            return confirm_action(self, request, queryset, "place_legal_hold", title, form)
+        done, refusals = run_each(
+            request, lambda actor, client, message: actions.place_legal_hold(
+                actor, client, form.cleaned_data["reason"], message=message
+            ), queryset,
+        )  # fmt: skip
+        self._report(request, _("Placed %d legal holds."), (done, refusals))
+        return None
 
     def has_change_permission(self, request, obj=None):
         # The change page is read-only; the changelist needs it for the actions.
@@ -194,3 +241,53 @@ def run_each(request, action, objects):
         except actions.Refused as refusal:
             refusals.append(str(refusal))
     return done, refusals
+
+
+class LegalHoldReasonForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (a case or matter reference)"),
+        max_length=500,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+@admin.register(LegalHold)
+class LegalHoldAdmin(admin.ModelAdmin):
+    """Holds on an account (everything it sent or received) or a message: placed and lifted on the record."""
+
+    list_display = ["placed_at", "account", "message", "reason", "placed_by", "lifted_at", "lifted_by"]
+    list_filter = [("lifted_at", admin.EmptyFieldListFilter)]
+    search_fields = ["account__email", "message__subject", "reason"]
+    autocomplete_fields = []
+    raw_id_fields = ["account", "message"]
+    actions = ["lift"]
+    fields = ["account", "message", "reason"]
+
+    def has_module_permission(self, request):
+        return request.user.has_perm(actions.MANAGE_LEGAL_HOLD)
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(actions.MANAGE_LEGAL_HOLD)
+
+    def has_add_permission(self, request):
+        return request.user.has_perm(actions.MANAGE_LEGAL_HOLD)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm(actions.MANAGE_LEGAL_HOLD) and obj is None
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        placed = actions.place_legal_hold(
+            request.user, Client.of(request), form.cleaned_data["reason"],
+            account=form.cleaned_data.get("account"), message=form.cleaned_data.get("message"),
+        )  # fmt: skip
+        obj.pk, obj._state = placed.pk, placed._state
+
+    @admin.action(description=_("Lift the legal holds"), permissions=["change"])
+    def lift(self, request, queryset):
+        done, refusals = run_each(request, actions.lift_legal_hold, queryset.filter(lifted_at__isnull=True))
+        self.message_user(request, _("Lifted %d legal holds.") % done, messages.SUCCESS)
+        for refusal in dict.fromkeys(refusals):
+            self.message_user(request, refusal, messages.ERROR)

@@ -104,7 +104,11 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["-created_at"]
-        permissions = [("view_message_content", _("Can read the content of held messages"))]
+        permissions = [
+            ("view_message_content", _("Can read the content of held messages")),
+            ("manage_legal_hold", _("Can place and lift legal holds")),
+            ("export_messages", _("Can export messages for eDiscovery")),
+        ]
         indexes = [models.Index(fields=["sender_user", "-id"], name="sent_folder")]
 
     def __str__(self):
@@ -381,3 +385,63 @@ class QuarantinedMessage(Message):
         proxy = True
         verbose_name = _("quarantined message")
         verbose_name_plural = _("quarantine")
+
+
+class LegalHoldQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(lifted_at__isnull=True)
+
+    def not_held(self, messages):
+        """`messages` (a queryset) less those under an active hold: on them, or on an account that sent
+        or received them."""
+        holds = self.active()
+        accounts = holds.filter(account__isnull=False).values("account_id")
+        return messages.exclude(
+            models.Q(pk__in=holds.filter(message__isnull=False).values("message_id"))
+            | models.Q(sender_user__in=accounts)
+            | models.Q(recipients__user__in=accounts)
+        )
+
+
+class LegalHold(models.Model):
+    """Content a compliance officer keeps whatever the retention says: one message, or everything an
+    account sent or received. Placed and lifted through messaging.actions, on the record."""
+
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="legal_holds",
+        verbose_name=_("account"),
+        help_text=_("Everything this account sent or received."),
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.PROTECT, related_name="legal_holds"
+    )
+    reason = models.CharField(_("reason"), max_length=500)
+    placed_at = models.DateTimeField(_("placed at"), default=timezone.now)
+    placed_by = models.CharField(_("placed by"), max_length=254)
+    lifted_at = models.DateTimeField(_("lifted at"), null=True, blank=True)
+    lifted_by = models.CharField(_("lifted by"), max_length=254, blank=True)
+
+    objects = LegalHoldQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("legal hold")
+        verbose_name_plural = _("legal holds")
+        ordering = ["-placed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(account__isnull=False, message__isnull=True)
+                | models.Q(account__isnull=True, message__isnull=False),
+                name="legal_hold_on_an_account_or_a_message",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.account or self.message}: {self.reason}"
+
+    @property
+    def is_active(self):
+        return self.lifted_at is None

@@ -5,7 +5,7 @@ import re
 from urllib.parse import unquote
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F
 from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
@@ -63,6 +63,22 @@ def record_open(reader, client, message, recipient):
             claimed = Recipient.objects.filter(pk=recipient.pk, first_opened_at=now).exists()
             if claimed:
                 Notification.objects.create(recipient=recipient, kind=Notification.Kind.READ_RECEIPT)
+
+
+def downloads_by_recipient(message, recipients):
+    """For the sender: each recipient's downloads, file by file: {recipient id: [(file name, times)]}."""
+    counted = (
+        AccessEvent.objects.filter(
+            message=message, action=AccessEvent.Action.DOWNLOAD, attachment__isnull=False
+        )
+        .values("user_id", "attachment__filename", "attachment_id")
+        .annotate(times=Count("id"))
+        .order_by("attachment_id")
+    )
+    by_user = {}
+    for row in counted:
+        by_user.setdefault(row["user_id"], []).append((row["attachment__filename"], row["times"]))
+    return {r.pk: by_user.get(r.user_id, []) for r in recipients}
 
 
 def record_download(reader, client, message, recipient, attachment):

@@ -109,7 +109,11 @@ def message_detail(request, public_id):
         "Folder": Recipient.Folder,
     }
     if rights.manage:  # the sender sees every recipient, blind copies too, how far each got, and the log
-        context["recipients"] = message.recipients.with_replies().order_by("pk")
+        recipients = list(message.recipients.with_replies().order_by("pk"))
+        downloads = reading.downloads_by_recipient(message, recipients)
+        for recipient in recipients:
+            recipient.downloads = downloads[recipient.pk]
+        context["recipients"] = recipients
         context["events"] = message.access_events.select_related("user", "attachment")[:100]
         context["extend_form"] = ExtendForm()
     else:

@@ -107,6 +107,9 @@ class AuditEvent(models.Model):
         MESSAGE_PURGED = "message.purged", _("Message content purged")
         MESSAGE_QUARANTINED = "message.quarantined", _("Message quarantined: malware found")
         UPLOAD_REFUSED = "upload.refused", _("Upload refused: malware found")
+        LEGAL_HOLD_PLACED = "legal_hold.placed", _("Legal hold placed")
+        LEGAL_HOLD_LIFTED = "legal_hold.lifted", _("Legal hold lifted")
+        MESSAGES_EXPORTED = "messages.exported", _("Messages exported for eDiscovery")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     event = models.CharField(_("event"), max_length=40, choices=Event, db_index=True)

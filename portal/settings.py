@@ -273,7 +273,10 @@ LDAP_MAIL_ATTR = env("LDAP_MAIL_ATTR", "mail")
 # Held messages.
 PORTAL_KEKS = env_list("PORTAL_KEKS")  # key-encryption keys, "id:base64", newest first
 MESSAGE_EXPIRY_DAYS = env_int("MESSAGE_EXPIRY_DAYS", 30)
-MESSAGE_RETENTION_DAYS = env_int("MESSAGE_RETENTION_DAYS", 30)  # content kept after expiry
+# Content (bodies, attachments) is purged this long after a message expired or was recalled, unless it is
+# under legal hold; its envelope stays. MESSAGE_RETENTION_DAYS is the name earlier versions read.
+PURGE_AFTER_DAYS = env_int("PURGE_AFTER_DAYS", env_int("MESSAGE_RETENTION_DAYS", 30))
+MESSAGE_RETENTION_DAYS = PURGE_AFTER_DAYS
 MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))  # encrypted attachments
 MAX_MESSAGE_BYTES = env_int("MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
 # Subject tags by which mail is routed to the portal; removed from the subject recipients see.
