@@ -27,15 +27,27 @@ class MultipleFileField(forms.FileField):
     def clean(self, data, initial=None):
         files = data if isinstance(data, list | tuple) else [data] if data else []
         cleaned = [super(MultipleFileField, self).clean(f, initial) for f in files]
-        if sum(f.size for f in cleaned) > settings.MAX_MESSAGE_BYTES:
+        if sum(f.size for f in cleaned) > settings.MAX_UPLOAD_MB * 1024 * 1024:
             raise ValidationError(
                 _("The attachments are larger than the %(mb)d MB a message may hold."),
-                params={"mb": settings.MAX_MESSAGE_BYTES // (1024 * 1024)},
+                params={"mb": settings.MAX_UPLOAD_MB},
             )
         return cleaned
 
 
-class ReplyForm(forms.Form):
+class WithAttachments:
+    """A form with attachments: the page's script says at once when they are too large, before sending."""
+
+    @property
+    def max_upload_bytes(self):
+        return settings.MAX_UPLOAD_MB * 1024 * 1024
+
+    @property
+    def max_upload_mb(self):
+        return settings.MAX_UPLOAD_MB
+
+
+class ReplyForm(WithAttachments, forms.Form):
     body = forms.CharField(
         label=_("Your reply"), widget=forms.Textarea(attrs={"rows": 8}), max_length=200_000
     )
@@ -60,7 +72,7 @@ def clean_expiry_date(day):
     return end_of_day(day)
 
 
-class ComposeForm(forms.Form):
+class ComposeForm(WithAttachments, forms.Form):
     to = forms.CharField(
         label=_("To"),
         max_length=5000,

@@ -279,6 +279,9 @@ PURGE_AFTER_DAYS = env_int("PURGE_AFTER_DAYS", env_int("MESSAGE_RETENTION_DAYS",
 MESSAGE_RETENTION_DAYS = PURGE_AFTER_DAYS
 MEDIA_ROOT = env("MEDIA_ROOT", str(BASE_DIR / "media"))  # encrypted attachments
 MAX_MESSAGE_BYTES = env_int("MAX_MESSAGE_BYTES", 50 * 1024 * 1024)
+# What a person may attach in the portal (compose, reply), all files of a message together, in MiB. Files
+# stream to disk and are encrypted and stored in chunks: a worker's memory does not grow with them.
+MAX_UPLOAD_MB = env_int("MAX_UPLOAD_MB", 2048)
 # Subject tags by which mail is routed to the portal; removed from the subject recipients see.
 SUBJECT_TAGS = env_list("SUBJECT_TAGS", ["[secure]", "[encrypt]"])
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads stream to a temporary file
