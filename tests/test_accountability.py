@@ -427,6 +427,7 @@ print(resent, Notification.objects.filter(recipient=recipient, kind="new_message
 """
 
 
+@pytest.mark.django_db(transaction=True)
 def test_twelve_parallel_resends_and_replies_keep_to_their_limit_of_three(separate_database):
     env = {**separate_database, "RESEND_PER_RECIPIENT_PER_HOUR": "3", "REPLIES_PER_HOUR": "3"}
     manage(env, "migrate", "--no-input", "-v0")
