@@ -9,6 +9,7 @@ from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +26,7 @@ from .models import (
     Notification,
     QuarantinedMessage,
     Recipient,
+    SpooledMail,
 )
 
 
@@ -291,3 +293,50 @@ class LegalHoldAdmin(admin.ModelAdmin):
         self.message_user(request, _("Lifted %d legal holds.") % done, messages.SUCCESS)
         for refusal in dict.fromkeys(refusals):
             self.message_user(request, refusal, messages.ERROR)
+
+
+@admin.register(SpooledMail)
+class SpooledMailAdmin(admin.ModelAdmin):
+    """Mail the intake accepted that is not held yet: waiting a moment, retried, or given up on (with why)."""
+
+    list_display = [
+        "received_at",
+        "mail_from",
+        "size",
+        "attempts",
+        "next_attempt_at",
+        "failed_at",
+        "last_error",
+    ]
+    list_filter = [("failed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["mail_from", "last_error"]
+    date_hierarchy = "received_at"
+    fields = [
+        "public_id",
+        "received_at",
+        "mail_from",
+        "rcpt_tos",
+        "peer",
+        "size",
+        "attempts",
+        "failed_at",
+        "last_error",
+    ]
+    readonly_fields = fields
+    actions = ["try_again"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and obj is None
+
+    @admin.action(description=_("Try to hold them again"), permissions=["change"])
+    def try_again(self, request, queryset):
+        count = queryset.update(failed_at=None, next_attempt_at=timezone.now())
+        self.message_user(
+            request, _("%d messages will be tried again by the worker.") % count, messages.SUCCESS
+        )

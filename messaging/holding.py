@@ -178,6 +178,7 @@ def hold(
     in_reply_to=None,
     shown_recipients=None,
     client=None,
+    public_id=None,
 ):
     """Hold a message for its recipients and queue their notifications; all or nothing.
 
@@ -211,6 +212,7 @@ def hold(
                 restricted=restricted,
                 in_reply_to=in_reply_to,
                 scan=scan,
+                **({"public_id": public_id} if public_id is not None else {}),
                 scanned_at=timezone.now()
                 if attachments and scanning.enabled() and scan != ScanState.PENDING
                 else None,

@@ -1,7 +1,8 @@
 """SMTP intake: the organisation's mail server hands outbound secure mail here, and it is held.
 
-250 is answered only once the message is committed; any failure on our side answers 451 so the
-sending server keeps the message and retries. Nothing is lost, nothing half-held stays behind.
+250 is answered only once the message is committed to the spool (messaging.spool, one durable INSERT);
+any failure on our side answers 451 so the sending server keeps the message and retries. The spooled
+mail is held when the sending server says QUIT, or by the worker: nothing is lost, nothing is half-held.
 """
 
 import email
@@ -19,7 +20,7 @@ import ssl
 from datetime import date, timedelta
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -31,6 +32,7 @@ from django.utils.crypto import constant_time_compare
 from accounts.models import User, normalize_address
 from portal.metrics import INTAKE_ANSWERS, INTAKE_SIZES
 
+from . import spool
 from .forms import LONGEST_EXPIRY_DAYS, clean_expiry_date
 from .holding import IncomingAttachment, hold
 from .models import Message
@@ -213,16 +215,29 @@ def parse_mail(raw):
     return parsed
 
 
-def hold_mail(mail_from, rcpt_tos, raw):
-    """Hold one message received over SMTP; the one place the intake touches the database.
+def hold_mail(mail_from, rcpt_tos, raw, public_id=None):
+    """Parse and hold one message as received over SMTP (from the spool, or directly)."""
+    return _hold_parsed(mail_from, rcpt_tos, raw, public_id)
 
-    The connection is kept from one message to the next (opening one costs more than holding a small
-    message); it is checked before each reuse (CONN_HEALTH_CHECKS) and dropped after any failure, so a
-    database that went away and came back is reached again.
+
+def accept_mail(mail_from, rcpt_tos, raw, peer=""):
+    """Commit one message to the spool before the 250; the one place the intake writes while the
+    sending server waits.
+
+    The connection is kept from one message to the next (opening one costs more than the INSERT); it is
+    checked before each reuse (CONN_HEALTH_CHECKS) and dropped after any failure, so a database that
+    went away and came back is reached again.
     """
     close_old_connections()
     _commit_durably()
-    return _hold_parsed(mail_from, rcpt_tos, raw)
+    return spool.spool(mail_from, rcpt_tos, raw, peer)
+
+
+def hold_session(spooled):
+    """At QUIT: hold what this session spooled, unless the worker has already."""
+    close_old_connections()
+    for pk in spooled:
+        spool.hold_spooled(pk, hold_mail)
 
 
 def _commit_durably():
@@ -235,7 +250,7 @@ def _commit_durably():
             cursor.execute("PRAGMA synchronous=FULL")
 
 
-def _hold_parsed(mail_from, rcpt_tos, raw):
+def _hold_parsed(mail_from, rcpt_tos, raw, public_id=None):
     parsed = parse_mail(raw)
     sender = normalize_address(mail_from)
     sender_user = User.objects.filter(email=sender, kind=User.Kind.INTERNAL).first()
@@ -249,6 +264,7 @@ def _hold_parsed(mail_from, rcpt_tos, raw):
         attachments=parsed.attachments,
         shown_recipients=parsed.shown_recipients,
         source=Message.Source.SMTP,
+        public_id=public_id,
         **sender_options(parsed.headers),
     )
 
@@ -279,16 +295,16 @@ class IntakeHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        answer = await self._hold(envelope)
+        answer = await self._accept(session, envelope)
         INTAKE_ANSWERS.labels(answer[:3]).inc()
         if answer.startswith("250"):
             INTAKE_SIZES.observe(len(envelope.content))
         return answer
 
-    async def _hold(self, envelope):
+    async def _accept(self, session, envelope):
         try:
-            message = await sync_to_async(hold_mail, thread_sensitive=True)(
-                envelope.mail_from, envelope.rcpt_tos, envelope.content
+            spooled = await sync_to_async(accept_mail, thread_sensitive=True)(
+                envelope.mail_from, envelope.rcpt_tos, envelope.content, session.peer[0]
             )
         except ValidationError:
             return "553 5.1.3 A recipient address is not valid"
@@ -296,8 +312,24 @@ class IntakeHandler:
             await sync_to_async(_discard_connections, thread_sensitive=True)()
             log.exception("event=intake_deferred")
             return "451 4.3.0 Temporary failure on our side, please try again later"
-        log.info("event=intake_held message=%s", message.public_id)
-        return f"250 2.0.0 Held as {message.public_id}"
+        session.spooled = [*getattr(session, "spooled", []), spooled.pk]
+        log.info("event=intake_spooled message=%s", spooled.public_id)
+        return f"250 2.0.0 Held as {spooled.public_id}"
+
+
+class IntakeSMTP(SMTP):
+    """aiosmtpd's SMTP session, which holds what it spooled when the sending server says QUIT (the
+    worker holds what a session that ended otherwise left)."""
+
+    async def smtp_QUIT(self, arg):
+        spooled = getattr(self.session, "spooled", None)
+        if spooled and not arg:
+            self.session.spooled = []
+            try:
+                await sync_to_async(hold_session, thread_sensitive=True)(spooled)
+            except Exception:  # the worker tries again
+                log.exception("event=intake_hold_deferred")
+        await super().smtp_QUIT(arg)
 
 
 def _discard_connections():
@@ -346,7 +378,7 @@ class IntakeController(Controller):
         context = tls_context()
         if context is not None:
             self.SMTP_kwargs["tls_context"] = context
-        return super().factory()
+        return IntakeSMTP(self.handler, **self.SMTP_kwargs)
 
 
 def controller(host, port, **overrides):

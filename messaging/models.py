@@ -445,3 +445,39 @@ class LegalHold(models.Model):
     @property
     def is_active(self):
         return self.lifted_at is None
+
+
+class SpooledMail(models.Model):
+    """Mail the intake accepted, as it came, encrypted under a key of its own: committed in one INSERT
+    before the 250, held by the worker (or by the intake at the end of the session) in a transaction
+    that deletes this row. A row that cannot be held is retried, and after too many tries kept and shown
+    to the administrators instead of being retried for ever."""
+
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, help_text=_("The id the held message will have.")
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, db_index=True)
+    mail_from = models.CharField(_("envelope sender"), max_length=254, blank=True)
+    rcpt_tos = models.JSONField(_("envelope recipients"), default=list)
+    peer = models.GenericIPAddressField(_("sent from"), null=True, blank=True)
+    size = models.PositiveIntegerField(_("size"))
+    key_id = models.CharField(_("key-encryption key"), max_length=64)
+    wrapped_key = models.BinaryField(_("wrapped key"))
+    raw = models.BinaryField(_("the message as received (encrypted)"))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now, db_index=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    failed_at = models.DateTimeField(
+        _("given up at"), null=True, blank=True, help_text=_("It could not be held: see the last error.")
+    )
+
+    class Meta:
+        verbose_name = _("spooled mail")
+        verbose_name_plural = _("spooled mail")
+        ordering = ["received_at", "pk"]
+
+    def __str__(self):
+        return f"{self.mail_from or '<>'} {self.received_at:%Y-%m-%d %H:%M:%S}"
+
+    def crypto_context(self):
+        return f"spool:{self.public_id}".encode()

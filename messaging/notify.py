@@ -10,7 +10,7 @@ from accounts import passwords
 from portal import branding
 from portal.mail import Outbox, build_email, deliver_all, register_outbox
 
-from . import authenticity, tokens
+from . import authenticity, intake, spool, tokens
 from .holding import scan_waiting
 from .models import Notification
 
@@ -117,7 +117,8 @@ NOTIFICATIONS = register_outbox(
 
 
 def deliver_due(limit=200):
-    """The worker's round: scan the held mail that waited for the scanner, then send every email that is
-    due now (notifications, password help, sign-in codes); how many went."""
+    """The worker's round: hold the spooled mail, scan the held mail that waited for the scanner, then
+    send every email that is due now (notifications, password help, sign-in codes); how many went."""
+    spool.hold_due(intake.hold_mail)
     scan_waiting()
     return deliver_all(limit)

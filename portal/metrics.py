@@ -105,6 +105,20 @@ class DatabaseCollector:
         for row in AccessEvent.objects.values("action").annotate(n=Count("id")).order_by():
             events.add_metric([row["action"]], row["n"])
         yield events
+        from messaging.models import SpooledMail
+
+        spooled = SpooledMail.objects.filter(failed_at__isnull=True)
+        oldest_spooled = spooled.aggregate(at=Min("received_at"))["at"]
+        yield GaugeMetricFamily("portal_spool_backlog", "Accepted mail not held yet", value=spooled.count())
+        yield GaugeMetricFamily(
+            "portal_spool_oldest_seconds",
+            "Age of the oldest accepted mail not held yet (0: none waits)",
+            value=(timezone.now() - oldest_spooled).total_seconds() if oldest_spooled else 0,
+        )
+        yield GaugeMetricFamily(
+            "portal_spool_failed", "Accepted mail the portal gave up holding (see the admin)",
+            value=SpooledMail.objects.filter(failed_at__isnull=False).count(),
+        )  # fmt: skip
         waiting = Message.objects.filter(scan="pending")
         oldest_waiting = waiting.aggregate(at=Min("created_at"))["at"]
         yield GaugeMetricFamily(

@@ -330,15 +330,17 @@ def test_the_size_limit_is_read_from_the_settings(settings):
         server.stop()
 
 
-def test_a_250_comes_after_the_message_and_its_attachment_are_on_the_disk(monkeypatch, settings):
-    """A power cut after the 250 must lose nothing: SQLite commits with synchronous=FULL (the web's
-    NORMAL syncs only at checkpoints), PostgreSQL with synchronous_commit on, and the attachment's file
-    and folders are synced before the answer."""
+def test_a_250_comes_after_the_message_is_on_the_disk_and_its_attachment_when_held(monkeypatch, settings):
+    """A power cut after the 250 must lose nothing: the spool's INSERT commits with synchronous=FULL on
+    SQLite (the web's NORMAL syncs only at checkpoints), synchronous_commit on PostgreSQL; and when the
+    message is held, the attachment's file and folders are synced before the spooled row goes."""
     import os
 
     from django.db import connection
 
-    from messaging.intake import hold_mail
+    from messaging.intake import accept_mail, hold_mail
+    from messaging.models import SpooledMail
+    from messaging.spool import hold_spooled
 
     synced = []
     real_fsync = os.fsync
@@ -347,9 +349,7 @@ def test_a_250_comes_after_the_message_and_its_attachment_are_on_the_disk(monkey
     )
     mail = a_message()
     mail.add_attachment(b"figures", maintype="application", subtype="octet-stream", filename="a.bin")
-    held = hold_mail("sender@example.com", ["client@outside.example"], mail.as_bytes())
-    blob = Path(settings.MEDIA_ROOT) / held.attachments.get().blob
-    assert {str(blob), str(blob.parent), str(blob.parent.parent)} <= set(synced)
+    spooled = accept_mail("sender@example.com", ["client@outside.example"], mail.as_bytes())
     with connection.cursor() as cursor:
         if connection.vendor == "sqlite":
             cursor.execute("PRAGMA synchronous")
@@ -357,3 +357,7 @@ def test_a_250_comes_after_the_message_and_its_attachment_are_on_the_disk(monkey
         else:
             cursor.execute("SHOW synchronous_commit")
             assert cursor.fetchone()[0] == "on"
+    held = hold_spooled(spooled.pk, hold_mail)
+    assert held.public_id == spooled.public_id and not SpooledMail.objects.exists()
+    blob = Path(settings.MEDIA_ROOT) / held.attachments.get().blob
+    assert {str(blob), str(blob.parent), str(blob.parent.parent)} <= set(synced)
