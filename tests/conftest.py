@@ -383,3 +383,12 @@ def bucket(object_store_server, settings):
         "default": {"BACKEND": "storages.backends.s3.S3Storage"},
     }
     yield name
+
+
+@pytest.fixture(scope="session")
+def clamd_server(tmp_path_factory):
+    """Debian's clamd with the EICAR signature only, for the whole run: (unix URL, tcp URL)."""
+    from .clamav import clamd
+
+    with clamd(tmp_path_factory.mktemp("clamd")) as addresses:
+        yield addresses

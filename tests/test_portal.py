@@ -87,7 +87,7 @@ def _run_manage(*args, **env):
     )
 
 
-def test_the_production_environment_of_the_readme_passes_check_deploy(tmp_path):
+def test_the_production_environment_of_the_readme_passes_check_deploy(tmp_path, clamd_server):
     result = _run_manage(
         "check",
         "--deploy",
@@ -101,6 +101,7 @@ def test_the_production_environment_of_the_readme_passes_check_deploy(tmp_path):
         ALLOWED_HOSTS="portal.example.com",
         PORTAL_KEKS=TEST_KEK,
         MEDIA_ROOT=str(tmp_path),
+        CLAMD_ADDRESS=clamd_server[0],
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output

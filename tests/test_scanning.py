@@ -15,17 +15,11 @@ from messaging.models import Message, QuarantinedMessage, ScanState
 from messaging.notify import deliver_due
 from portal.models import AuditEvent
 
-from .clamav import EICAR, SIGNATURE, clamd
+from .clamav import EICAR, SIGNATURE
 from .helpers import free_port, log_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="module")
-def clamd_server(tmp_path_factory):
-    with clamd(tmp_path_factory.mktemp("clamd")) as addresses:
-        yield addresses
 
 
 @pytest.fixture
