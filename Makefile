@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/mailbox.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/intake_uploads.py
 
 
 lint: install

@@ -94,12 +94,20 @@ def intake(folder):
             **quiet,
         ),  # fmt: skip
         subprocess.Popen([PY, "manage.py", "smtp_intake", "--port", str(intake_port)], **quiet),
-        subprocess.Popen([PY, "manage.py", "deliver_notifications", "--interval", "0.2"], **quiet),
     ]
     time.sleep(4)
     try:
         mail = a_mail(10 * 1024)
+        # The 250s alone: the intake spools, and holds the session's mail at its QUIT (not timed).
         sink, accepted = rate(sink_port, mail, 300), rate(intake_port, mail, 300)
+        # Held end to end, with the worker holding beside the intake (what a busy relay gets).
+        processes.append(
+            subprocess.Popen([PY, "manage.py", "deliver_notifications", "--interval", "0.2"], **quiet)
+        )
+        time.sleep(3)
+        start = time.perf_counter()
+        rate(intake_port, mail, 200)
+        held = 201 / (time.perf_counter() - start)
         # 250 to notification: one message every 0.2 s, each on its own connection (as MTAs often do).
         sent = {}
         for number in range(100):
@@ -118,7 +126,7 @@ def intake(folder):
         relay_server.stop()
     p50 = statistics.median(latencies)
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    return sink, accepted, p50, p99, len(latencies)
+    return sink, accepted, held, p50, p99, len(latencies)
 
 
 def resident_mib(pid):
@@ -222,7 +230,7 @@ def upload(folder):
 
 def main():
     with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-        sink, accepted, p50, p99, count = intake(Path(one))
+        sink, accepted, held, p50, p99, count = intake(Path(one))
         growth, seconds, _digest = upload(Path(two))
     database = "PostgreSQL" if os.environ.get("BENCH_DATABASE_URL") else "SQLite"
     lines = [
@@ -234,6 +242,8 @@ def main():
         f"| SMTP intake with the spool, 10 KB messages (250s a second, one connection) | {accepted:.1f} msg/s "
         f"| an SMTP sink that discards: {sink:.1f} msg/s | {accepted / sink:.2f} | ≥ 0.5: "
         f"{'met' if accepted / sink >= 0.5 else 'not met'} |",
+        f"| the same, held end to end (until the QUIT is answered: the worker holds beside the intake) | "
+        f"{held:.1f} msg/s | the sink: {sink:.1f} msg/s | {held / sink:.2f} | |",
         f"| from a 250 to its notification at the relay (p50 / p99, {count} messages, one every 0.2 s, "
         f"worker polling every 0.2 s) | {p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms | | | |",
         f"| a web worker's memory growth while a {UPLOAD_MIB} MiB file is uploaded through Compose, scanned "
@@ -244,6 +254,13 @@ def main():
         "(messaging.spool); parsing, scanning and holding happen after, in the worker or at the session's "
         "QUIT. The 250-to-notification time is measured under this intake load alone, not under the mixed "
         "load of bench/load.py (which does not send mail through a relay it can time).",
+        "",
+        "The goal is the 250: a sending server is released as soon as the message is safe, and holding "
+        "follows. Holding end to end is slower than the intake held before the spool (86 msg/s in issue "
+        "18's run): each message is now written twice (the spooled row, then the held message, in the "
+        "transaction that deletes the row), and on SQLite the intake's INSERT and the worker's hold take "
+        "turns at the one write lock while the four processes share two cores. A relay that sends faster "
+        "than the portal holds for a while builds a spool (`portal_spool_backlog`), not a queue of its own.",
     ]
     write_section(
         "What comes in: the spool, notifications, large uploads", lines, ROOT / "bench" / "RESULTS.md"
