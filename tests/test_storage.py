@@ -213,3 +213,34 @@ def test_a_held_message_downloads_in_the_test_client_with_the_local_store_too(ho
     response = client.get(f"/messages/{message.public_id}/attachments/{attachment.public_id}/")
     assert b"".join(response.streaming_content) == SECRET
     assert reader.received_messages.count() == 1
+
+
+def test_a_large_attachment_goes_to_the_bucket_in_parts_and_comes_back_whole(
+    bucket, object_store_server, hold_message, make_user, monkeypatch
+):
+    """Above boto3's multipart threshold (8 MiB) the encrypted file is uploaded in parts, as a 2 GB one is."""
+    import hashlib
+    import os
+
+    from botocore.client import BaseClient
+
+    calls = []
+    real = BaseClient._make_api_call
+    monkeypatch.setattr(
+        BaseClient, "_make_api_call", lambda self, name, params: calls.append(name) or real(self, name, params)
+    )
+    reader = make_user("reader@example.com")
+    big = os.urandom(1024 * 1024) * 20
+    message = hold_message(
+        ["reader@example.com"],
+        attachments=[IncomingAttachment("archive.bin", "application/octet-stream", io.BytesIO(big))],
+    )
+    assert "CreateMultipartUpload" in calls and calls.count("UploadPart") >= 2
+    client = Client()
+    client.force_login(reader)
+    attachment = message.attachments.get()
+    response = client.get(f"/messages/{message.public_id}/attachments/{attachment.public_id}/")
+    got = hashlib.sha256()
+    for chunk in response.streaming_content:
+        got.update(chunk)
+    assert got.hexdigest() == hashlib.sha256(big).hexdigest()
