@@ -227,7 +227,9 @@ def test_a_large_attachment_goes_to_the_bucket_in_parts_and_comes_back_whole(
     calls = []
     real = BaseClient._make_api_call
     monkeypatch.setattr(
-        BaseClient, "_make_api_call", lambda self, name, params: calls.append(name) or real(self, name, params)
+        BaseClient,
+        "_make_api_call",
+        lambda self, name, params: calls.append(name) or real(self, name, params),
     )
     reader = make_user("reader@example.com")
     big = os.urandom(1024 * 1024) * 20
