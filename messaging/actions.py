@@ -251,3 +251,18 @@ def _may_hold(actor):
         return
     if actor is None or not actor.is_active or not actor.has_perm(MANAGE_LEGAL_HOLD):
         raise Refused(_("You do not have the permission to place or lift legal holds."))
+
+
+def record_expiries(limit=500):
+    """Messages whose time is up, in the audit trail once each (`message.expired`: webhooks follow it)."""
+    now = timezone.now()
+    due = list(
+        Message.objects.filter(expires_at__lte=now, expiry_recorded_at__isnull=True)
+        .order_by("expires_at")
+        .values_list("pk", "public_id")[:limit]
+    )
+    for pk, public_id in due:
+        with transaction.atomic():
+            if Message.objects.filter(pk=pk, expiry_recorded_at__isnull=True).update(expiry_recorded_at=now):
+                audit.record(audit.Event.MESSAGE_EXPIRED, actor=audit.SYSTEM, message=str(public_id))
+    return len(due)

@@ -40,6 +40,7 @@ class Message(models.Model):
 
     class Source(models.TextChoices):
         SMTP = "smtp", _("SMTP intake")
+        API = "api", _("REST API")
         COMPOSE = "compose", _("Composed in the portal")
         REPLY = "reply", _("Reply to a message")
         ADMIN = "admin", _("Administrator")
@@ -78,6 +79,12 @@ class Message(models.Model):
         help_text=_("Recipients are notified, and open it, only once its attachments are clean."),
     )
     scanned_at = models.DateTimeField(_("scanned at"), null=True, blank=True)
+    expiry_recorded_at = models.DateTimeField(
+        _("expiry recorded at"),
+        null=True,
+        blank=True,
+        help_text=_("When its expiry went into the audit trail."),
+    )
     finding = models.CharField(
         _("malware found"),
         max_length=500,
@@ -284,9 +291,12 @@ class AccessEvent(models.Model):
     def of(cls, actor, client, message, action, attachment=None, detail=""):
         """An event, not saved yet: who (`actor`, a user or None), from where (`client`, a
         portal.client.Client), did what."""
+        account = getattr(actor, "audit_account", actor)  # an API key acts for its account
         return cls(
             message=message,
-            user=actor if actor is not None and actor.is_authenticated else None,
+            user=account
+            if account is not None and not isinstance(account, str) and account.is_authenticated
+            else None,
             action=action,
             attachment=attachment,
             ip=client.ip or None,

@@ -7,10 +7,10 @@ is made inside a savepoint that is kept only if the relay accepted the email.
 from django.conf import settings
 
 from accounts import passwords
-from portal import branding
+from portal import audit, branding, worker
 from portal.mail import Outbox, build_email, deliver_all, register_outbox
 
-from . import authenticity, intake, spool, tokens
+from . import actions, authenticity, intake, spool, tokens
 from .holding import scan_waiting
 from .models import Notification
 
@@ -102,8 +102,13 @@ def _compose(notification):
 
 def _mark_notified(notification):
     if notification.kind == Notification.Kind.NEW_MESSAGE:
-        notification.recipient.notified_at = notification.sent_at
-        notification.recipient.save(update_fields=["notified_at"])
+        recipient = notification.recipient
+        recipient.notified_at = notification.sent_at
+        recipient.save(update_fields=["notified_at"])
+        audit.record(
+            audit.Event.RECIPIENT_NOTIFIED, actor=audit.SYSTEM, subject=recipient.user or recipient.address,
+            message=recipient.message, recipient=recipient.address,
+        )  # fmt: skip
 
 
 NOTIFICATIONS = register_outbox(
@@ -121,4 +126,7 @@ def deliver_due(limit=200):
     send every email that is due now (notifications, password help, sign-in codes); how many went."""
     spool.hold_due(intake.hold_mail)
     scan_waiting()
-    return deliver_all(limit)
+    actions.record_expiries()
+    sent = deliver_all(limit)
+    worker.run_steps()  # what other apps do in the background (the API's webhooks)
+    return sent

@@ -6,12 +6,16 @@ organisation's SIEM through the syslog stream (AUDIT_SYSLOG), which never blocks
 """
 
 from django.db import transaction
+from django.dispatch import Signal
 
 from . import audit_syslog
 from .logging import CURRENT_REQUEST_ID
 from .models import AuditEvent
 
 Event = AuditEvent.Event
+# Sent with the events just written (`events`), in their transaction: what follows them (the API's
+# webhooks) is queued in the same commit.
+recorded = Signal()
 SYSTEM = "system"  # the actor of what the portal does by itself: the directory's sync, timers, workers
 COMMAND_LINE = "manage.py"  # the actor of a command the operator runs
 TRUSTED_ACTORS = {SYSTEM, COMMAND_LINE}
@@ -28,6 +32,8 @@ def actor_fields(actor):
         return None, SYSTEM
     if isinstance(actor, str):
         return None, actor
+    if hasattr(actor, "audit_name"):  # an API key acting for its account
+        return getattr(actor, "audit_account", None), actor.audit_name
     if getattr(actor, "is_authenticated", False) and hasattr(actor, "email"):
         return actor, actor.email
     return None, getattr(actor, "audit_name", SYSTEM)
@@ -60,6 +66,7 @@ def record(event, *, actor=None, client=None, subject=None, message=None, **deta
     row = event_of(event, actor=actor, client=client, subject=subject, message=message, **details)
     row.save()
     _stream_after_commit([row])
+    recorded.send(sender=AuditEvent, events=[row])
     return row
 
 
@@ -67,6 +74,7 @@ def record_many(rows):
     """Write events made by `event_of` in one statement."""
     rows = AuditEvent.objects.bulk_create(rows)
     _stream_after_commit(rows)
+    recorded.send(sender=AuditEvent, events=rows)
     return rows
 
 

@@ -110,6 +110,12 @@ class AuditEvent(models.Model):
         LEGAL_HOLD_PLACED = "legal_hold.placed", _("Legal hold placed")
         LEGAL_HOLD_LIFTED = "legal_hold.lifted", _("Legal hold lifted")
         MESSAGES_EXPORTED = "messages.exported", _("Messages exported for eDiscovery")
+        RECIPIENT_NOTIFIED = "recipient.notified", _("Recipient notified")
+        MESSAGE_EXPIRED = "message.expired", _("Message expired")
+        API_KEY_CREATED = "api_key.created", _("API key created")
+        API_KEY_REVOKED = "api_key.revoked", _("API key revoked")
+        WEBHOOK_DISABLED = "webhook.disabled", _("Webhook endpoint disabled")
+        API_USED = "api.used", _("API request")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     event = models.CharField(_("event"), max_length=40, choices=Event, db_index=True)

@@ -57,9 +57,13 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "portal",
     "accounts",
     "messaging",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -335,6 +339,36 @@ SUPPORTED_BROWSERS = [
 # scanning (`check --deploy` warns). CLAMD_TIMEOUT: seconds to connect and for each answer.
 CLAMD_ADDRESS = env("CLAMD_ADDRESS")
 CLAMD_TIMEOUT = env_int("CLAMD_TIMEOUT", 30)
+
+# The REST API (api/): requests a minute per key; webhooks to private addresses (and over http://) only
+# when allowed (a test or an internal receiver).
+API_RATE = env_int("API_RATE", 600)
+WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerKeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.handle",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Secure portal API",
+    "DESCRIPTION": "Send secure messages and follow them; pull the audit trail. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RecipientStatus": "api.serializers.RECIPIENT_STATES",
+        "MessageStatus": "api.serializers.MESSAGE_STATES",
+    },
+}
 
 # The audit trail, also as it happens, to the organisation's SIEM: udp://host:port or tcp://host:port
 # (RFC 5424 syslog, the event's JSON as the message). Unset: only the database and `audit_export`.

@@ -17,6 +17,7 @@ urlpatterns = [
     path("", inbox, name="home"),
     path("", include("accounts.urls")),
     path("", include("messaging.urls")),
+    path("api/", include("api.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("branding/theme-<str:colour>.css", views.theme, name="theme"),

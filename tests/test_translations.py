@@ -20,7 +20,7 @@ LANGUAGES = [code for code, _name in settings.LANGUAGES if code != "en"]
 def catalogues(tmp_path_factory):
     """The repository's .po files merged with every message the code has now (makemessages, on a copy)."""
     copy = tmp_path_factory.mktemp("project")
-    for name in ("accounts", "messaging", "portal", "templates", "locale"):
+    for name in ("accounts", "messaging", "portal", "api", "templates", "locale"):
         shutil.copytree(ROOT / name, copy / name, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
     shutil.copy(ROOT / "manage.py", copy / "manage.py")
     env = {**os.environ, "PORTAL_KEKS": TEST_KEK, "CACHE_DIR": str(copy / "cache")}

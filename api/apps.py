@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "api"
+    verbose_name = "API and webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from portal import worker
+
+        from . import schema, webhooks  # noqa: F401  (the OpenAPI extension registers itself)
+
+        worker.register(webhooks.deliver_due)
