@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from . import views
 
+docs = SpectacularSwaggerSplitView.as_view(url_name="api_schema")
+
 urlpatterns = [
     path("v1/messages/", views.MessageList.as_view(), name="api_messages"),
     path("v1/messages/<str:public_id>/", views.MessageDetail.as_view(), name="api_message"),
@@ -22,7 +24,9 @@ urlpatterns = [
     # Swagger UI sets a few inline styles: allowed on this page only (its scripts stay the portal's own).
     path(
         "docs/",
-        csp_update({"style-src": [UNSAFE_INLINE]})(SpectacularSwaggerSplitView.as_view(url_name="api_schema")),
+        csp_update({"style-src": [UNSAFE_INLINE]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api_schema")
+        ),
         name="api_docs",
     ),
 ]
