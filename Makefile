@@ -54,6 +54,7 @@ bench: install
 	$(BIN)/python bench/mailbox.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/intake_uploads.py
+	$(BIN)/python bench/api.py
 
 
 lint: install
