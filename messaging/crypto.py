@@ -34,10 +34,40 @@ def new_kek_text(kek_id):
     return f"{kek_id}:{base64.urlsafe_b64encode(os.urandom(32)).decode()}"
 
 
+class UnknownKey(Exception):
+    """A message was wrapped with a key-encryption key this process does not hold (yet): a rotation in
+    progress, or a node with an older key list. Answered as 503, with a log line naming the key."""
+
+    def __init__(self, kek_id):
+        super().__init__(f"PORTAL_KEKS does not hold the key {kek_id!r} that a message needs.")
+        self.kek_id = kek_id
+
+
+_file = {"stamp": None, "items": []}
+
+
+def _configured():
+    """The key list: PORTAL_KEKS_FILE (read again whenever it changes, so a rotation reaches every
+    running process without a restart), else PORTAL_KEKS."""
+    path = settings.PORTAL_KEKS_FILE
+    if not path:
+        return settings.PORTAL_KEKS
+    try:
+        stat = os.stat(path)
+    except OSError as error:
+        raise ImproperlyConfigured(f"PORTAL_KEKS_FILE {path} cannot be read: {error.strerror}") from error
+    stamp = (path, stat.st_mtime_ns, stat.st_size)
+    if _file["stamp"] != stamp:
+        with open(path) as handle:
+            text = handle.read()
+        _file.update(stamp=stamp, items=[i for i in text.replace(",", "\n").split() if not i.startswith("#")])
+    return _file["items"]
+
+
 def keks():
     """The configured key-encryption keys, newest first."""
     found = []
-    for item in settings.PORTAL_KEKS:
+    for item in _configured():
         kek_id, _, encoded = item.partition(":")
         try:
             key = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
@@ -55,7 +85,7 @@ def _kek(kek_id):
     for kek in keks():
         if kek.id == kek_id:
             return kek
-    raise ImproperlyConfigured(f"PORTAL_KEKS does not hold the key {kek_id!r} that a message needs.")
+    raise UnknownKey(kek_id)
 
 
 def new_message_key():

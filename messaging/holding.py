@@ -306,7 +306,12 @@ def read_bodies(message):
 
 
 def open_attachment(attachment):
-    """A generator of the attachment's plaintext chunks; the file is closed when it ends."""
+    """The attachment's plaintext chunks, as an iterator; its key is unwrapped at once (a key this process
+    does not hold fails here, before any answer has begun), the file is closed when it ends."""
     key = crypto.unwrap(attachment.message.key_id, attachment.message.wrapped_key)
+    return _chunks(key, attachment)
+
+
+def _chunks(key, attachment):
     with open_blob(attachment.blob) as source:
         yield from crypto.decrypt_stream(key, source, attachment.crypto_context())

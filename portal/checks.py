@@ -1,5 +1,7 @@
 """System checks of the portal itself: no process starts in production with a key anyone can know."""
 
+import os
+
 from django.conf import settings
 from django.core import checks
 
@@ -36,6 +38,15 @@ def dkim_signing(app_configs=None, **kwargs):
     from . import dkim
 
     if dkim.enabled():
+        if not os.access(settings.DKIM_PRIVATE_KEY_FILE, os.R_OK):
+            return [
+                checks.Error(
+                    f"DKIM_PRIVATE_KEY_FILE {settings.DKIM_PRIVATE_KEY_FILE} cannot be read by this user "
+                    f"(uid {os.geteuid()}): every email would wait.",
+                    hint="chgrp portal FILE && chmod 640 FILE; `manage.py dkim_key` run as root does so.",
+                    id="portal.E007",
+                )
+            ]
         return []
     return [
         checks.Warning(

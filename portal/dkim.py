@@ -3,6 +3,7 @@ can tell a real notification from a look-alike. dkimpy signs; the key is RSA 204
 
 import functools
 import logging
+import os
 from base64 import b64encode
 
 import dkim
@@ -23,10 +24,21 @@ def enabled():
     return bool(settings.DKIM_DOMAIN and settings.DKIM_SELECTOR and settings.DKIM_PRIVATE_KEY_FILE)
 
 
+class KeyUnreadable(OSError):
+    """DKIM_PRIVATE_KEY_FILE cannot be read by this process: emails wait (signed or not at all)."""
+
+
 @functools.cache
 def _private_key(path):
-    with open(path, "rb") as handle:
-        return handle.read()
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        log.error(
+            "event=dkim_key_unreadable file=%s error=%s uid=%d hint=%s", path, type(error).__name__,
+            os.geteuid(), "give the key to the services' group: chgrp portal FILE && chmod 640 FILE",
+        )  # fmt: skip
+        raise KeyUnreadable(f"DKIM_PRIVATE_KEY_FILE {path} cannot be read: {error.strerror}") from error
 
 
 def signature(message_bytes):

@@ -86,6 +86,7 @@ MIDDLEWARE = [
     "portal.middleware.PasswordChangeRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.NoStoreMiddleware",
+    "messaging.middleware.UnknownKeyMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -276,6 +277,8 @@ LDAP_MAIL_ATTR = env("LDAP_MAIL_ATTR", "mail")
 
 # Held messages.
 PORTAL_KEKS = env_list("PORTAL_KEKS")  # key-encryption keys, "id:base64", newest first
+# Or a file of them (one a line, newest first), read again whenever it changes: rotation without restarts.
+PORTAL_KEKS_FILE = env("PORTAL_KEKS_FILE")
 MESSAGE_EXPIRY_DAYS = env_int("MESSAGE_EXPIRY_DAYS", 30)
 # Content (bodies, attachments) is purged this long after a message expired or was recalled, unless it is
 # under legal hold; its envelope stays. MESSAGE_RETENTION_DAYS is the name earlier versions read.

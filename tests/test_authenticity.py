@@ -138,3 +138,56 @@ def test_the_login_page_says_how_to_check_an_email(client):
     page = client.get("/login/").content.decode()
     assert "This portal never asks for your password in an email; to check an email, open" in page
     assert 'href="/check/"' in page
+
+
+def test_an_unreadable_dkim_key_is_named_in_the_log_and_by_check_deploy(
+    tmp_path, settings, hold_message, mailbox, caplog
+):
+    """As root wrote it 0600 and the services run as another user: every email waits, and the log says
+    which file and what to do (here the file is simply missing, which reads the same)."""
+    import logging
+
+    from django.core import checks
+
+    from messaging.models import Notification
+    from portal import dkim as portal_dkim
+
+    portal_dkim._private_key.cache_clear()
+    settings.DKIM_DOMAIN, settings.DKIM_SELECTOR = "example.com", "portal"
+    settings.DKIM_PRIVATE_KEY_FILE = str(tmp_path / "dkim.pem")
+    hold_message(["client@outside.example"])
+    with caplog.at_level(logging.ERROR, logger="portal.mail"):
+        deliver_due()
+    assert not mailbox.messages
+    assert f"event=dkim_key_unreadable file={tmp_path / 'dkim.pem'}" in caplog.text
+    assert str(tmp_path / "dkim.pem") in Notification.objects.first().last_error
+    assert "portal.E007" in [
+        c.id for c in checks.run_checks(include_deployment_checks=True, tags=["security"])
+    ]
+
+
+def test_dkim_key_gives_the_key_to_the_services_group(tmp_path):
+    import grp
+    import os
+
+    group = grp.getgrgid(os.getgid()).gr_name
+    out = tmp_path / "dkim.pem"
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "dkim_key",
+            "--out",
+            str(out),
+            "--domain",
+            "example.com",
+            "--group",
+            group,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"readable by group {group} (mode 640)" in printed
+    assert oct(out.stat().st_mode & 0o777) == "0o640"
