@@ -1,0 +1,99 @@
+"""What an operator installs: the example env passes check --deploy through portal-manage, with values
+that have spaces; the nginx site passes Debian's own `nginx -t`."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from .certificates import self_signed
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "deploy" / "portal.env.example"
+MANAGE = ROOT / "deploy" / "portal-manage"
+
+
+def materialised(tmp_path):
+    """The example, filled in as deploy/install fills it, with /var/lib/portal and /etc/portal moved into
+    a temporary folder and SQLite for the database."""
+    var, etc = tmp_path / "var" / "lib" / "portal", tmp_path / "etc" / "portal"
+    var.mkdir(parents=True)
+    etc.mkdir(parents=True)
+    (etc / "keks").write_text(
+        subprocess.run(
+            [sys.executable, "manage.py", "generate_kek", "--id", "k1"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "DEBUG": "1"},
+        ).stdout  # fmt: skip
+    )
+    subprocess.run(
+        [sys.executable, "manage.py", "dkim_key", "--out", str(etc / "dkim.pem"), "--domain", "example.com"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    text = EXAMPLE.read_text()
+    text = text.replace('SECRET_KEY="GENERATED"', 'SECRET_KEY="' + "s3cr3t-Kq9" * 6 + '"')
+    text = text.replace("/var/lib/portal", str(var)).replace("/etc/portal", str(etc))
+    text = text.replace("/opt/portal/staticfiles", str(var / "static"))
+    text = re.sub(r'DATABASE_URL="[^"]*"', f'DATABASE_URL="sqlite:///{var}/portal.sqlite3"', text)
+    path = etc / "portal.env"
+    path.write_text(text)
+    return path, var
+
+
+def portal_manage(env_file, *args):
+    environment = {
+        k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    environment.update(
+        PORTAL_ROOT=str(ROOT), PORTAL_ENV_FILE=str(env_file), PORTAL_USER=os.environ.get("USER", "root")
+    )
+    environment["PORTAL_USER"] = subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    return subprocess.run([str(MANAGE), *args], capture_output=True, text=True, env=environment, timeout=120)
+
+
+def test_the_example_env_passes_check_deploy_through_portal_manage(tmp_path):
+    env_file, var = materialised(tmp_path)
+    done = portal_manage(env_file, "migrate", "--no-input", "-v0")
+    assert done.returncode == 0, done.stdout + done.stderr
+    checked = portal_manage(env_file, "check", "--deploy")
+    assert checked.returncode == 0 and "ERRORS" not in checked.stderr, checked.stdout + checked.stderr
+    assert "a test object was written, read and deleted" in checked.stdout + checked.stderr
+    # What the services write is under /var/lib/portal (here: its stand-in), nowhere else.
+    assert (var / "cache").exists() or (var / "media").exists()
+
+
+def test_portal_manage_reads_values_with_spaces_as_the_services_do(tmp_path):
+    env_file, _var = materialised(tmp_path)
+    printed = portal_manage(
+        env_file,
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.SUPPORT_CONTACT)",
+    )
+    assert printed.stdout.strip() == "IT service desk, help@example.com, +44 20 7946 0000", printed.stderr
+
+
+def test_the_nginx_site_passes_debians_nginx_t(tmp_path):
+    cert, key = self_signed(tmp_path, "portal")
+    site = (ROOT / "deploy" / "nginx" / "portal.conf").read_text()
+    site = site.replace("/etc/ssl/portal/fullchain.pem", str(cert)).replace(
+        "/etc/ssl/portal/privkey.pem", str(key)
+    )
+    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
+    (tmp_path / "portal.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  access_log {tmp_path}/access.log;\n  include /etc/nginx/mime.types;\n"
+        f"  include {tmp_path}/portal.conf;\n}}\n"
+    )
+    result = subprocess.run(
+        ["/usr/sbin/nginx", "-t", "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
