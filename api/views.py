@@ -21,7 +21,6 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User
 from messaging import access, actions
 from messaging.holding import IncomingAttachment, hold
 from messaging.models import AccessEvent, Message, Recipient, ScanState
@@ -208,13 +207,10 @@ class MessageList(ApiView):
                 allow_reply=fields["allow_reply"],
                 source=Message.Source.API,
                 client=Client.of(self.request._request),
+                language=fields.get("language", ""),
             )
         except DjangoValidationError as error:
             raise ValidationError({"to": error.messages}) from None
-        if fields.get("language"):
-            User.objects.filter(pk__in=message.recipients.values("user_id"), language="").update(
-                language=fields["language"]
-            )
         return message
 
     @extend_schema(

@@ -8,6 +8,7 @@ also allows http://; the address is checked when the endpoint is saved and again
 which goes to the address that was checked. Redirects are not followed; ten seconds is the timeout.
 """
 
+import base64
 import http.client
 import ipaddress
 import json
@@ -95,7 +96,8 @@ def check_url(url):
 
 
 def new_secret():
-    return "whsec_" + secrets.token_urlsafe(32)
+    """whsec_ and 32 random bytes in standard base64, as the Standard Webhooks libraries read it."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
 def seal_secret(endpoint, secret):

@@ -81,11 +81,14 @@ def clean_addresses(addresses):
     return cleaned
 
 
-def recipient_user(address):
-    """The account an address reads its messages with: found by address or alias, else a new external one."""
+def recipient_user(address, language=""):
+    """The account an address reads its messages with: found by address or alias, else a new external one
+    (whose emails are written in `language`, when the sender says which)."""
     user, _alias = User.objects.find_by_address(address)
     if user is None:
-        user = account_actions.create_account(audit.SYSTEM, None, address, kind=User.Kind.EXTERNAL)
+        user = account_actions.create_account(
+            audit.SYSTEM, None, address, kind=User.Kind.EXTERNAL, language=language
+        )
     return user
 
 
@@ -179,6 +182,7 @@ def hold(
     shown_recipients=None,
     client=None,
     public_id=None,
+    language="",
 ):
     """Hold a message for its recipients and queue their notifications; all or nothing.
 
@@ -227,7 +231,9 @@ def hold(
             for index, incoming in enumerate(attachments):
                 stored.append(_store_attachment(message, key, incoming, found.get(index, "")).blob)
             copies = [
-                Recipient.objects.create(message=message, address=address, user=recipient_user(address))
+                Recipient.objects.create(
+                    message=message, address=address, user=recipient_user(address, language)
+                )
                 for address in addresses
             ]
             if scan == ScanState.CLEAN:

@@ -246,7 +246,7 @@ def endpoint_via_admin(url, events, make_user):
         {"url": url, "description": "CRM", "events": events, "enabled": "on"},
         follow=True,
     ).content.decode()  # fmt: skip
-    found = re.search(r"(whsec_[A-Za-z0-9_-]+)", page)
+    found = re.search(r"(whsec_[A-Za-z0-9+/=]+)", page)
     return found.group(1) if found else page
 
 
