@@ -1,6 +1,7 @@
 """Errors as RFC 9457 problem details (application/problem+json): type, title, status, detail, and the
 field errors. Never a 500 for bad input: DRF's validation answers 400."""
 
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
@@ -52,6 +53,10 @@ def handle(exc, context):
     """DRF's handler, its answers reworded as problem details."""
     if isinstance(exc, message_actions.Refused):
         exc = exceptions.PermissionDenied(str(exc))
+    if isinstance(exc, RequestDataTooBig):
+        exc = TooLarge("The request is larger than the portal reads.")
+    elif isinstance(exc, SuspiciousOperation):  # too many fields, a malformed multipart body...
+        exc = exceptions.ParseError("The request body cannot be read.")
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = exception_handler(exc, context)

@@ -396,3 +396,9 @@ def test_the_api_docs_render_in_a_browser_from_the_portals_own_files(page):
     expect(page.get_by_text("Secure portal API").first).to_be_visible()
     expect(page.get_by_text("/api/v1/messages/").first).to_be_visible()
     assert failed == []
+
+
+def test_a_form_with_too_many_fields_is_a_problem_not_an_html_page(key):
+    fields = "&".join(f"to=r{n}%40outside.example" for n in range(1200))
+    answer = api(key).post("/api/v1/messages/", fields, content_type="application/x-www-form-urlencoded")
+    assert answer.status_code == 400 and answer["Content-Type"] == "application/problem+json"
