@@ -97,3 +97,51 @@ def test_the_nginx_site_passes_debians_nginx_t(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+def test_the_networks_nginx_lets_reach_metrics_are_the_ones_the_portal_allows():
+    site = (ROOT / "deploy" / "nginx" / "portal.conf").read_text()
+    allowed_by_nginx = set(re.findall(r"allow ([0-9a-f.:/]+);", site))
+    example = EXAMPLE.read_text()
+    portal = set(re.search(r'METRICS_ALLOWED_NETWORKS="([^"]*)"', example).group(1).split(","))
+    assert allowed_by_nginx and allowed_by_nginx <= portal
+
+
+def test_djangos_own_4xx_log_lines_carry_the_answers_request_id(client, caplog, db):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        answer = client.get("/no/such/page/")
+    record = next(r for r in caplog.records if r.name == "django.request")
+    assert answer.status_code == 404
+    from portal.logging import AddRequestId
+
+    AddRequestId().filter(record)
+    assert record.request_id == answer["X-Request-ID"] != "-"
+
+
+def test_a_failing_readyz_says_why_in_the_log(client, settings, caplog, tmp_path, db):
+    import logging
+
+    from django.core.files.storage import storages
+
+    from portal import health
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the attachments' folder should be")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(blocked / "m")},
+        },
+    }
+    storages._storages.pop("default", None)
+    health._storage_probed.update(at=0.0)
+    try:
+        with caplog.at_level(logging.WARNING, logger="portal.health"):
+            assert client.get("/readyz").status_code == 503
+    finally:
+        storages._storages.pop("default", None)
+        health._storage_probed.update(at=0.0, problem=None)
+    assert "event=not_ready part=storage" in caplog.text and "cause=" in caplog.text

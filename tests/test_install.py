@@ -108,6 +108,10 @@ def test_the_installer_leaves_a_portal_that_serves_a_held_message_over_https(
     )  # fmt: skip
     assert installed.returncode == 0, installed.stdout[-4000:] + installed.stderr[-4000:]
     assert "Done. Next:" in installed.stdout and "portal-manage createsuperuser" in installed.stdout
+    # check --deploy ran as the service user with the settings written: warnings (a self-signed
+    # certificate, no scanning) but no error.
+    assert "System check identified" in installed.stdout + installed.stderr
+    assert "ERRORS:" not in installed.stdout + installed.stderr
     etc = root / "etc" / "portal"
     assert oct((etc / "portal.env").stat().st_mode & 0o777) == "0o640"
     assert oct((etc / "dkim.pem").stat().st_mode & 0o777) == "0o640"  # the services' group reads it
