@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from portal.admin import AuditLogAdmin, confirm_action
+from portal.admin import ActionsOnlyAdmin, AuditLogAdmin, confirm_action
 from portal.client import Client
 
 from . import actions, ediscovery
@@ -55,7 +55,7 @@ class AttachmentInline(ReadOnlyInline):
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(ActionsOnlyAdmin):
     list_display = [
         "subject", "sender", "kind", "source", "created_at", "expires_at", "revoked_at", "scan", "on_hold",
     ]  # fmt: skip
@@ -69,12 +69,6 @@ class MessageAdmin(admin.ModelAdmin):
         "revoked_at", "purged_at", "allow_reply", "read_receipt", "in_reply_to", "key_id", "content_link",
     ]  # fmt: skip
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(boolean=True, description=_("legal hold"))
     def on_hold(self, message):
@@ -108,10 +102,6 @@ class MessageAdmin(admin.ModelAdmin):
         )  # fmt: skip
         self._report(request, _("Placed %d legal holds."), (done, refusals))
         return None
-
-    def has_change_permission(self, request, obj=None):
-        # The change page is read-only; the changelist needs it for the actions.
-        return super().has_change_permission(request, obj) and obj is None
 
     @admin.display(description=_("content"))
     def content_link(self, message):
@@ -187,7 +177,7 @@ class NotificationAdmin(AuditLogAdmin):
 
 
 @admin.register(QuarantinedMessage)
-class QuarantineAdmin(admin.ModelAdmin):
+class QuarantineAdmin(ActionsOnlyAdmin):
     """Held mail with malware: nobody was notified, nobody opens it; an administrator deletes it."""
 
     list_display = ["created_at", "sender", "recipient_list", "finding", "purged_at"]
@@ -204,15 +194,6 @@ class QuarantineAdmin(admin.ModelAdmin):
     @admin.display(description=_("recipients"))
     def recipient_list(self, message):
         return ", ".join(r.address for r in message.recipients.all())
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and obj is None
 
     @admin.action(description=_("Delete the quarantined content"), permissions=["change"])
     def delete_content(self, request, queryset):
@@ -296,7 +277,7 @@ class LegalHoldAdmin(admin.ModelAdmin):
 
 
 @admin.register(SpooledMail)
-class SpooledMailAdmin(admin.ModelAdmin):
+class SpooledMailAdmin(ActionsOnlyAdmin):
     """Mail the intake accepted that is not held yet: waiting a moment, retried, or given up on (with why)."""
 
     list_display = [
@@ -324,15 +305,6 @@ class SpooledMailAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = ["try_again"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and obj is None
 
     @admin.action(description=_("Try to hold them again"), permissions=["change"])
     def try_again(self, request, queryset):

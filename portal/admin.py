@@ -42,6 +42,21 @@ class AuditLogAdmin(admin.ModelAdmin):
         return False
 
 
+class ActionsOnlyAdmin(admin.ModelAdmin):
+    """Rows that are read, and changed only through the list's actions (each a checked, audited action):
+    nobody adds, edits or deletes one in a form."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The change page is read-only; the list needs the permission for its actions.
+        return super().has_change_permission(request, obj) and obj is None
+
+
 class BrandingForm(forms.ModelForm):
     upload = forms.FileField(
         label=_("Logo"),
