@@ -6,7 +6,7 @@ from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from . import throttle
+from . import throttle, validators
 from .models import normalize_address
 from .passwords import compact
 
@@ -37,6 +37,7 @@ class ForcedPasswordChangeForm(SetPasswordForm):
     def __init__(self, user, *args, **kwargs):
         super().__init__(user, *args, **kwargs)
         self.fields["new_password1"].label = _("New password")
+        self.fields["new_password1"].help_text = validators.rule(user)  # the rule before one types
         self.fields["new_password2"].label = _("Confirm new password")
         self.fields["new_password1"].widget.attrs["autofocus"] = True
 

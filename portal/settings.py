@@ -139,17 +139,17 @@ PASSWORD_HASHERS = [
     "accounts.hashers.PortalArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# NIST SP 800-63B-4: length by factor, no composition rules (accounts/validators.py).
+PASSWORD_MIN_LENGTH_SINGLE_FACTOR = env_int("PASSWORD_MIN_LENGTH_SINGLE_FACTOR", 15)
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 8)
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
         "OPTIONS": {"user_attributes": ("email", "name")},
     },
-    {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 12},
-    },
+    {"NAME": "accounts.validators.LengthByFactorValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.NotThePortalsNameValidator"},
 ]
 
 # How long the half-finished login (between its steps) lives in the session.

@@ -152,3 +152,33 @@ def test_the_code_email_is_in_the_recipients_language(hold_message, mailbox, set
     code, email = ask_for_a_code(client, mailbox, already=1)
     assert f"{code} est votre code pour" in email["Subject"]
     assert "Nous ne vous demandons jamais ce code par téléphone" in text(email)
+
+
+def test_a_mistyped_code_can_be_typed_again_on_the_same_page(hold_message, mailbox, settings):
+    settings.RECIPIENT_SIGN_IN = "code"
+    message = hold_message(["client@outside.example"])
+    client = Client()
+    client.get(the_link(mailbox))
+    code, _ = ask_for_a_code(client, mailbox, already=1)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    page = type_code(client, wrong).content.decode()
+    assert GENERIC_FAILURE in page and 'name="code"' in page  # the code field again, not "send a code"
+    assert last_attempt().reason == "bad_code"
+    page = type_code(client, code)
+    assert page.redirect_chain[-1][0] == f"/messages/{message.public_id}/"
+
+
+def test_asking_for_a_new_code_does_not_reset_the_wrong_tries(hold_message, mailbox, settings):
+    settings.RECIPIENT_SIGN_IN = "code"
+    hold_message(["client@outside.example"])
+    client = Client()
+    client.get(the_link(mailbox))
+    code, _ = ask_for_a_code(client, mailbox, already=1)
+    wrong = f"{(int(code) + 1) % 10**6:06d}"
+    for _ in range(3):
+        type_code(client, wrong)
+    new_code, _ = ask_for_a_code(client, mailbox, already=2)
+    other_wrong = f"{(int(new_code) + 1) % 10**6:06d}"
+    for _ in range(2):
+        type_code(client, other_wrong)
+    assert GENERIC_FAILURE in type_code(client, new_code).content.decode()  # five wrong tries in all

@@ -311,6 +311,19 @@ class LoginFlow:
             url=self.state.url,
         )
 
+    def refuse(self, failure):
+        """Record why and give the generic words and a reference, staying on the same step (a mistyped
+        emailed code may be typed again while the code has tries left)."""
+        attempt = self.record(
+            LoginAttempt.Outcome.FAILURE,
+            reason=failure.reason,
+            user=failure.user,
+            method=failure.method,
+            detail=failure.detail,
+        )
+        sender = (self.state.scope or {}).get("sender") or ""
+        return failure_context(attempt, failure.outage, sender)
+
     def fail(self, failure):
         """Record why, then show the password step again with the generic words and a reference."""
         attempt = self.record(

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -60,12 +61,27 @@ def request_code(user, address):
     address has asked too often this hour."""
     if not user.is_external:
         return False
+    now = timezone.now()
     with transaction.atomic():
         if not throttle.take(Throttle.Scope.CODE, address):
             return False
-        LoginCode.objects.filter(address=address, used_at__isnull=True).update(used_at=timezone.now())
-        LoginCode.objects.create(user=user, address=address, next_attempt_at=timezone.now())
+        # A new code does not reset the wrong tries: it starts where the codes of the last minutes were.
+        recent = LoginCode.objects.filter(address=address, created_at__gte=now - VALID_FOR)
+        tries = recent.aggregate(most=Max("tries"))["most"] or 0
+        LoginCode.objects.filter(address=address, used_at__isnull=True).update(used_at=now)
+        LoginCode.objects.create(user=user, address=address, next_attempt_at=now, tries=tries)
     return True
+
+
+def tries_left(address):
+    """Wrong tries the newest sent code of the address still allows (0: none, or no usable code)."""
+    code = (
+        LoginCode.objects.filter(address=address, used_at__isnull=True, sent_at__isnull=False)
+        .filter(expires_at__gt=timezone.now())
+        .order_by("-created_at")
+        .first()
+    )
+    return max(0, TRIES - code.tries) if code is not None else 0
 
 
 def check_code(address, typed):
@@ -73,6 +89,7 @@ def check_code(address, typed):
     code = (
         LoginCode.objects.select_for_update()
         .filter(address=address, used_at__isnull=True, sent_at__isnull=False, expires_at__gt=timezone.now())
+        .filter(tries__lt=TRIES)
         .order_by("-created_at")
         .first()
     )
@@ -158,7 +175,11 @@ class EmailCodeStep(Step):
         with transaction.atomic():
             right = check_code(address, form.cleaned_data["code"])
         if not right or user is None:
-            raise LoginFailed(LoginAttempt.Reason.BAD_CODE, user=user, method=MethodKey.EMAIL_CODE)
+            failure = LoginFailed(LoginAttempt.Reason.BAD_CODE, user=user, method=MethodKey.EMAIL_CODE)
+            if user is not None and tries_left(address):
+                # Mistyped: the code field again, with the same words as any failure, while tries remain.
+                return self.show(flow, form=CodeForm(), failure=flow.refuse(failure))
+            raise failure
         throttle.give_back(address, ip, user)
         if not user.is_active:
             raise LoginFailed(LoginAttempt.Reason.INACTIVE, user=user, method=MethodKey.EMAIL_CODE)
