@@ -14,7 +14,8 @@ from portal import audit
 
 from .models import ApiKey, Scope
 
-PREFIX = "spk_"  # secure portal key: recognisable in logs and by secret scanners
+PREFIX = "spk_"
+AUDIT_READ = "portal.view_auditevent"  # secure portal key: recognisable in logs and by secret scanners
 
 
 def digest(key):
@@ -27,6 +28,11 @@ def make(actor, client, *, name, account, scopes, expires_at=None, allowed_netwo
     account_actions.check(actor, account_actions.CHANGE_USER, account)
     if account.is_external or not account.may_use_portal():
         raise account_actions.Refused(_("An API key acts as a staff account that may use the portal."))
+    if Scope.AUDIT in scopes and not audit.is_trusted(actor) and not actor.has_perm(AUDIT_READ):
+        # The trail is everyone's history: nobody hands out a key to it who may not read it.
+        raise account_actions.Refused(
+            _("Only an administrator who may read the audit trail makes a key for it.")
+        )
     unknown = [s for s in scopes if s not in Scope.values]
     if unknown or not scopes:
         raise account_actions.Refused(
