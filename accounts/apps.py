@@ -1,5 +1,7 @@
 """Accounts: who may log in, and how."""
 
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -9,4 +11,8 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import methods, passwords, sessions  # noqa: F401  (methods, outboxes and session signals register)
+        from . import methods
+
+        for name in methods.MODULES:  # each sign-in method registers itself
+            import_module(f"{methods.__name__}.{name}")
+        from . import metrics, passwords, sessions  # noqa: F401  (collectors, outboxes and signals register)

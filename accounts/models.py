@@ -13,16 +13,18 @@ from django.contrib.auth.models import (
     Permission,
     PermissionsMixin,
 )
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from portal import audit
+from portal import audit, branding
 from portal.client import Client, client_ip
 from portal.logging import without_link_tokens
 
+from . import registry
 from .troubleshooting import describe_browser, explanation_for_log
 
 log = logging.getLogger("portal.login")
@@ -240,8 +242,6 @@ class AuthProfileQuerySet(models.QuerySet):
 
     def cached(self):
         """All profiles, as saved instances, from the cache when it holds them (else one query)."""
-        from django.core.cache import cache
-
         names = _profile_columns()
         key = _profiles_cache_key(names)
         try:
@@ -359,8 +359,6 @@ class AuthProfile(models.Model):
 
     def contact(self):
         """Whom the people of this profile ask for help (the profile's, else the branding's or server's)."""
-        from portal import branding
-
         return self.support_contact or branding.support_contact()
 
     def names_domain_of(self, address):
@@ -368,19 +366,17 @@ class AuthProfile(models.Model):
 
     def clean(self):
         self.domains = "\n".join(self.domain_list())
-        from . import methods
-
         keys = self.method_list()
-        unknown = [key for key in keys if key not in methods.REGISTRY]
+        unknown = [key for key in keys if key not in registry.REGISTRY]
         if unknown or not keys or len(set(keys)) != len(keys):
             raise ValidationError(
                 {
                     "methods": _("Name each method once, from: %(keys)s.")
-                    % {"keys": ", ".join(methods.REGISTRY)}
+                    % {"keys": ", ".join(method.key for method in registry.all_methods())}
                 }
             )
         self.methods = ",".join(keys)
-        off = [str(methods.get(key).service_label) for key in keys if not methods.get(key).enabled()]
+        off = [str(registry.get(key).service_label) for key in keys if not registry.get(key).enabled()]
         if off:
             message = _(
                 "Not set up on this server: %(methods)s. Nobody this profile applies to could sign in."
@@ -413,9 +409,6 @@ def _profiles_cache_key(names):
 def forget_profiles(**_signal):
     """Every process reads the profiles again; again after the commit, so that a read between the two
     cannot keep the old ones."""
-    from django.core.cache import cache
-    from django.db import transaction
-
     key = _profiles_cache_key(_profile_columns())
     cache.delete(key)
     transaction.on_commit(lambda: cache.delete(key))
@@ -463,12 +456,16 @@ class LoginAttempt(models.Model):
         PASSKEY_OF_ANOTHER = "passkey_of_another", _("A passkey of another account")
         PASSKEY_COUNTER = "passkey_counter", _("The passkey's counter went backwards (a copy?)")
 
+    # What an attempt was proved with: a profile's method, or the two-step code that follows one.
+    TWO_STEP = "two_step"
+    METHODS = [*MethodKey.choices, (TWO_STEP, _("Two-step"))]
+
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     email_entered = models.CharField(_("email entered"), max_length=254, db_index=True)
     user = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="login_attempts"
     )
-    method = models.CharField(_("method"), max_length=20, blank=True)
+    method = models.CharField(_("method"), max_length=20, blank=True, choices=METHODS)
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome)
     reason = models.CharField(_("reason"), max_length=40, choices=Reason, blank=True)
     detail = models.TextField(_("detail"), blank=True)

@@ -11,6 +11,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from portal import mail
 
+from . import registry
 from .models import PasswordHelpRequest, User, normalize_address
 
 log = logging.getLogger("portal.passwords")
@@ -111,10 +112,8 @@ def set_password_to_change(user, password):
 
 def _what_to_send(user):
     """Which help an account gets, by its profile: an outcome of PasswordHelpRequest."""
-    from . import methods
-
     profile = user.profile()
-    for method in methods.all_methods():  # the registry's order: a cloud password first
+    for method in registry.all_methods():  # the registry's order: a cloud password first
         if profile.allows(method.key) and (outcome := method.password_help(user)):
             return outcome
     return PasswordHelpRequest.Outcome.ASK_ADMINISTRATOR

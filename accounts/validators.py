@@ -73,9 +73,9 @@ class NotThePortalsNameValidator:
         typed = password.casefold()
         names = {branding.current().name, settings.PORTAL_NAME}
         if user is not None and getattr(user, "email", ""):
-            local = user.email.partition("@")[0]
-            if len(local) >= 4:
-                names.add(local)
+            # The whole address. Its parts ("client", "recipient") are often words a long passphrase
+            # may hold; Django's similarity validator refuses a password that is mostly one of them.
+            names.add(user.email)
         for name in names:
             if name and len(name) >= 4 and name.casefold() in typed:
                 raise ValidationError(

@@ -11,7 +11,7 @@ class MessagingConfig(AppConfig):
     def ready(self):
         from portal import health
 
-        from . import checks, notify, scanning, storage  # noqa: F401  (system checks, the outbox)
+        from . import checks, metrics, notify, scanning, storage  # noqa: F401  (checks, collectors, the outbox)
 
         health.register("storage", health.storage_check(storage.check))
         health.register("scanner", scanning.check, when=scanning.enabled)

@@ -8,4 +8,4 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import branding, checks  # noqa: F401  (the system checks and the branding's signal register)

@@ -14,7 +14,13 @@ from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+
+from .models import Branding
 
 # v1 held the name resolved from PORTAL_NAME; v2 the class at its old path (accounts.branding).
 CACHE_KEY = "portal:branding:v3"
@@ -77,8 +83,6 @@ def current():
     except Exception:  # a copy this version cannot read (written by another one): read the database
         look = None
     if not isinstance(look, Look):
-        from .models import Branding
-
         try:
             row = Branding.objects.defer("logo").filter(pk=1).first()
         except DatabaseError:  # an error page while the database is away still has a look
@@ -88,7 +92,8 @@ def current():
     return look
 
 
-def forget():
+@receiver(post_save, sender=Branding)
+def forget(**_signal):
     """Called when the branding changes: every process reads it again."""
     cache.delete(CACHE_KEY)
 
@@ -188,8 +193,6 @@ def theme_css(look):
 def notification_wording(look, *, sender, subject, expires_at):
     """The notification's subject and introduction as the organisation wrote them, placeholders filled
     in the language now active; '' where the organisation kept the portal's own words."""
-    from django.utils import timezone
-    from django.utils.formats import date_format
 
     values = {
         "sender": sender,

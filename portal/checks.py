@@ -4,6 +4,9 @@ import os
 
 from django.conf import settings
 from django.core import checks
+from django.core.exceptions import ImproperlyConfigured
+
+from . import audit_syslog, dkim
 
 # The key the settings fall back to: in the source code, so known to everybody.
 DEVELOPMENT_SECRET_KEY = "django-insecure-development-key-do-not-use-in-production"  # noqa: S105
@@ -35,8 +38,6 @@ def secret_key(app_configs=None, **kwargs):
 @checks.register(checks.Tags.security, deploy=True)
 def dkim_signing(app_configs=None, **kwargs):
     """Unsigned notifications look like the phishing this product's users are warned about."""
-    from . import dkim
-
     if dkim.enabled():
         if not os.access(settings.DKIM_PRIVATE_KEY_FILE, os.R_OK):
             return [
@@ -60,12 +61,8 @@ def dkim_signing(app_configs=None, **kwargs):
 
 
 @checks.register("portal_audit")
-def audit_syslog(app_configs=None, **kwargs):
+def audit_syslog_address(app_configs=None, **kwargs):
     """A mistyped AUDIT_SYSLOG would silently send the SIEM nothing: it stops the process instead."""
-    from django.core.exceptions import ImproperlyConfigured
-
-    from . import audit_syslog
-
     if not settings.AUDIT_SYSLOG:
         return []
     try:

@@ -11,13 +11,12 @@ import os
 import time
 
 from django.conf import settings
-from django.db.models import Count, Min
-from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
-from prometheus_client.core import REGISTRY, CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
 from .client import client_ip, client_is_a_trusted_proxy
+from .health import readiness
 
 REQUESTS = Counter(
     "portal_http_requests_total", "HTTP requests answered, by view and status", ["view", "status"]
@@ -53,107 +52,23 @@ class RequestMetricsMiddleware:
         return response
 
 
+COLLECTORS = []
+
+
+def collects(function):
+    """Registers a function that yields metric families read from the database at each scrape (each app
+    registers its own when it is ready, so the portal never imports them)."""
+    COLLECTORS.append(function)
+    return function
+
+
 class DatabaseCollector:
     """What the database knows, as counters and gauges, at each scrape."""
 
     def collect(self):
-        from accounts.models import LoginAttempt, Throttle
-        from messaging.models import AccessEvent, Message, Notification
-
-        logins = CounterMetricFamily(
-            "portal_logins", "Login attempts, by method and outcome", labels=["method", "outcome"]
-        )
-        for row in LoginAttempt.objects.values("method", "outcome").annotate(n=Count("id")).order_by():
-            logins.add_metric([row["method"] or "none", row["outcome"]], row["n"])
-        yield logins
-        failures = CounterMetricFamily("portal_login_failures", "Failed logins, by reason", labels=["reason"])
-        failed = LoginAttempt.objects.filter(outcome=LoginAttempt.Outcome.FAILURE)
-        for row in failed.values("reason").annotate(n=Count("id")).order_by():
-            failures.add_metric([row["reason"] or "none"], row["n"])
-        yield failures
-        yield GaugeMetricFamily(
-            "portal_lockouts_active", "Addresses and clients locked out now",
-            value=Throttle.objects.filter(locked_until__gt=timezone.now()).count(),
-        )  # fmt: skip
-
-        notifications = CounterMetricFamily(
-            "portal_notifications", "Emails queued, by state", labels=["state"]
-        )
-        queued = Notification.objects.count()
-        sent = Notification.objects.filter(sent_at__isnull=False).count()
-        notifications.add_metric(["queued"], queued)
-        notifications.add_metric(["sent"], sent)
-        notifications.add_metric(["retried"], Notification.objects.filter(attempts__gt=1).count())
-        notifications.add_metric(
-            ["failing"], Notification.objects.filter(sent_at__isnull=True).exclude(last_error="").count()
-        )
-        yield notifications
-        oldest = Notification.objects.filter(sent_at__isnull=True).aggregate(at=Min("created_at"))["at"]
-        yield GaugeMetricFamily(
-            "portal_notifications_oldest_unsent_seconds",
-            "Age of the oldest email not sent yet (0: none waits)",
-            value=(timezone.now() - oldest).total_seconds() if oldest else 0,
-        )  # fmt: skip
-
-        held = CounterMetricFamily("portal_messages_held", "Messages held, by source", labels=["source"])
-        for row in Message.objects.values("source").annotate(n=Count("id")).order_by():
-            held.add_metric([row["source"]], row["n"])
-        yield held
-        events = CounterMetricFamily(
-            "portal_message_events", "Opens, downloads, recalls...", labels=["action"]
-        )
-        for row in AccessEvent.objects.values("action").annotate(n=Count("id")).order_by():
-            events.add_metric([row["action"]], row["n"])
-        yield events
-        from messaging.models import SpooledMail
-
-        spooled = SpooledMail.objects.filter(failed_at__isnull=True)
-        oldest_spooled = spooled.aggregate(at=Min("received_at"))["at"]
-        yield GaugeMetricFamily("portal_spool_backlog", "Accepted mail not held yet", value=spooled.count())
-        yield GaugeMetricFamily(
-            "portal_spool_oldest_seconds",
-            "Age of the oldest accepted mail not held yet (0: none waits)",
-            value=(timezone.now() - oldest_spooled).total_seconds() if oldest_spooled else 0,
-        )
-        yield GaugeMetricFamily(
-            "portal_spool_failed", "Accepted mail the portal gave up holding (see the admin)",
-            value=SpooledMail.objects.filter(failed_at__isnull=False).count(),
-        )  # fmt: skip
-        waiting = Message.objects.filter(scan="pending")
-        oldest_waiting = waiting.aggregate(at=Min("created_at"))["at"]
-        yield GaugeMetricFamily(
-            "portal_scan_backlog", "Held messages waiting for the malware scanner", value=waiting.count()
-        )
-        yield GaugeMetricFamily(
-            "portal_scan_backlog_oldest_seconds",
-            "Age of the oldest message waiting for the malware scanner (0: none waits)",
-            value=(timezone.now() - oldest_waiting).total_seconds() if oldest_waiting else 0,
-        )
-        yield GaugeMetricFamily(
-            "portal_messages_quarantined", "Held messages in quarantine (malware found)",
-            value=Message.objects.filter(scan="infected", purged_at__isnull=True).count(),
-        )  # fmt: skip
-
-        from portal.health import readiness
-
+        for function in COLLECTORS:
+            yield from function()
         yield GaugeMetricFamily("portal_ready", "1 when /readyz answers 200", value=int(not readiness()[1]))
-        yield from _certificate_expiry()
-
-
-def _certificate_expiry():
-    from accounts.methods import saml
-
-    if not saml.enabled():
-        return
-    report = saml.diagnose()
-    certificates = report.get("certificates") or []
-    if certificates:
-        latest = certificates[-1]["expires"]
-        yield GaugeMetricFamily(
-            "portal_saml_idp_certificate_expiry_timestamp_seconds",
-            "When the IdP's newest signing certificate expires",
-            value=latest.timestamp(),
-        )  # fmt: skip
 
 
 _database_collector = DatabaseCollector()

@@ -55,11 +55,8 @@ class Branding(models.Model):
         return str(_("Branding"))
 
     def save(self, *args, **kwargs):
-        from . import branding
-
-        self.pk = 1  # there is one look
+        self.pk = 1  # there is one look (portal.branding forgets the cached one when it is saved)
         super().save(*args, **kwargs)
-        branding.forget()
 
 
 class AuditEvent(models.Model):

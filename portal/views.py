@@ -2,21 +2,28 @@
 
 import base64
 import re
+from datetime import timedelta
+from types import SimpleNamespace
 
+from django import forms
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import branding
+from . import metrics as portal_metrics
 from .health import readiness
+from .mail import build_email
 from .models import Branding
 
 
@@ -37,8 +44,6 @@ def readyz(request):
     """200 when the database, the attachment storage and the cache all answer; 503 naming those that did
     not (for a load balancer's readiness probe; no error text, no secrets). Answered where /metrics is:
     it probes the storage and the cache, which nobody outside should be able to make it do."""
-    from . import metrics as portal_metrics
-
     if not portal_metrics.may_scrape(request):
         return HttpResponseForbidden(
             "Readiness is not public: ask from an allowed network or with the token.\n"
@@ -53,8 +58,6 @@ def readyz(request):
 @never_cache
 def metrics(request):
     """Prometheus' text format, for loopback, METRICS_ALLOWED_NETWORKS or the bearer METRICS_TOKEN only."""
-    from . import metrics as portal_metrics
-
     if not portal_metrics.may_scrape(request):
         return HttpResponseForbidden(
             "Metrics are not public: scrape from an allowed network or with the token.\n"
@@ -73,8 +76,6 @@ def admin_login(request):
 
 def server_error(request):
     """The 500 page in the organisation's look, even when the database or the cache is what failed."""
-    from django.template import loader
-
     try:
         look = branding.current()
     except Exception:  # the error page must not fail in turn
@@ -110,17 +111,14 @@ def logo(request, version):
     return response
 
 
+class SampleIdentifyForm(forms.Form):
+    """The login page's first field, as the preview shows it (the accounts app's page, without its logic)."""
+
+    email = forms.EmailField(label=gettext_lazy("Email address"))
+
+
 def branding_preview(request, row):
     """The login page and a notification email as they would look with this (unsaved) branding."""
-    from datetime import timedelta
-    from types import SimpleNamespace
-
-    from django.utils import timezone
-
-    from accounts.forms import IdentifyForm
-
-    from .mail import build_email
-
     look = branding.look_of(row)
     sample = SimpleNamespace(
         sender="sue.sender@example.com",
@@ -147,7 +145,7 @@ def branding_preview(request, row):
         "branding": look,
         "preview": True,
         "preview_logo": preview_logo,
-        "form": IdentifyForm(),
+        "form": SampleIdentifyForm(),
         "step": "identify",
         "email_preview": {
             "from": email.from_email,

@@ -53,8 +53,10 @@ def test_common_passwords_the_portals_name_and_the_address_are_refused(make_user
         "This password contains this portal's name or your address."
     ]
     assert "This password contains this portal's name or your address." in refused(
-        "patricia.long is me", person
+        "x patricia.long@example.com", person
     )
+    assert "The password is too similar to the email address." in refused("patricia.long.1", person)
+    assert refused("the client chosen secret", make_user("client@outside.example")) == []
 
 
 def test_the_change_page_says_the_rule_before_one_types_and_existing_passwords_work(make_user):

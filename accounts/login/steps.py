@@ -15,11 +15,13 @@ from django_otp.models import Device
 
 from portal.client import Client
 
-from .. import actions, methods, throttle, twostep
+from .. import actions, registry, throttle, twostep
 from ..forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm, VerificationCodeForm
-from ..methods.cloud import BACKEND as CLOUD_BACKEND
 from ..models import AuthProfile, LoginAttempt, MethodKey, User
-from .engine import OFFER_PASSKEY, SIGNED_IN_AT, LoginFailed, Redirect, Step
+from .contract import OFFER_PASSKEY, SIGNED_IN_AT, LoginFailed, Redirect, Step, Verdict
+
+# The session remembers which backend loaded the user: Django's, for cloud passwords, whatever proved them.
+SESSION_BACKEND = "accounts.methods.cloud.CloudPasswordBackend"
 
 Reason = LoginAttempt.Reason
 
@@ -123,7 +125,9 @@ class TwoStep(Step):
             return self.show(flow, form=form)
         user, address, ip = flow.user(), flow.state.email, flow.ip()
         if not throttle.reserve(address, ip, user):
-            raise LoginFailed(Reason.LOCKED_OUT, "at the two-step code", user=user, method="two_step")
+            raise LoginFailed(
+                Reason.LOCKED_OUT, "at the two-step code", user=user, method=LoginAttempt.TWO_STEP
+            )
         code = form.cleaned_data["code"]
         if not twostep.is_enrolled(user):
             device = twostep.start_enrolment(user, flow.state.enrol_device)
@@ -137,7 +141,7 @@ class TwoStep(Step):
             return flow.page("accounts/two_step_backup_codes.html", codes=codes)
         device = twostep.verify(user, code)
         if device is None:
-            raise LoginFailed(Reason.TWO_STEP_FAILED, user=user, method="two_step")
+            raise LoginFailed(Reason.TWO_STEP_FAILED, user=user, method=LoginAttempt.TWO_STEP)
         throttle.give_back(address, ip, user)
         flow.state.otp_device = device.persistent_id
         return None
@@ -189,7 +193,7 @@ class Done(Step):
 
     def run(self, flow):
         user, request, state = flow.user(), flow.request, flow.state
-        login(request, user, backend=CLOUD_BACKEND)
+        login(request, user, backend=SESSION_BACKEND)
         if state.otp_device:
             django_otp.login(request, Device.from_persistent_id(state.otp_device))
         request.session.set_expiry(user.profile().session_minutes * 60)
@@ -212,7 +216,7 @@ def check_password(address, password, user=throttle.UNKNOWN):
     if user is throttle.UNKNOWN:
         user, _alias = User.objects.find_by_address(address)
     profile = user.profile() if user else AuthProfile.objects.for_address(address)
-    candidates = methods.password_methods()
+    candidates = registry.password_methods()
     verdicts = []
     for key in profile.method_list():
         if key in candidates:
@@ -223,15 +227,13 @@ def check_password(address, password, user=throttle.UNKNOWN):
     if not verdicts:
         # The profile allows no password method: refuse at the cost of one hash, like the rest.
         candidates[MethodKey.CLOUD].verify(address, None, password)
-        return methods.Verdict(user=user, reason=Reason.METHOD_NOT_ALLOWED, detail=profile.methods), ""
+        return Verdict(user=user, reason=Reason.METHOD_NOT_ALLOWED, detail=profile.methods), ""
     key, first = verdicts[0]
     detail = "; ".join(f"{k}: {v.reason}" for k, v in verdicts) if len(verdicts) > 1 else first.detail
-    return methods.Verdict(
-        user=first.user or user, reason=first.reason, detail=detail, outage=first.outage
-    ), key
+    return Verdict(user=first.user or user, reason=first.reason, detail=detail, outage=first.outage), key
 
 
 def all_steps():
     """The login's steps in order: the address, what the methods add, the password, then the rest."""
-    added = [step for method in methods.all_methods() for step in method.steps()]
+    added = [step for method in registry.all_methods() for step in method.steps()]
     return [Identify(), *added, Verify(), Permit(), TwoStep(), BackupCodes(), ForcedChange(), Done()]

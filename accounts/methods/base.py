@@ -1,22 +1,9 @@
 """The contract every sign-in method keeps, and what a password method answers."""
 
-from dataclasses import dataclass
-
+from ..login.contract import Verdict
 from ..models import MethodKey
 
-
-@dataclass(frozen=True)
-class Verdict:
-    """What a method concluded. `outage` marks a failure on our side, not the person's."""
-
-    user: object = None
-    reason: str = ""
-    detail: str = ""
-    outage: bool = False
-
-    @property
-    def ok(self):
-        return self.user is not None and not self.reason
+__all__ = ["SignInMethod", "Verdict"]
 
 
 class SignInMethod:

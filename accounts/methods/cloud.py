@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import passwords
-from ..models import LoginAttempt, MethodKey, PasswordHelpRequest
+from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod, Verdict
@@ -27,8 +27,6 @@ class CloudPasswordBackend(ModelBackend):
     """
 
     def get_user(self, user_id):
-        from ..models import User
-
         user = User.objects.signed_in(user_id)
         return user if user is not None and self.user_can_authenticate(user) else None
 

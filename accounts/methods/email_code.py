@@ -25,7 +25,7 @@ from portal import mail
 
 from .. import throttle
 from ..forms import VerificationCodeForm
-from ..login.engine import LoginFailed, Redirect, Step
+from ..login.contract import LoginFailed, Redirect, Step
 from ..models import LoginAttempt, LoginCode, MethodKey, Throttle
 from ..troubleshooting import Check
 from . import register

@@ -248,6 +248,9 @@ class NetworkPassword(SignInMethod):
     def password_help(self, user):
         return PasswordHelpRequest.Outcome.NETWORK_PASSWORD
 
+    def still_in_directory(self, address):
+        return still_in_directory(address)
+
     def doctor_check(self, d):
         label = _("Company directory")
         if not enabled():

@@ -18,10 +18,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from portal import branding
 from portal.client import Client
 
-from .. import actions, throttle
-from ..login.engine import Json, LoginFailed, Step
+from .. import actions, registry, throttle
+from ..login.contract import Json, LoginFailed, Step
 from ..models import LoginAttempt, MethodKey, Passkey
 from ..troubleshooting import Check
 from . import register
@@ -75,8 +76,6 @@ def registration_options(request, user):
     """The options for the browser's navigator.credentials.create(), as JSON; the challenge is kept in the
     session for `register_passkey`."""
     _origin, rp_id = site(request)
-    from portal import branding
-
     options = _webauthn().generate_registration_options(
         rp_id=rp_id,
         rp_name=branding.current().name,
@@ -183,11 +182,9 @@ def authenticate(request, typed_user, challenge, credential):
 def _still_in_directory(user):
     """A staff member of a network-password profile keeps their passkey only while the directory keeps
     them: a search, no bind."""
-    from . import network
-
     if user.is_external or not user.profile().allows(MethodKey.NETWORK):
         return
-    found = network.still_in_directory(user.email)
+    found = registry.get(MethodKey.NETWORK).still_in_directory(user.email)
     if found is None:
         raise LoginFailed(Reason.DIRECTORY_UNAVAILABLE, user=user, method=MethodKey.PASSKEY, outage=True)
     if not found:

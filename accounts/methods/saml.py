@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 from portal import audit
 
 from .. import actions
-from ..login.engine import LoginFailed, Redirect, Step
+from ..login.contract import LoginFailed, Redirect, Step
 from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
 from ..troubleshooting import Check
 from . import register

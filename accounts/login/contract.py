@@ -1,0 +1,127 @@
+"""The login's contract: what a step is, what it answers (a page, a redirect, JSON), how it refuses, and
+the state kept between requests. The sign-in methods and the login's own steps import this module, never
+the engine (which finds the methods through their registry)."""
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+from django.http import JsonResponse
+from django.shortcuts import redirect, render
+
+SIGNED_IN_AT = "signed_in_at"  # when this session's login finished: sensitive changes are easier soon after
+OFFER_PASSKEY = "offer_passkey"  # the session's person may be offered to add a passkey
+RECENT_SECONDS = 600
+
+
+def recently_signed_in(request):
+    return time.time() - request.session.get(SIGNED_IN_AT, 0) < RECENT_SECONDS
+
+
+class LoginFailed(Exception):
+    """A step refused the login; `reason` is the audit code, never shown to the person."""
+
+    def __init__(self, reason, detail="", *, user=None, method="", outage=False):
+        super().__init__(reason)
+        self.reason, self.detail, self.user = reason, detail, user
+        self.method, self.outage = method, outage
+
+
+@dataclass
+class Page:
+    """A step needs the person: render this template."""
+
+    template: str
+    context: dict = field(default_factory=dict)
+
+    def respond(self, request):
+        return render(request, self.template, self.context)
+
+
+@dataclass
+class Redirect:
+    url: str
+
+    def respond(self, request):
+        return redirect(self.url)
+
+
+@dataclass
+class Json:
+    """An answer for the page's own script (a passkey's challenge)."""
+
+    data: dict
+
+    def respond(self, request):
+        return JsonResponse(self.data)
+
+
+@dataclass
+class LoginState:
+    """Everything a login knows between its requests; stored in the session as a plain dict."""
+
+    passed: list = field(default_factory=list)
+    started: float = 0.0
+    url: str = ""
+    email: str = ""
+    next: str = ""
+    scope: dict = None  # a message link's login: {"email": ..., "sender": ...}
+    user_id: int = None  # who the first factor proved
+    method: str = ""  # which method proved it
+    both_factors: bool = False  # the first factor counts for two-step too (a verified passkey)
+    chosen: str = ""  # a method the person chose instead of the password (an emailed code)
+    saml_request: str = ""
+    sso_declined: bool = False
+    enrol_device: int = None
+    otp_device: str = ""
+    backup_codes_pending: bool = False
+    challenge: str = ""  # a passkey ceremony's challenge
+
+    @classmethod
+    def from_session(cls, data):
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def as_session(self):
+        return dataclasses.asdict(self)
+
+
+class Step:
+    """One step of the login. Interactive steps show a form; the others run and pass or fail."""
+
+    name = ""
+    interactive = True
+    url_name = "accounts:login"
+    offer_template = ""  # set by steps offered on another step's page
+
+    def applies(self, flow):
+        return True
+
+    def offered_on(self, flow, step_name):
+        """Whether this step's form is offered on the page of `step_name` (a choice instead of it)."""
+        return False
+
+    def show(self, flow, form=None, failure=None):
+        raise NotImplementedError
+
+    def submit(self, flow, data):
+        """Handle the step's form: None when it passed, else what to show (a Page, a Json)."""
+        raise NotImplementedError
+
+    def run(self, flow):
+        """For steps that need nobody: None when it passed, or a Redirect that ends the flow."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a method concluded. `outage` marks a failure on our side, not the person's."""
+
+    user: object = None
+    reason: str = ""
+    detail: str = ""
+    outage: bool = False
+
+    @property
+    def ok(self):
+        return self.user is not None and not self.reason
