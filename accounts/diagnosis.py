@@ -18,7 +18,7 @@ from portal.models import AuditEvent
 
 from . import actions, methods, twostep
 from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
-from .troubleshooting import Check, reason_help
+from .troubleshooting import Check, FixKey, reason_help
 
 Reason = LoginAttempt.Reason
 
@@ -95,7 +95,7 @@ def _account_checks(d):
     checks = [Check(_("Account"), text)]
     if not user.is_active:
         text = _("No: the account is deactivated.")
-        checks.append(Check(_("Active"), text, "inactive", "reactivate", blocks=True))
+        checks.append(Check(_("Active"), text, "inactive", FixKey.REACTIVATE, blocks=True))
     else:
         checks.append(Check(_("Active"), _("Yes")))
     return checks
@@ -127,7 +127,7 @@ def _permission_check(d):
         if groups:
             return Check(label, _("Yes, through the group %(groups)s.") % {"groups": ", ".join(groups)})
         return Check(label, _("Yes, given directly."))
-    return Check(label, _("No."), "no_permission", "grant_permission", True)
+    return Check(label, _("No."), "no_permission", FixKey.GRANT_PERMISSION, True)
 
 
 def _two_step_check(d):
@@ -140,7 +140,7 @@ def _two_step_check(d):
         left = twostep.backup_codes_left(user)
         text = _("Set up (an authenticator app, %(left)s backup codes left).") % {"left": left}
         text = (_("Required; ") if required else _("Not required; ")) + text
-        return Check(label, text, fix="reset_two_step")
+        return Check(label, text, fix=FixKey.RESET_TWO_STEP)
     if required:
         return Check(label, _("Required; not set up yet: the person sets up an app at the next login."))
     return Check(label, _("Not required; not set up."))
@@ -165,7 +165,7 @@ def _lockout_check(d):
         "at": date_format(timezone.localtime(until), "DATETIME_FORMAT"),
         "what": what,
     }
-    return Check(label, text, "locked_out", "lift_lockout", True)
+    return Check(label, text, "locked_out", FixKey.LIFT_LOCKOUT, True)
 
 
 def _history(d):
@@ -211,16 +211,18 @@ class Fix:
 
 
 FIXES = {
-    "lift_lockout": Fix(actions.lift_lockouts, gettext_lazy("The lockout is lifted.")),
-    "grant_permission": Fix(actions.grant_portal_access, gettext_lazy("The portal permission is granted.")),
-    "send_temporary_password": Fix(
+    FixKey.LIFT_LOCKOUT: Fix(actions.lift_lockouts, gettext_lazy("The lockout is lifted.")),
+    FixKey.GRANT_PERMISSION: Fix(
+        actions.grant_portal_access, gettext_lazy("The portal permission is granted.")
+    ),
+    FixKey.SEND_TEMPORARY_PASSWORD: Fix(
         actions.send_temporary_password, gettext_lazy("A temporary password is on its way to %(address)s.")
     ),
-    "reset_two_step": Fix(
+    FixKey.RESET_TWO_STEP: Fix(
         actions.reset_two_step,
         gettext_lazy("Two-step is reset: the person sets up an app at the next login."),
     ),
-    "reactivate": Fix(actions.reactivate, gettext_lazy("The account is active again.")),
+    FixKey.REACTIVATE: Fix(actions.reactivate, gettext_lazy("The account is active again.")),
 }
 
 

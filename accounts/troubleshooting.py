@@ -2,6 +2,7 @@
 and each failure reason in plain words with what to do about it."""
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.conf import settings
 from django.utils import translation
@@ -17,6 +18,16 @@ _parser = Parser(CachingResolver(BasicResolver(load_lazy_builtins()), Cache(2000
 _NAMES = {"HeadlessChrome": "Chrome", "IE": "Internet Explorer", "Mac OS X": "macOS"}
 # Browsers no longer maintained by their makers: refused support whatever the version.
 RETIRED = {"IE", "IE Mobile"}
+
+
+class FixKey(StrEnum):
+    """What the login doctor can set right for one address (accounts.diagnosis.FIXES does it)."""
+
+    LIFT_LOCKOUT = "lift_lockout"
+    GRANT_PERMISSION = "grant_permission"
+    SEND_TEMPORARY_PASSWORD = "send_temporary_password"  # noqa: S105  (a fix, not a password)
+    RESET_TWO_STEP = "reset_two_step"
+    REACTIVATE = "reactivate"
 
 
 @dataclass(frozen=True)
@@ -117,7 +128,7 @@ REASONS = {
     "bad_password": ReasonHelp(
         _("The password typed is not the account's password."),
         _("The person uses “Forgot your password?”, or you send a temporary password."),
-        "send_temporary_password",
+        FixKey.SEND_TEMPORARY_PASSWORD,
     ),
     "unknown_user": ReasonHelp(
         _("No account has this address, as its primary address or as an alias."),
@@ -126,12 +137,12 @@ REASONS = {
     "no_cloud_password": ReasonHelp(
         _("The account has no cloud password yet."),
         _("Send a temporary password; the person chooses their own at the first login."),
-        "send_temporary_password",
+        FixKey.SEND_TEMPORARY_PASSWORD,
     ),
     "no_permission": ReasonHelp(
         _("The account lacks the permission “Can access the personal portal”."),
         _("Grant the portal permission, directly or through a group."),
-        "grant_permission",
+        FixKey.GRANT_PERMISSION,
     ),
     "wrong_url": ReasonHelp(
         _("An external recipient tried to log in outside the link of a message sent to them."),
@@ -152,17 +163,17 @@ REASONS = {
     "two_step_failed": ReasonHelp(
         _("The two-step code was wrong or already used."),
         _("The person checks their phone's clock or uses a backup code; after a lost phone, reset two-step."),
-        "reset_two_step",
+        FixKey.RESET_TWO_STEP,
     ),
     "temporary_password_expired": ReasonHelp(
         _("The temporary password had expired before it was used and changed."),
         _("Send a new temporary password."),
-        "send_temporary_password",
+        FixKey.SEND_TEMPORARY_PASSWORD,
     ),
     "locked_out": ReasonHelp(
         _("Too many failed attempts: the address is locked for a while."),
         _("Wait for the lock to run out, or lift it once you know the attempts were the person's own."),
-        "lift_lockout",
+        FixKey.LIFT_LOCKOUT,
     ),
     "method_not_allowed": ReasonHelp(
         _("The authentication profile allows no password method that the server offers."),
@@ -171,7 +182,7 @@ REASONS = {
     "inactive": ReasonHelp(
         _("The account is deactivated."),
         _("Reactivate the account if the person should have access."),
-        "reactivate",
+        FixKey.REACTIVATE,
     ),
     "bad_code": ReasonHelp(
         _("The emailed code was wrong, already used, replaced by a newer one, or older than ten minutes."),
