@@ -550,14 +550,40 @@ def end_session(actor, client, user, session_key, *, reason="logout"):
     return ended
 
 
+def end_sessions_at_provider(client, method, subject, address=""):
+    """The identity provider ended the person's session there (single logout): every session here that
+    it signed in, and every session of the account of the address it names, end too. By the portal, for
+    the provider (`method`); returns how many people were logged out."""
+    people = set(sessions.people_of_subject(subject))
+    owner = User.objects.find_by_address(address)[0] if "@" in address else None
+    if owner is not None:
+        people.add(owner)
+    with transaction.atomic():
+        for user in people:
+            ended = sessions.end_all(user)
+            audit.record(
+                Event.SESSION_ENDED,
+                actor=audit.SYSTEM,
+                client=client,
+                subject=user,
+                count=ended,
+                scope="single_logout",
+                by=method,
+            )
+    return len(people)
+
+
 def _logged_out(sender, request, user, **kwargs):
-    """Every logout (the person's, or the portal's when their rights went) ends the session in the trail."""
+    """Every logout (the person's, or the portal's when their rights went) ends the session in the trail;
+    one that goes on to end the session at the identity provider says so."""
     key = getattr(request, "session", None) and request.session.session_key
     if user is None or not key:
         return
+    provider = (request.session.get(sessions.SINGLE_LOGOUT) or {}).get("method")
+    details = {"scope": "logout", **({"provider": provider} if provider else {})}
     with transaction.atomic():
         sessions.forget(user, key)
-        audit.record(Event.SESSION_ENDED, actor=user, client=Client.of(request), subject=user, scope="logout")
+        audit.record(Event.SESSION_ENDED, actor=user, client=Client.of(request), subject=user, **details)
 
 
 user_logged_out.connect(_logged_out, dispatch_uid="accounts_actions_logged_out")

@@ -27,7 +27,7 @@ from portal.client import Client
 
 from . import actions as account_actions
 from . import diagnosis
-from .methods import network, saml
+from .methods import network, oidc, saml
 from .models import (
     AuthProfile,
     EmailAlias,
@@ -388,6 +388,7 @@ class AuthProfileAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": _("Check single sign-on"),
             "report": saml.diagnose(),
+            "oidc": oidc.diagnose(),
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/accounts/sso_check.html", context)

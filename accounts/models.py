@@ -279,6 +279,7 @@ class MethodKey(models.TextChoices):
     SAML = "saml", _("SAML single sign-on")
     PASSKEY = "passkey", _("Passkey")
     EMAIL_CODE = "email_code", _("Code by email")
+    OIDC = "oidc", _("OpenID Connect")
 
 
 class AuthProfile(models.Model):
@@ -444,6 +445,7 @@ class LoginAttempt(models.Model):
         DIRECTORY_UNAVAILABLE = "directory_unavailable", _("The directory could not be reached")
         DIRECTORY_USER_NOT_FOUND = "directory_user_not_found", _("Not found in the directory")
         SAML_ERROR = "saml_error", _("Single sign-on failed")
+        OIDC_ERROR = "oidc_error", _("OpenID Connect sign-in failed")
         TWO_STEP_FAILED = "two_step_failed", _("Wrong two-step code")
         TEMPORARY_PASSWORD_EXPIRED = "temporary_password_expired", _("Temporary password expired")
         LOCKED_OUT = "locked_out", _("Locked out after too many failures")
@@ -670,6 +672,10 @@ class SignedInSession(models.Model):
     browser = models.CharField(_("browser"), max_length=100, blank=True)
     signed_in_at = models.DateTimeField(_("logged in at"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
+    # Who the identity provider signed in ("saml:<NameID>", "oidc:<sub>"): its single logout finds it.
+    provider_subject = models.CharField(
+        _("identity provider's subject"), max_length=300, blank=True, db_index=True
+    )
 
     class Meta:
         verbose_name = _("signed-in session")

@@ -5,7 +5,7 @@ imports nothing of the app, so that anything may read it without an import loop.
 # The methods' modules (in accounts.methods), in the order the login offers their steps and "forgotten
 # password" asks them: the accounts app imports them when it is ready. The order is this list's, not the
 # order of import (the admin, loaded first, imports some).
-MODULES = ["cloud", "email_code", "network", "passkey", "saml"]
+MODULES = ["cloud", "email_code", "network", "oidc", "passkey", "saml"]
 REGISTRY = {}
 
 

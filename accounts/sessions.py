@@ -17,10 +17,14 @@ from django.utils import timezone
 
 from portal.client import client_ip
 
+from . import registry
 from .models import SignedInSession
 from .troubleshooting import describe_browser
 
 LAST_SEEN = "last_seen"  # in the session: when its index row was last refreshed
+# In the session of a login by an identity provider: what ending it there needs (single logout),
+# {"method": the method's key, "subject": who the provider said it was, ...the method's own data}.
+SINGLE_LOGOUT = "single_logout"
 REFRESH_SECONDS = 300
 
 
@@ -54,6 +58,12 @@ def end_all(user, except_key=None):
         store().delete(key)
     rows.delete()
     return working
+
+
+def people_of_subject(subject):
+    """Who has a session signed in by the identity provider's `subject` (a single logout ends them)."""
+    rows = SignedInSession.objects.filter(provider_subject=subject).select_related("user")
+    return list({row.user for row in rows})
 
 
 def forget_ended():
@@ -94,6 +104,7 @@ class IndexSessionsMiddleware:
                 session_key=key,
                 ip=client_ip(request) or None,
                 browser=describe_browser(user_agent),
+                provider_subject=request.session.get(SINGLE_LOGOUT, {}).get("subject", ""),
             )
         return response
 
@@ -114,3 +125,21 @@ class LastSeenMiddleware:
                     last_seen_at=timezone.now(), ip=client_ip(request) or None
                 )
         return self.get_response(request)
+
+
+class SingleLogoutFormsMiddleware:
+    """A session an identity provider signed in logs out there too: the logout form on its pages leads
+    (by a redirect) to the provider, so the pages' CSP form-action names the provider's address."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        kept = request.session.get(SINGLE_LOGOUT) if hasattr(request, "session") else None
+        method = registry.REGISTRY.get((kept or {}).get("method"))
+        if method is not None and method.enabled():
+            update = getattr(response, "_csp_update", None) or {}
+            origins = [*update.get("form-action", []), *method.form_origins()]
+            response._csp_update = {**update, "form-action": sorted(set(origins))}
+        return response

@@ -160,6 +160,10 @@ REASONS = {
         _("Single sign-on failed: the identity provider refused, or its answer could not be accepted."),
         _("Read the attempt's detail, and the identity provider (“Check single sign-on”)."),
     ),
+    "oidc_error": ReasonHelp(
+        _("OpenID Connect failed: the provider refused, or its answer could not be accepted."),
+        _("Read the attempt's detail, and the provider's settings (“Check single sign-on”)."),
+    ),
     "two_step_failed": ReasonHelp(
         _("The two-step code was wrong or already used."),
         _("The person checks their phone's clock or uses a backup code; after a lost phone, reset two-step."),

@@ -1,5 +1,6 @@
 """Sign-in and password pages: thin views over `accounts.login` and `accounts.passwords`."""
 
+import logging
 import time
 
 from django import forms
@@ -14,17 +15,19 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from portal.client import Client, client_ip
 
-from . import actions, sessions, twostep
+from . import actions, registry, sessions, twostep
 from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
 from .login import OFFER_PASSKEY, SIGNED_IN_AT, LoginFlow, confirm_password, recently_signed_in
-from .methods import passkey, saml
+from .methods import oidc, passkey, saml
 from .models import MethodKey
 from .passwords import password_help
 from .troubleshooting import browser_matrix, browser_support
+
+log = logging.getLogger("portal.accounts")
 
 
 @sensitive_post_parameters("password")
@@ -33,10 +36,28 @@ from .troubleshooting import browser_matrix, browser_support
 def login_view(request):
     if request.user.is_authenticated:
         return redirect(settings.LOGIN_REDIRECT_URL)
-    response = LoginFlow(request).handle().respond(request)
-    if saml.enabled():  # a login form may lead on to the identity provider's page
-        response._csp_update = {"form-action": saml.idp_origins()}
+    return _leading_to_providers(LoginFlow(request).handle().respond(request))
+
+
+def _leading_to_providers(response):
+    """A login form may lead on to an identity provider's page: the CSP's form-action names them."""
+    origins = [o for method in registry.all_methods() if method.enabled() for o in method.form_origins()]
+    if origins:
+        response._csp_update = {"form-action": sorted(set(origins))}
     return response
+
+
+@require_GET
+@never_cache
+def oidc_callback(request):
+    """The OpenID provider sends the browser back here with its code (a top-level GET, so the session
+    cookie comes along): the login takes it as the answer of its OpenID step."""
+    if not oidc.enabled():
+        raise Http404
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    flow = LoginFlow(request)
+    return _leading_to_providers(flow.answer(oidc.OpenIdStep.name, request.GET).respond(request))
 
 
 @csrf_exempt
@@ -70,8 +91,37 @@ def logout_view(request):
     """POST logs out; GET (a typed or bookmarked address) asks with a button, as logging out changes state."""
     if request.method == "GET":
         return render(request, "accounts/logout.html")
+    kept = request.session.get(sessions.SINGLE_LOGOUT) or {}
+    method = registry.REGISTRY.get(kept.get("method"))
+    at_provider = method.end_session_url(kept) if method is not None and method.enabled() else ""
     logout(request)
     messages.info(request, _("You have logged out."))
+    # After a login by an identity provider, its session ends too (single logout); it sends the
+    # browser back to the portal.
+    return redirect(at_provider or "accounts:login")
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@never_cache
+def saml_sls(request):
+    """The IdP's single logout service: its answer to the portal's LogoutRequest (the person has logged
+    out here already), or its own signed LogoutRequest, which ends the person's sessions here."""
+    if not saml.enabled():
+        raise Http404
+    params = request.GET if request.method == "GET" else request.POST
+    if not params.get("SAMLRequest"):
+        return redirect("accounts:login")
+    binding = saml.BINDING_HTTP_REDIRECT if request.method == "GET" else saml.BINDING_HTTP_POST
+    try:
+        subject, address, answer_url = saml.take_logout_request(params, binding)
+    except (saml.Refused, saml.Unavailable) as error:
+        log.warning("event=saml_logout_refused error=%s", str(error)[:200])
+        words = _("This logout request cannot be accepted.")
+        return HttpResponse(words, status=400, content_type="text/plain")
+    actions.end_sessions_at_provider(Client.of(request), MethodKey.SAML, subject, address)
+    if answer_url:
+        return redirect(answer_url)
     return redirect("accounts:login")
 
 

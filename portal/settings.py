@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.sessions.LastSeenMiddleware",
+    "accounts.sessions.SingleLogoutFormsMiddleware",
     "portal.middleware.PortalAccessMiddleware",
     "portal.middleware.RememberLanguageMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -260,6 +261,13 @@ SAML_SP_ENTITY_ID = env("SAML_SP_ENTITY_ID")  # the portal's name at the IdP; de
 SAML_KEY_FILE = env("SAML_KEY_FILE")  # optional: the portal's key and certificate, to sign its requests
 SAML_CERT_FILE = env("SAML_CERT_FILE")
 SAML_EMAIL_ATTRIBUTE = env("SAML_EMAIL_ATTRIBUTE")  # the attribute with the address; default: the NameID
+
+# OpenID Connect. Off while OIDC_ISSUER is unset. Register PORTAL_BASE_URL/oidc/callback/ as the
+# redirect URI at the provider, and PORTAL_BASE_URL/login/ as where it sends people after logging out.
+OIDC_ISSUER = env("OIDC_ISSUER")  # https://... (its /.well-known/openid-configuration is read)
+OIDC_CLIENT_ID = env("OIDC_CLIENT_ID")
+OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET")
+OIDC_EMAIL_CLAIM = env("OIDC_EMAIL_CLAIM", "email")  # the claim with the address; email_verified must be true
 
 # Network passwords (LDAP). Off while LDAP_SERVER_URI is unset.
 LDAP_SERVER_URI = env("LDAP_SERVER_URI")

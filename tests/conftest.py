@@ -303,6 +303,36 @@ def identity_provider(idp_server, settings, db, make_profile):
     return idp_server
 
 
+OIDC_PORTAL_BASE_URL = "http://testserver"  # where the test provider sends browsers back (the test client)
+
+
+@pytest.fixture(scope="session")
+def oidc_server(tmp_path_factory):
+    """One real OpenID provider for the run (django-oauth-toolkit in a process of its own)."""
+    from .openid_provider import OpenIdProvider
+
+    server = OpenIdProvider(tmp_path_factory.mktemp("op"), free_port(), OIDC_PORTAL_BASE_URL)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def openid_provider(oidc_server, settings, db, make_profile):
+    """OpenID Connect on: the portal is the provider's client; oidc.example signs in there."""
+    from accounts.methods import oidc
+
+    from .openid_provider import CLIENT_ID, CLIENT_SECRET
+
+    settings.PORTAL_BASE_URL = OIDC_PORTAL_BASE_URL
+    settings.OIDC_ISSUER = oidc_server.issuer
+    settings.OIDC_CLIENT_ID, settings.OIDC_CLIENT_SECRET = CLIENT_ID, CLIENT_SECRET
+    oidc.forget_provider()
+    make_profile("OpenID", domains="oidc.example", methods="oidc")
+    yield oidc_server
+    oidc.forget_provider()
+
+
 class ObjectStore:
     """moto's standalone S3 server on loopback: a real S3 API over HTTP, for the portal and for boto3."""
 

@@ -76,6 +76,7 @@ class LoginState:
     otp_device: str = ""
     backup_codes_pending: bool = False
     challenge: str = ""  # a passkey ceremony's challenge
+    pending: dict = None  # what a method awaits from outside (an OpenID state, nonce and code verifier)
 
     @classmethod
     def from_session(cls, data):
@@ -121,6 +122,7 @@ class Verdict:
     reason: str = ""
     detail: str = ""
     outage: bool = False
+    logout: dict = None  # what ending the session at the provider will need (single logout)
 
     @property
     def ok(self):

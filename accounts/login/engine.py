@@ -186,8 +186,20 @@ class LoginFlow:
         if step is None or self.request.path != reverse(current.url_name):
             # A stale form (the back button, a second tab): show where the login really is.
             return Redirect(reverse(current.url_name))
+        return self.take(step, self.request.POST)
+
+    def answer(self, step_name, data):
+        """An answer from outside for the current step, at an address of its own (an OpenID provider
+        sends the browser back with its code): taken as the step's form; anything else is stale."""
+        current = self.current()
+        if current.name != step_name:
+            return Redirect(reverse(current.url_name))
+        return self.take(current, data)
+
+    def take(self, step, data):
+        """Submit a step's form, then run the steps that need nobody; show what comes next."""
         try:
-            result = step.submit(self, self.request.POST)
+            result = step.submit(self, data)
             if result is not None:
                 self.save()  # a step may have moved on and still have something to show
                 return result

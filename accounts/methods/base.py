@@ -40,3 +40,9 @@ class SignInMethod:
 
     def password_help(self, user):
         return None
+
+    def end_session_url(self, kept):
+        return ""
+
+    def form_origins(self):
+        return []

@@ -27,6 +27,7 @@ from portal import audit
 from .. import actions
 from ..login.contract import LoginFailed, Redirect, Step
 from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
+from ..sessions import SINGLE_LOGOUT
 from ..troubleshooting import Check
 from . import register
 from .base import SignInMethod, Verdict
@@ -42,7 +43,8 @@ def _saml2():
     from saml2.config import SPConfig
     from saml2.metadata import entity_descriptor
     from saml2.response import StatusError
-    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS
+    from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, name_id_from_string
+    from saml2.sigver import verify_redirect_signature
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
     return SimpleNamespace(
@@ -53,16 +55,25 @@ def _saml2():
         entity_descriptor=entity_descriptor,
         StatusError=StatusError,
         NAMEID_FORMAT_EMAILADDRESS=NAMEID_FORMAT_EMAILADDRESS,
+        name_id_from_string=name_id_from_string,
+        verify_redirect_signature=verify_redirect_signature,
         DIGEST_SHA256=DIGEST_SHA256,
         SIG_RSA_SHA256=SIG_RSA_SHA256,
     )
 
 
 Reason = LoginAttempt.Reason
+# The two bindings of the single logout service (saml2's own constants, without importing pysaml2).
+BINDING_HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
+BINDING_HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 
 
 class Unavailable(Exception):
     """Single sign-on cannot start: the IdP's metadata cannot be read. A failure on our side."""
+
+
+class Refused(Exception):
+    """A logout request that is not the IdP's own (unsigned, signed by another, SHA-1, malformed)."""
 
 
 def enabled():
@@ -72,6 +83,15 @@ def enabled():
 def acs_url():
     """Where the IdP posts its answer (the Assertion Consumer Service)."""
     return settings.PORTAL_BASE_URL + reverse("accounts:saml_acs")
+
+
+def sls_url():
+    """Where the IdP sends its logout requests and its answers to ours (the SingleLogoutService)."""
+    return settings.PORTAL_BASE_URL + reverse("accounts:saml_sls")
+
+
+def signs_requests():
+    return bool(settings.SAML_KEY_FILE and settings.SAML_CERT_FILE)
 
 
 def entity_id():
@@ -86,7 +106,7 @@ _failures, _last_good = {}, {}
 
 
 @functools.lru_cache(maxsize=8)
-def _config(metadata, entity, acs, key_file, cert_file, _hour):
+def _config(metadata, entity, acs, sls, key_file, cert_file, _hour):
     """Parsing metadata is slow: one config per process and setting (`config()` keeps failures)."""
     source = {"remote": [{"url": metadata}]} if metadata.startswith("https://") else {"local": [metadata]}
     keys = {"key_file": key_file, "cert_file": cert_file} if key_file and cert_file else {}
@@ -98,11 +118,19 @@ def _config(metadata, entity, acs, key_file, cert_file, _hour):
             "metadata": source,
             "service": {
                 "sp": {
-                    "endpoints": {"assertion_consumer_service": [(acs, _saml2().BINDING_HTTP_POST)]},
+                    "endpoints": {
+                        "assertion_consumer_service": [(acs, _saml2().BINDING_HTTP_POST)],
+                        "single_logout_service": [
+                            (sls, _saml2().BINDING_HTTP_REDIRECT),
+                            (sls, _saml2().BINDING_HTTP_POST),
+                        ],
+                    },
                     "allow_unsolicited": False,
                     "want_assertions_signed": True,
                     "want_response_signed": False,
                     "authn_requests_signed": bool(keys),
+                    "logout_requests_signed": bool(keys),
+                    "logout_responses_signed": bool(keys),
                     "name_id_format": [_saml2().NAMEID_FORMAT_EMAILADDRESS],
                     "signing_algorithm": _saml2().SIG_RSA_SHA256,  # pysaml2 would sign with SHA-1
                     "digest_algorithm": _saml2().DIGEST_SHA256,
@@ -125,6 +153,7 @@ def _key():
         settings.SAML_IDP_METADATA,
         entity_id(),
         acs_url(),
+        sls_url(),
         settings.SAML_KEY_FILE,
         settings.SAML_CERT_FILE,
     )
@@ -255,7 +284,113 @@ def verify(saml_response, request_id, address):
         log.info("event=saml_user_created user=%s", user.pk)
     if not user.is_active:
         return Verdict(user=user, reason=Reason.INACTIVE)
-    return Verdict(user=user)
+    return Verdict(user=user, logout=_logout_data(response))
+
+
+def _logout_data(response):
+    """What a LogoutRequest for this session names: the NameID as the IdP gave it, and its session."""
+    name_id = response.name_id
+    if name_id is None:
+        return {}
+    statements = response.assertion.authn_statement
+    index = statements[0].session_index if statements else None
+    return {"subject": f"saml:{name_id.text}", "name_id": str(name_id), "session_index": index or ""}
+
+
+def end_session_url(kept):
+    """A LogoutRequest for this session to the IdP's SingleLogoutService (HTTP-Redirect), signed when
+    the portal has its key: the address to send the browser to, or '' when the IdP offers none."""
+    if not kept.get("name_id"):
+        return ""
+    try:
+        sp_config = config()
+    except Unavailable:
+        return ""
+    idp = _idp_entity_id(sp_config)
+    services = sp_config.metadata.single_logout_service(idp, _saml2().BINDING_HTTP_REDIRECT, "idpsso")
+    if not services:
+        return ""
+    destination = services[0]["location"]
+    client = _saml2().Saml2Client(sp_config)
+    _request_id, request = client.create_logout_request(
+        destination,
+        idp,
+        name_id=_saml2().name_id_from_string(kept["name_id"]),
+        session_indexes=[kept["session_index"]] if kept.get("session_index") else None,
+        sign=False,  # the HTTP-Redirect binding signs the query instead
+    )
+    info = client.apply_binding(
+        _saml2().BINDING_HTTP_REDIRECT,
+        str(request),
+        destination,
+        relay_state="",
+        sign=signs_requests(),
+        sigalg=_saml2().SIG_RSA_SHA256,
+    )
+    return dict(info["headers"])["Location"]
+
+
+def take_logout_request(params, binding):
+    """The IdP's own LogoutRequest (HTTP-Redirect or POST): (the subject it logs out, its NameID's text,
+    the address of the LogoutResponse or ''). Only a request signed by the IdP of the metadata counts
+    (SAML's profiles require it on these bindings): anyone else could log anybody out."""
+    sp_config = config()
+    idp = _idp_entity_id(sp_config)
+    client = _saml2().Saml2Client(sp_config)
+    text, relay_state = params["SAMLRequest"], params.get("RelayState")
+    redirect_binding = binding == _saml2().BINDING_HTTP_REDIRECT
+    if redirect_binding:
+        sigalg, signature = params.get("SigAlg", ""), params.get("Signature", "")
+        if not (sigalg and signature):
+            raise Refused("the logout request is not signed")
+        if any(algorithm in sigalg for algorithm in _SHA1):
+            raise Refused("the logout request is signed with SHA-1")
+        message = {"SAMLRequest": text, "Signature": signature, "SigAlg": sigalg}
+        if relay_state is not None:
+            message["RelayState"] = relay_state
+        certificates = sp_config.metadata.certs(idp, "idpsso", use="signing")
+        backend = client.sec.sec_backend
+        try:
+            check = _saml2().verify_redirect_signature
+            signed = any(check(message, backend, cert) for _name, cert in certificates)
+        except Exception as error:
+            raise Refused(f"the signature cannot be checked: {type(error).__name__}") from error
+        if not signed:
+            raise Refused("the logout request's signature is not the IdP's")
+    elif _signed_with_sha1(text):
+        raise Refused("the logout request is signed with SHA-1")
+    try:
+        request = client.parse_logout_request(text, binding, relay_state=relay_state)
+    except Exception as error:  # altered, expired, for another service provider: pysaml2 says which
+        raise Refused(f"{type(error).__name__}: {error}"[:300]) from error
+    if request is None or request.message.issuer is None or request.message.issuer.text != idp:
+        raise Refused("the logout request is not the IdP's")
+    if not redirect_binding and request.message.signature is None:
+        raise Refused("the logout request is not signed")
+    name_id = request.message.name_id
+    if name_id is None or not name_id.text:
+        raise Refused("the logout request names nobody")
+    return f"saml:{name_id.text}", name_id.text, _logout_response_url(client, request.message, relay_state)
+
+
+def _logout_response_url(client, request, relay_state):
+    """The LogoutResponse, to the IdP's SingleLogoutService (HTTP-Redirect), or '' if it has none."""
+    redirect_binding = _saml2().BINDING_HTTP_REDIRECT
+    try:
+        answer = client.create_logout_response(request, [redirect_binding], sign=False)
+        where = client.response_args(request, [redirect_binding])
+    except Exception:  # the IdP offers no HTTP-Redirect logout service: nothing to answer there
+        return ""
+    info = client.apply_binding(
+        where["binding"],
+        str(answer),
+        where["destination"],
+        relay_state or "",
+        response=True,
+        sign=signs_requests(),
+        sigalg=_saml2().SIG_RSA_SHA256,
+    )
+    return dict(info["headers"])["Location"]
 
 
 def sp_metadata():
@@ -279,6 +414,7 @@ def diagnose():
         "metadata": settings.SAML_IDP_METADATA or "(not configured)",
         "entity_id": entity_id(),
         "acs_url": acs_url(),
+        "sls_url": sls_url(),
         "signs_requests": bool(settings.SAML_KEY_FILE and settings.SAML_CERT_FILE),
     }
     if not enabled():
@@ -361,6 +497,8 @@ class SingleSignOnStep(Step):
                     method=MethodKey.SAML,
                     outage=verdict.outage,
                 )
+            if verdict.logout:
+                flow.request.session[SINGLE_LOGOUT] = {"method": MethodKey.SAML, **verdict.logout}
             flow.proved(verdict.user, MethodKey.SAML)
             return None
         if data.get("choice") == "password" and flow.profile().allows(MethodKey.CLOUD):
@@ -384,6 +522,12 @@ class SingleSignOn(SignInMethod):
 
     def password_help(self, user):
         return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
+
+    def end_session_url(self, kept):
+        return end_session_url(kept)
+
+    def form_origins(self):
+        return idp_origins()
 
     def doctor_check(self, d):
         label = _("Single sign-on")

@@ -1,0 +1,421 @@
+"""OpenID Connect sign-in: the portal is a relying party of the organisation's OpenID provider.
+
+Authorization code flow with PKCE (S256), `state` and `nonce` (Authlib writes the request and fetches
+the token); the ID token's signature is checked against the provider's published keys and its
+`iss`, `aud`, `exp` and `nonce` against this login (joserfc). The address is taken only when the
+provider says it is verified, and it must be the address that was typed, as with SAML.
+"""
+
+import email.utils
+import hmac
+import ipaddress
+import logging
+import secrets
+import threading
+import time
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from django.conf import settings
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from portal import audit
+
+from .. import actions
+from ..login.contract import LoginFailed, Redirect, Step
+from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
+from ..sessions import SINGLE_LOGOUT
+from ..troubleshooting import Check
+from . import register
+from .base import SignInMethod, Verdict
+
+log = logging.getLogger("portal.oidc")
+Reason = LoginAttempt.Reason
+
+TIMEOUT = 5  # seconds, for each request to the provider
+REFRESH_SECONDS = 3600  # the discovery document and the keys are read again every hour
+RETRY_FAILED_SECONDS = 60  # a provider that is down is asked again after a minute, not on every login
+REFETCH_KEYS_SECONDS = 10  # an unknown key id fetches the keys again, at most this often
+CLOCK_SKEW_SECONDS = 60
+SCOPE = "openid email profile"
+# Asymmetric signatures only: an HMAC-signed ID token would be keyed by the client secret.
+ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
+ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+
+
+class Unavailable(Exception):
+    """The provider cannot be asked: its discovery document or its keys cannot be read. Our side."""
+
+
+def enabled():
+    return bool(settings.OIDC_ISSUER and settings.OIDC_CLIENT_ID)
+
+
+def redirect_uri():
+    """Where the provider sends the browser back with its code (registered at the provider)."""
+    return settings.PORTAL_BASE_URL + reverse("accounts:oidc_callback")
+
+
+def logged_out_uri():
+    """Where the provider sends the browser after logging it out (registered at the provider)."""
+    return settings.PORTAL_BASE_URL + reverse("accounts:login")
+
+
+def safe_url(url):
+    """https, or http on a loopback address only (a provider on the same machine, as in tests)."""
+    parts = urlsplit(url or "")
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    if parts.hostname == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return False
+
+
+class _Cache:
+    """The provider's discovery document and keys, shared by the process's threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.discovery = {}  # issuer -> (read at, document)
+        self.keys = {}  # jwks_uri -> (read at, KeySet)
+        self.refetched = {}  # jwks_uri -> when an unknown key id last made us read the keys again
+        self.failed = {}  # issuer -> (failed at, why)
+        self.skew = {}  # issuer -> seconds between the provider's clock and ours, at the last read
+
+
+_cache = _Cache()
+
+
+def forget_provider():
+    """Read the provider afresh at the next login (its settings changed)."""
+    global _cache
+    _cache = _Cache()
+
+
+def _get_json(url):
+    response = requests.get(url, timeout=TIMEOUT, headers={"Accept": "application/json"})
+    response.raise_for_status()
+    return response.json(), response.headers.get("Date")
+
+
+def discovery():
+    """The provider's configuration, read from OIDC_ISSUER/.well-known/openid-configuration."""
+    issuer, now = settings.OIDC_ISSUER.rstrip("/"), time.time()
+    with _cache.lock:
+        read_at, document = _cache.discovery.get(issuer, (0, None))
+        failed_at, why = _cache.failed.get(issuer, (0, ""))
+    if document is not None and now - read_at < REFRESH_SECONDS:
+        return document
+    if now - failed_at < RETRY_FAILED_SECONDS:
+        if document is not None:
+            return document  # the last good copy serves while the provider is down
+        raise Unavailable(why)
+    try:
+        if not safe_url(issuer):
+            raise Unavailable(f"the issuer {issuer} is not https (http only on a loopback address)")
+        fetched, date = _get_json(issuer + "/.well-known/openid-configuration")
+        if not isinstance(fetched, dict) or fetched.get("issuer", "").rstrip("/") != issuer:
+            raise Unavailable(f"the discovery document names another issuer: {fetched.get('issuer')!r}")
+        unsafe = [name for name in ENDPOINTS if not safe_url(fetched.get(name))]
+        if unsafe:
+            raise Unavailable(f"missing or not https: {', '.join(unsafe)}")
+    except (Unavailable, requests.RequestException, ValueError, AttributeError) as error:
+        why = str(error) if isinstance(error, Unavailable) else f"{type(error).__name__}: {error}"
+        why = f"cannot read the discovery document: {why}"[:500]
+        log.warning("event=oidc_discovery_unreadable error=%s", type(error).__name__)
+        with _cache.lock:
+            _cache.failed[issuer] = (now, why)
+        if document is not None:
+            return document
+        raise Unavailable(why) from error
+    with _cache.lock:
+        _cache.discovery[issuer] = (now, fetched)
+        _cache.failed.pop(issuer, None)
+        if date:
+            _cache.skew[issuer] = email.utils.parsedate_to_datetime(date).timestamp() - now
+    return fetched
+
+
+def key_set(*, refresh=False):
+    """The provider's signing keys (its JWKS), read again every hour, or now when `refresh`."""
+    uri, now = discovery()["jwks_uri"], time.time()
+    with _cache.lock:
+        read_at, keys = _cache.keys.get(uri, (0, None))
+        if refresh:  # tokens naming unknown keys must not make us hammer the provider
+            refresh = now - _cache.refetched.get(uri, 0) >= REFETCH_KEYS_SECONDS
+            _cache.refetched[uri] = now if refresh else _cache.refetched[uri]
+    if keys is not None and not refresh and now - read_at < REFRESH_SECONDS:
+        return keys
+    try:
+        document, _date = _get_json(uri)
+        keys = KeySet.import_key_set(document)
+    except (requests.RequestException, ValueError, JoseError, TypeError, KeyError) as error:
+        why = f"cannot read the provider's keys: {type(error).__name__}: {error}"
+        raise Unavailable(why[:500]) from error
+    with _cache.lock:
+        _cache.keys[uri] = (now, keys)
+    return keys
+
+
+def _signing_key(guest):
+    """The key the token names; an unknown key id means the provider rotated its keys: read them again."""
+    kid = guest.headers().get("kid")
+    keys = key_set()
+    if kid and not any(key.kid == kid for key in keys.keys):
+        keys = key_set(refresh=True)
+    return keys
+
+
+def start(email_address):
+    """A new authorization request: (what the login keeps for the answer, the provider's URL)."""
+    config = discovery()
+    pending = {
+        "state": secrets.token_urlsafe(32),
+        "nonce": secrets.token_urlsafe(32),
+        "verifier": secrets.token_urlsafe(64),
+    }
+    client = OAuth2Session(
+        settings.OIDC_CLIENT_ID,
+        scope=SCOPE,
+        redirect_uri=redirect_uri(),
+        code_challenge_method="S256",
+    )
+    url, _state = client.create_authorization_url(
+        config["authorization_endpoint"],
+        state=pending["state"],
+        code_verifier=pending["verifier"],
+        nonce=pending["nonce"],
+        login_hint=email_address,
+    )
+    return pending, url
+
+
+def _token_auth_method(config):
+    supported = config.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    return "client_secret_basic" if "client_secret_basic" in supported else "client_secret_post"
+
+
+def _fetch_id_token(config, code, verifier):
+    client = OAuth2Session(
+        settings.OIDC_CLIENT_ID,
+        settings.OIDC_CLIENT_SECRET,
+        scope=SCOPE,
+        redirect_uri=redirect_uri(),
+        token_endpoint_auth_method=_token_auth_method(config),
+    )
+    client.timeout = TIMEOUT
+    token = client.fetch_token(config["token_endpoint"], code=code, code_verifier=verifier)
+    if not token.get("id_token"):
+        raise ValueError("the token endpoint gave no ID token")
+    return token["id_token"]
+
+
+def _checked_claims(id_token, nonce):
+    """The ID token's claims once its signature, issuer, audience, times and nonce are right."""
+    token = jwt.decode(id_token, _signing_key, algorithms=ALGORITHMS)
+    registry = jwt.JWTClaimsRegistry(
+        leeway=CLOCK_SKEW_SECONDS,
+        iss={"essential": True, "value": discovery()["issuer"]},
+        aud={"essential": True, "value": settings.OIDC_CLIENT_ID},
+        exp={"essential": True},
+        sub={"essential": True},
+    )
+    registry.validate(token.claims)
+    claims = token.claims
+    audience = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+    if len(audience) > 1 and claims.get("azp") != settings.OIDC_CLIENT_ID:
+        raise ValueError("the ID token was issued to another party (azp)")
+    if not hmac.compare_digest(str(claims.get("nonce", "")), nonce):
+        raise ValueError("the ID token's nonce is not this login's")
+    return claims
+
+
+def _verified_address(claims):
+    if claims.get("email_verified") not in (True, "true"):
+        return ""
+    return normalize_address(str(claims.get(settings.OIDC_EMAIL_CLAIM) or ""))
+
+
+def verify(answer, pending, address):
+    """The provider's answer (the callback's query) to this login's request: a Verdict."""
+    typed_user, _alias = User.objects.find_by_address(address)
+
+    def refused(detail, outage=False):
+        return Verdict(user=typed_user, reason=Reason.OIDC_ERROR, detail=detail[:500], outage=outage)
+
+    if not pending or not hmac.compare_digest(str(answer.get("state", "")), pending["state"]):
+        return refused("the answer's state is not this login's (a stale or forged answer)")
+    if answer.get("error"):
+        return refused(f"the provider refused: {answer.get('error')} {answer.get('error_description', '')}")
+    if not answer.get("code"):
+        return refused("the answer holds no code")
+    try:
+        config = discovery()
+        id_token = _fetch_id_token(config, answer["code"], pending["verifier"])
+        claims = _checked_claims(id_token, pending["nonce"])
+    except Unavailable as error:
+        return refused(str(error), outage=True)
+    except requests.RequestException as error:
+        return refused(f"the token endpoint cannot be reached: {type(error).__name__}", outage=True)
+    except Exception as error:  # a refused code, a forged or expired token: the library says which
+        return refused(f"{type(error).__name__}: {error}")
+    asserted = _verified_address(claims)
+    if not asserted:
+        return refused(f"the provider vouches for no verified address ({settings.OIDC_EMAIL_CLAIM})")
+    user, _alias = User.objects.find_by_address(asserted)
+    if asserted != address and (user is None or user != typed_user):
+        return refused(f"the provider signed in {asserted}")  # its session is someone else's
+    if user is None:
+        user = actions.create_account(
+            audit.SYSTEM, None, asserted, kind=User.Kind.INTERNAL, name=str(claims.get("name") or "")
+        )
+        log.info("event=oidc_user_created user=%s", user.pk)
+    if not user.is_active:
+        return Verdict(user=user, reason=Reason.INACTIVE)
+    return Verdict(user=user, logout={"subject": f"oidc:{claims['sub']}", "id_token": id_token})
+
+
+def end_session_url(kept):
+    """The provider's end-session address for this session (RP-initiated logout), or '' without one."""
+    try:
+        endpoint = discovery().get("end_session_endpoint")
+    except Unavailable:
+        return ""
+    if not safe_url(endpoint):
+        return ""
+    query = {
+        "id_token_hint": kept.get("id_token", ""),
+        "client_id": settings.OIDC_CLIENT_ID,
+        "post_logout_redirect_uri": logged_out_uri(),
+    }
+    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+
+
+def provider_origins():
+    """The provider's sign-in address, for the login pages' CSP form-action."""
+    try:
+        endpoint = discovery()["authorization_endpoint"]
+    except Unavailable:
+        return []
+    return ["{0.scheme}://{0.netloc}".format(urlsplit(endpoint))]
+
+
+def diagnose():
+    """What the doctor and `check_sso` show: the discovery document, the keys and the clock."""
+    report = {"enabled": enabled(), "issuer": settings.OIDC_ISSUER or "(not configured)"}
+    report.update(redirect_uri=redirect_uri(), logged_out_uri=logged_out_uri())
+    if not enabled():
+        return report
+    try:
+        config = discovery()
+        keys = key_set()
+    except Unavailable as error:
+        return {**report, "error": str(error)}
+    skew = _cache.skew.get(settings.OIDC_ISSUER.rstrip("/"), 0)
+    report.update(
+        keys=len(keys.keys),
+        skew=round(skew),
+        logout=bool(config.get("end_session_endpoint")),
+    )
+    problems = []
+    if stale := _cache.failed.get(settings.OIDC_ISSUER.rstrip("/"), (0, ""))[1]:
+        problems.append(f"{stale} (the copy read before serves meanwhile)")
+    if not keys.keys:
+        problems.append("the provider publishes no signing key")
+    if abs(skew) > CLOCK_SKEW_SECONDS:
+        problems.append(f"the provider's clock and ours differ by {round(skew)} seconds")
+    if problems:
+        report["error"] = "; ".join(problems)
+    return report
+
+
+class OpenIdStep(Step):
+    """Where the profile puts OpenID Connect first: the organisation's provider signs the person in.
+
+    The address typed chose the profile, so a known and an unknown address go the same way.
+    """
+
+    name = "oidc"
+    url_name = "accounts:sso"
+
+    def applies(self, flow):
+        if not enabled() or flow.state.user_id:
+            return False
+        return flow.profile().method_list()[:1] == [MethodKey.OIDC]
+
+    def show(self, flow, form=None, failure=None):
+        if failure is None:
+            return self.to_provider(flow)
+        return flow.page("accounts/login_sso.html", failure=failure, password_too=False)
+
+    def to_provider(self, flow):
+        try:
+            flow.state.pending, url = start(flow.state.email)
+        except Unavailable as error:
+            return flow.fail(LoginFailed(Reason.OIDC_ERROR, str(error), method=MethodKey.OIDC, outage=True))
+        flow.save()
+        return Redirect(url)
+
+    def submit(self, flow, data):
+        if not (data.get("code") or data.get("error")):
+            return self.to_provider(flow)  # the page's "try again" button
+        pending, flow.state.pending = flow.state.pending, None  # an answer counts once
+        verdict = verify(data, pending, flow.state.email)
+        if not verdict.ok:
+            user, outage = verdict.user, verdict.outage
+            raise LoginFailed(verdict.reason, verdict.detail, user=user, method=MethodKey.OIDC, outage=outage)
+        flow.request.session[SINGLE_LOGOUT] = {"method": MethodKey.OIDC, **verdict.logout}
+        flow.proved(verdict.user, MethodKey.OIDC)
+        return None
+
+
+class OpenIdConnect(SignInMethod):
+    """The organisation's OpenID provider signs the person in; the portal keeps no password."""
+
+    key = MethodKey.OIDC
+    service_label = gettext_lazy("OpenID Connect")
+    creates_accounts = True
+
+    def enabled(self):
+        return enabled()
+
+    def steps(self):
+        return [OpenIdStep()]
+
+    def password_help(self, user):
+        return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
+
+    def end_session_url(self, kept):
+        return end_session_url(kept)
+
+    def form_origins(self):
+        return provider_origins()
+
+    def doctor_check(self, d):
+        label = _("OpenID Connect")
+        report = diagnose()
+        if not report["enabled"]:
+            return Check(label, _("Off on this server (OIDC_ISSUER)."), "method_not_allowed")
+        if report.get("error"):
+            return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, "oidc_error")
+        d.working_methods.append(self.key)
+        text = _("Provider %(issuer)s: %(keys)s signing keys, clocks %(skew)s seconds apart.") % {
+            "issuer": report["issuer"],
+            "keys": report["keys"],
+            "skew": report["skew"],
+        }
+        return Check(label, text)
+
+
+register(OpenIdConnect())

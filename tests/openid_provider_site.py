@@ -1,0 +1,145 @@
+"""A real OpenID provider for the tests: django-oauth-toolkit's, in a throwaway project of its own,
+run in a separate process (`python tests/openid_provider_site.py FOLDER PORT PORTAL_BASE_URL`).
+
+It knows one client, the portal (`portal` / `portal-secret`, PKCE required, consent skipped). The test
+signs a person in at the provider with POST /test-login/ {email, verified}; the provider's key is in
+FOLDER/key.pem (a new file and a restart is a key rotation).
+"""
+
+import sys
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import django
+from django.conf import settings
+from django.urls import include, path
+
+CLIENT_ID, CLIENT_SECRET = "portal", "portal-secret"
+
+
+def configure(folder, port):
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="throwaway-openid-provider-for-tests",  # noqa: S106
+        ALLOWED_HOSTS=["127.0.0.1", "localhost"],
+        ROOT_URLCONF=__name__,
+        USE_TZ=True,
+        INSTALLED_APPS=[
+            "django.contrib.auth",
+            "django.contrib.contenttypes",
+            "django.contrib.sessions",
+            "oauth2_provider",
+        ],
+        MIDDLEWARE=[
+            "django.contrib.sessions.middleware.SessionMiddleware",
+            "django.contrib.auth.middleware.AuthenticationMiddleware",
+        ],
+        TEMPLATES=[{"BACKEND": "django.template.backends.django.DjangoTemplates", "APP_DIRS": True}],
+        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(folder / "op.sqlite3")}},
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        OAUTH2_PROVIDER={
+            "OIDC_ENABLED": True,
+            "OIDC_RSA_PRIVATE_KEY": (folder / "key.pem").read_text(),
+            "PKCE_REQUIRED": True,
+            "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
+            "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
+            "OAUTH2_VALIDATOR_CLASS": __name__ + ".Validator",
+            "SCOPES": {"openid": "OpenID", "email": "Email", "profile": "Profile"},
+            "OIDC_ISS_ENDPOINT": f"http://127.0.0.1:{port}/o",
+            "ID_TOKEN_EXPIRE_SECONDS": 300,
+        },
+        LOGIN_URL="/test-login/",
+    )
+
+
+def main():
+    folder, port, portal = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3].rstrip("/")
+    configure(folder, port)
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from oauth2_provider.models import Application
+
+    Application.objects.update_or_create(
+        client_id=CLIENT_ID,
+        defaults={
+            "name": "Secure messaging portal",
+            "client_secret": CLIENT_SECRET,
+            "client_type": Application.CLIENT_CONFIDENTIAL,
+            "authorization_grant_type": Application.GRANT_AUTHORIZATION_CODE,
+            "redirect_uris": f"{portal}/oidc/callback/",
+            "post_logout_redirect_uris": f"{portal}/login/",
+            "algorithm": Application.RS256_ALGORITHM,
+            "skip_authorization": True,
+        },
+    )
+    from django.core.wsgi import get_wsgi_application
+
+    class Server(ThreadingMixIn, WSGIServer):
+        daemon_threads = True
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = make_server("127.0.0.1", port, get_wsgi_application(), server_class=Server, handler_class=Quiet)
+    print("ready", flush=True)
+    httpd.serve_forever()
+
+
+def test_login(request):
+    """Sign a person in at the provider, as its own login page would (the test names them)."""
+    from django.contrib.auth import get_user_model, login
+    from django.http import HttpResponse
+
+    email = request.POST["email"]
+    user, _new = get_user_model().objects.get_or_create(username=email, defaults={"email": email})
+    user.email, user.last_name = email, request.POST.get("verified", "yes")
+    user.first_name = request.POST.get("name", "")
+    user.save()
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return HttpResponse("signed in")
+
+
+def who(request):
+    from django.http import HttpResponse
+
+    return HttpResponse(request.user.email if request.user.is_authenticated else "")
+
+
+def _csrf_exempt(view):
+    view.csrf_exempt = True
+    return view
+
+
+def _validator():
+    from oauth2_provider.oauth2_validators import OAuth2Validator
+
+    class Validator(OAuth2Validator):
+        def get_additional_claims(self, request):
+            user = request.user
+            return {
+                "email": user.email,
+                "email_verified": user.last_name != "no",
+                "name": user.first_name,
+            }
+
+    return Validator
+
+
+def __getattr__(name):
+    if name == "Validator":  # built once Django is set up (it imports the provider's models)
+        return _validator()
+    if name == "urlpatterns":
+        return [
+            path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
+            path("test-login/", _csrf_exempt(test_login)),
+            path("who/", who),
+        ]
+    raise AttributeError(name)
+
+
+if __name__ == "__main__":
+    main()

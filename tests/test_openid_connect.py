@@ -1,0 +1,218 @@
+"""OpenID Connect against a real provider (django-oauth-toolkit, in its own process on loopback)."""
+
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.test import Client
+
+from accounts.models import LoginAttempt
+
+from .helpers import GENERIC_FAILURE, last_attempt
+from .openid_provider import path_and_query
+
+
+def to_provider(client, email):
+    """Type the address: the portal sends the browser to the provider. Its authorization URL."""
+    client.post("/login/", {"step": "identify", "email": email})
+    sent = client.get("/login/sso/")
+    assert sent.status_code == 302, sent.content.decode()[:500]
+    return sent["Location"]
+
+
+def oidc_log_in(client, provider, email):
+    """The whole round: to the provider, its answer to the portal's callback; the last page."""
+    back = provider.authorize(to_provider(client, email))
+    return client.get(path_and_query(back), follow=True)
+
+
+def signed_in_user(client):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=client.session.get("_auth_user_id")).first()
+
+
+def test_the_provider_signs_in_the_person_it_vouches_for(openid_provider, make_user):
+    olive = make_user("olive@oidc.example", name="Olive Open")
+    openid_provider.sign_in_as("olive@oidc.example")
+    client = Client()
+    page = oidc_log_in(client, openid_provider, "olive@oidc.example").content.decode()
+    assert "Welcome, Olive Open" in page
+    assert signed_in_user(client) == olive
+    attempt = last_attempt()
+    assert (attempt.outcome, attempt.method) == (LoginAttempt.Outcome.SUCCESS, "oidc")
+
+
+def test_the_request_carries_pkce_state_and_nonce(openid_provider):
+    query = parse_qs(urlsplit(to_provider(Client(), "olive@oidc.example")).query)
+    assert query["code_challenge_method"] == ["S256"]
+    assert len(query["code_challenge"][0]) == 43
+    assert len(query["state"][0]) >= 43 and len(query["nonce"][0]) >= 43
+    assert query["redirect_uri"] == ["http://testserver/oidc/callback/"]
+    assert "openid" in query["scope"][0].split()
+
+
+def test_a_first_sign_in_makes_the_account_but_the_permission_is_the_administrators(openid_provider):
+    from accounts.models import User
+
+    openid_provider.sign_in_as("newcomer@oidc.example", name="Nina New")
+    page = oidc_log_in(Client(), openid_provider, "newcomer@oidc.example").content.decode()
+    assert GENERIC_FAILURE in page
+    made = User.objects.get(email="newcomer@oidc.example")
+    assert made.name == "Nina New" and made.kind == User.Kind.INTERNAL
+    assert last_attempt().reason == LoginAttempt.Reason.NO_PERMISSION
+
+
+def test_a_known_and_an_unknown_address_both_go_to_the_provider(openid_provider, make_user):
+    make_user("olive@oidc.example")
+    known = urlsplit(to_provider(Client(), "olive@oidc.example"))
+    unknown = urlsplit(to_provider(Client(), "nobody@oidc.example"))
+    assert (known.scheme, known.netloc, known.path) == (unknown.scheme, unknown.netloc, unknown.path)
+
+
+def test_the_provider_signing_in_someone_else_is_refused(openid_provider, make_user):
+    make_user("olive@oidc.example")
+    make_user("mallory@oidc.example")
+    openid_provider.sign_in_as("mallory@oidc.example")  # a shared computer, someone else's session there
+    client = Client()
+    page = oidc_log_in(client, openid_provider, "olive@oidc.example").content.decode()
+    assert GENERIC_FAILURE in page and "Reference" in page
+    assert signed_in_user(client) is None
+    attempt = last_attempt()
+    assert attempt.reason == LoginAttempt.Reason.OIDC_ERROR
+    assert "signed in mallory@oidc.example" in attempt.detail
+
+
+def test_an_address_the_provider_has_not_verified_is_refused(openid_provider, make_user):
+    make_user("olive@oidc.example")
+    openid_provider.sign_in_as("olive@oidc.example", verified=False)
+    client = Client()
+    assert GENERIC_FAILURE in oidc_log_in(client, openid_provider, "olive@oidc.example").content.decode()
+    assert signed_in_user(client) is None
+    assert "no verified address" in last_attempt().detail
+
+
+def test_an_answer_counts_once_and_only_in_the_browser_that_asked(openid_provider, make_user):
+    make_user("olive@oidc.example")
+    openid_provider.sign_in_as("olive@oidc.example")
+    asking = Client()
+    back = path_and_query(openid_provider.authorize(to_provider(asking, "olive@oidc.example")))
+    attacker = Client()  # the answer planted in another browser (login CSRF), or stolen from a log
+    attacker.post("/login/", {"step": "identify", "email": "olive@oidc.example"})
+    attacker.get("/login/sso/")
+    assert GENERIC_FAILURE in attacker.get(back, follow=True).content.decode()
+    assert signed_in_user(attacker) is None
+    assert "state" in last_attempt().detail
+    asking.get(back)
+    assert signed_in_user(asking) is not None
+    again = Client()
+    again.get(back, follow=True)
+    assert signed_in_user(again) is None
+
+
+def test_a_refusal_by_the_provider_shows_the_failure_and_a_way_to_try_again(openid_provider, make_user):
+    make_user("olive@oidc.example")
+    client = Client()
+    state = parse_qs(urlsplit(to_provider(client, "olive@oidc.example")).query)["state"][0]
+    page = client.get("/oidc/callback/", {"state": state, "error": "access_denied"}).content.decode()
+    assert GENERIC_FAILURE in page and "/login/sso/?start=1" in page
+    assert "access_denied" in last_attempt().detail
+    assert client.get("/login/sso/?start=1")["Location"].startswith(openid_provider.issuer)
+
+
+def test_new_keys_are_fetched_when_the_provider_rotates_them(openid_provider, make_user):
+    olive = make_user("olive@oidc.example")
+    openid_provider.sign_in_as("olive@oidc.example")
+    client = Client()
+    oidc_log_in(client, openid_provider, "olive@oidc.example")
+    assert signed_in_user(client) == olive
+    openid_provider.rotate_key()  # the portal still has the old key cached
+    openid_provider.sign_in_as("olive@oidc.example")
+    client = Client()
+    oidc_log_in(client, openid_provider, "olive@oidc.example")
+    assert signed_in_user(client) == olive, last_attempt().detail
+
+
+def test_an_id_token_not_signed_by_the_provider_is_refused(openid_provider, settings):
+    """A token signed with another key (even naming the provider's key id), for another client, or
+    expired: each refused."""
+    import base64
+    import json
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from accounts.methods import oidc
+
+    provider_kid = oidc.key_set().keys[0].kid
+    claims = {
+        "iss": openid_provider.issuer,
+        "aud": settings.OIDC_CLIENT_ID,
+        "sub": "1",
+        "exp": int(time.time()) + 300,
+        "iat": int(time.time()),
+        "nonce": "n",
+        "email": "olive@oidc.example",
+        "email_verified": True,
+    }
+    forger = RSAKey.generate_key(2048, parameters={"kid": provider_kid})
+    with pytest.raises(Exception, match="signature"):
+        oidc._checked_claims(jwt.encode({"alg": "RS256", "kid": provider_kid}, claims, forger), "n")
+
+    def part(value):
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    with pytest.raises(Exception, match="none|algorithm|Algorithm"):
+        oidc._checked_claims(f"{part({'alg': 'none'})}.{part(claims)}.", "n")
+
+
+def test_an_http_issuer_is_refused_unless_on_a_loopback_address(openid_provider, make_user, settings):
+    from accounts.methods import oidc
+
+    make_user("olive@oidc.example")
+    settings.OIDC_ISSUER = "http://login.example.com/o"
+    oidc.forget_provider()
+    client = Client()
+    client.post("/login/", {"step": "identify", "email": "olive@oidc.example"})
+    page = client.get("/login/sso/").content.decode()
+    assert "Reference" in page
+    attempt = last_attempt()
+    assert attempt.reason == LoginAttempt.Reason.OIDC_ERROR and "not https" in attempt.detail
+
+
+def test_logging_out_ends_the_session_at_the_provider_too(openid_provider, make_user):
+    from portal.models import AuditEvent
+
+    make_user("olive@oidc.example")
+    openid_provider.sign_in_as("olive@oidc.example")
+    client = Client()
+    oidc_log_in(client, openid_provider, "olive@oidc.example")
+    assert openid_provider.signed_in() == "olive@oidc.example"
+    out = client.post("/logout/")
+    assert out["Location"].startswith(openid_provider.issuer + "/logout/")
+    assert "id_token_hint=" in out["Location"]
+    assert signed_in_user(client) is None
+    status, back = openid_provider.follow(out["Location"])
+    assert (status, back) == (302, "http://testserver/login/")
+    assert openid_provider.signed_in() == ""
+    assert "You have logged out." in client.get("/login/").content.decode()
+    ended = AuditEvent.objects.filter(event="session.ended").latest("at")
+    assert ended.details["provider"] == "oidc" and ended.actor_name == "olive@oidc.example"
+
+
+def test_the_doctor_and_the_check_page_check_the_provider(openid_provider, make_user, client, settings):
+    from accounts.methods import oidc
+
+    from .helpers import log_in
+
+    make_user("admin@example.com", "correct horse battery", is_staff=True, is_superuser=True)
+    make_user("olive@oidc.example")
+    log_in(client, "admin@example.com", "correct horse battery")
+    page = client.get("/admin/diagnose/", {"email": "olive@oidc.example"}).content.decode()
+    assert "OpenID Connect" in page and openid_provider.issuer in page and "signing keys" in page
+    page = client.get("/admin/accounts/authprofile/single-sign-on/").content.decode()
+    assert "http://testserver/oidc/callback/" in page and openid_provider.issuer in page
+    settings.OIDC_ISSUER = f"{openid_provider.base}/nowhere"
+    oidc.forget_provider()
+    page = client.get("/admin/diagnose/", {"email": "olive@oidc.example"}).content.decode()
+    assert "cannot read the discovery document" in page
