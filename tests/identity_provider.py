@@ -4,6 +4,7 @@ It signs in whoever the test names (`sign_in_as`), or refuses (`refuse`), and po
 to the portal's ACS through the browser, as a real IdP does.
 """
 
+import base64
 import html
 import re
 import threading
@@ -23,6 +24,7 @@ from saml2.saml import (
 )
 from saml2.samlp import STATUS_AUTHN_FAILED
 from saml2.server import Server
+from saml2.sigver import verify_redirect_signature
 from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
 
 from .certificates import self_signed
@@ -50,9 +52,11 @@ class IdentityProvider:
         self.opaque_name_id = False  # a persistent ID instead of the address, as some IdPs send
         self.sha1 = False  # sign with the old SHA-1, as some IdPs still do
         self.last_request_url = ""
+        self.last_logout = None  # the portal's last LogoutRequest: {"name_id", "session_index", "signed"}
 
     def _config(self, sp_metadata_file=None):
         sso = [(f"{self.base}/sso", BINDING_HTTP_REDIRECT)]
+        slo = [(f"{self.base}/slo", BINDING_HTTP_REDIRECT)]
         config = IdPConfig()
         config.load(
             {
@@ -62,7 +66,7 @@ class IdentityProvider:
                 "cert_file": str(self.cert_file),
                 "service": {
                     "idp": {
-                        "endpoints": {"single_sign_on_service": sso},
+                        "endpoints": {"single_sign_on_service": sso, "single_logout_service": slo},
                         "name_id_format": [NAMEID_FORMAT_EMAILADDRESS],
                         "policy": {
                             "default": {
@@ -90,9 +94,59 @@ class IdentityProvider:
     def refuse(self):
         self.person = None
 
+    def _portal(self):
+        return next(iter(self.server.metadata.service_providers()))
+
+    def logout_request(self, address, *, signed=True, binding=BINDING_HTTP_REDIRECT, sha1=False):
+        """The IdP's own LogoutRequest for `address` to the portal's single logout service: the URL
+        (HTTP-Redirect), or (the address, the form's fields) for HTTP-POST."""
+        portal = self._portal()
+        sls = self.server.metadata.single_logout_service(portal, binding, "spsso")[0]["location"]
+        name_id = NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=address)
+        algorithm = SIG_RSA_SHA1 if sha1 else SIG_RSA_SHA256
+        if binding == BINDING_HTTP_POST:
+            _id, request = self.server.create_logout_request(
+                sls, portal, name_id=name_id, sign=signed, sign_alg=algorithm, digest_alg=DIGEST_SHA256
+            )
+            return sls, {"SAMLRequest": base64.b64encode(str(request).encode()).decode()}
+        _id, request = self.server.create_logout_request(sls, portal, name_id=name_id, sign=False)
+        info = self.server.apply_binding(
+            BINDING_HTTP_REDIRECT, str(request), sls, relay_state="idp-logout", sign=signed, sigalg=algorithm
+        )
+        return dict(info["headers"])["Location"]
+
+    def _single_logout(self, query, start_response):
+        """The portal's LogoutRequest (HTTP-Redirect): noted, and answered with a LogoutResponse."""
+        text = query["SAMLRequest"][0]
+        relay_state = query.get("RelayState", [""])[0]
+        request = self.server.parse_logout_request(text, BINDING_HTTP_REDIRECT)
+        message = {"SAMLRequest": text, **({"RelayState": relay_state} if "RelayState" in query else {})}
+        signed = False
+        if "Signature" in query:
+            message.update(Signature=query["Signature"][0], SigAlg=query["SigAlg"][0])
+            certificates = self.server.metadata.certs(self._portal(), "spsso", use="signing")
+            signed = any(
+                verify_redirect_signature(message, self.server.sec.sec_backend, cert)
+                for _n, cert in certificates
+            )
+        self.last_logout = {
+            "name_id": request.message.name_id.text,
+            "session_index": [i.text for i in request.message.session_index],
+            "signed": signed,
+        }
+        answer = self.server.create_logout_response(request.message, [BINDING_HTTP_REDIRECT])
+        where = self.server.response_args(request.message, [BINDING_HTTP_REDIRECT])
+        info = self.server.apply_binding(
+            where["binding"], str(answer), where["destination"], relay_state, response=True
+        )
+        start_response("302 Found", [("Location", dict(info["headers"])["Location"])])
+        return [b""]
+
     def __call__(self, environ, start_response):
         """The IdP's SSO endpoint (HTTP-Redirect in, HTTP-POST out), a WSGI application."""
         query = parse_qs(environ.get("QUERY_STRING", ""))
+        if environ.get("PATH_INFO") == "/slo":
+            return self._single_logout(query, start_response)
         request = self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)
         self.last_request_url = environ.get("QUERY_STRING", "")
         args = self.server.response_args(request.message, [BINDING_HTTP_POST])

@@ -109,3 +109,9 @@ def test_single_sign_on_through_the_identity_providers_site(
     page.get_by_role("link", name="Continue with single sign-on").click()
     expect(page.get_by_role("heading", name="Welcome, Sam Single")).to_be_visible()
     assert LoginAttempt.objects.latest("at").method == "saml"
+
+    # Logging out goes by the IdP (single logout; the CSP lets the logout form lead there) and back.
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You have logged out.")).to_be_visible()
+    assert page.url == f"{live_server.url}/login/"
+    assert identity_provider.last_logout["name_id"] == "sam@sso.example"

@@ -1,9 +1,10 @@
 """SAML single sign-on against a real pysaml2 identity provider on loopback."""
 
 import base64
+import urllib.error
 import urllib.request
 from datetime import timedelta
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +14,8 @@ from accounts.models import AuthProfile, LoginAttempt, User
 
 from .helpers import GENERIC_FAILURE, last_attempt, log_in
 from .identity_provider import form_action, form_fields
+
+BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 
 
 def go_to_idp(client, email):
@@ -428,3 +431,146 @@ def test_odd_requests_to_the_single_sign_on_addresses_get_a_clear_answer(
     response = getattr(Client(), method)(path, data)
     assert response.status_code in (200, 302, 405)
     assert LoginAttempt.objects.count() == 0  # nothing was attempted: nothing recorded
+
+
+# -- Single logout ----------------------------------------------------------------------------------
+
+
+def is_signed_in(client):
+    return client.get("/").status_code == 200 and signed_in_user(client) is not None
+
+
+def test_the_portal_publishes_its_single_logout_service(identity_provider):
+    from accounts.backends import saml
+
+    metadata = saml.sp_metadata()
+    assert "SingleLogoutService" in metadata and "/saml/sls/" in metadata
+
+
+def test_logging_out_after_single_sign_on_logs_out_at_the_idp_and_comes_back(identity_provider, make_user):
+    from portal.models import AuditEvent
+
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    sso_log_in(client, "sam@sso.example")
+    out = client.post("/logout/")
+    assert out["Location"].startswith(f"{identity_provider.base}/slo?SAMLRequest=")
+    assert "Signature=" not in out["Location"]  # the portal has no key of its own here
+    assert signed_in_user(client) is None  # logged out here before the IdP answers
+    back = idp_logout(identity_provider, out["Location"])
+    assert identity_provider.last_logout["name_id"] == "sam@sso.example"
+    assert identity_provider.last_logout["session_index"]  # the session the IdP opened, named
+    assert urlsplit(back).path == "/saml/sls/" and "SAMLResponse=" in back
+    landed = client.get(back, follow=True)
+    assert landed.redirect_chain[-1][0] == "/login/"
+    assert "You have logged out." in landed.content.decode()
+    ended = AuditEvent.objects.filter(event="session.ended").latest("at")
+    assert ended.details == {"scope": "logout", "provider": "saml"}
+
+
+def idp_logout(identity_provider, url):
+    """The browser at the IdP's logout address: where the IdP sends it back (its LogoutResponse)."""
+
+    class NoFollow(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    opener = urllib.request.build_opener(NoFollow)
+    try:
+        opener.open(url, timeout=10)
+    except urllib.error.HTTPError as redirect:
+        return redirect.headers["Location"]
+    raise AssertionError("the IdP did not answer with a redirect")
+
+
+def test_with_a_key_of_its_own_the_portal_signs_its_logout_requests(
+    identity_provider, make_user, settings, tmp_path
+):
+    from accounts.backends import saml
+
+    from .certificates import self_signed
+
+    make_user("sam@sso.example")
+    settings.SAML_CERT_FILE, settings.SAML_KEY_FILE = map(str, self_signed(tmp_path, "sp", algorithm="rsa"))
+    identity_provider.trust(saml.sp_metadata())
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    sso_log_in(client, "sam@sso.example")
+    out = client.post("/logout/")
+    assert "Signature=" in out["Location"] and "SigAlg=" in out["Location"]
+    idp_logout(identity_provider, out["Location"])
+    assert identity_provider.last_logout["signed"] is True
+
+
+def test_a_logout_at_the_idp_ends_the_persons_sessions_here(identity_provider, make_user):
+    from portal.models import AuditEvent
+
+    make_user("sam@sso.example")
+    other = make_user("other@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    laptop, phone = Client(), Client()
+    sso_log_in(laptop, "sam@sso.example")
+    sso_log_in(phone, "sam@sso.example")
+    identity_provider.sign_in_as("other@sso.example")
+    bystander = Client()
+    sso_log_in(bystander, "other@sso.example")
+    answer = laptop.get(path_of(identity_provider.logout_request("sam@sso.example")))
+    assert answer.status_code == 302
+    assert answer["Location"].startswith(f"{identity_provider.base}/slo?SAMLResponse=")
+    assert "RelayState=idp-logout" in answer["Location"]
+    assert not is_signed_in(laptop) and not is_signed_in(phone)
+    assert signed_in_user(bystander) == other and is_signed_in(bystander)
+    ended = AuditEvent.objects.filter(event="session.ended").latest("at")
+    assert ended.actor_name == "system" and ended.subject_name == "sam@sso.example"
+    assert ended.details == {"count": 2, "scope": "single_logout", "by": "saml"}
+
+
+def path_of(url):
+    parts = urlsplit(url)
+    return f"{parts.path}?{parts.query}"
+
+
+def test_a_logout_request_over_http_post_is_taken_when_signed(identity_provider, make_user):
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    sso_log_in(client, "sam@sso.example")
+    address, fields = identity_provider.logout_request("sam@sso.example", signed=False, binding=BINDING_POST)
+    assert Client().post(urlsplit(address).path, fields).status_code == 400
+    assert is_signed_in(client)
+    address, fields = identity_provider.logout_request("sam@sso.example", binding=BINDING_POST)
+    assert Client().post(urlsplit(address).path, fields).status_code == 302
+    assert not is_signed_in(client)
+
+
+def test_nobody_but_the_idp_logs_anyone_out(identity_provider, make_user):
+    """Unsigned, signed with SHA-1, or altered after signing (another person's address): refused with
+    a clear answer, and the person stays signed in."""
+    make_user("sam@sso.example")
+    make_user("victim@sso.example")
+    identity_provider.sign_in_as("victim@sso.example")
+    victim = Client()
+    sso_log_in(victim, "victim@sso.example")
+    unsigned = identity_provider.logout_request("victim@sso.example", signed=False)
+    sha1 = identity_provider.logout_request("victim@sso.example", sha1=True)
+    altered = altered_request(identity_provider.logout_request("sam@sso.example"), "victim@sso.example")
+    for url in (unsigned, sha1, altered, "/saml/sls/?SAMLRequest=garbage&SigAlg=x&Signature=y"):
+        answer = Client().get(path_of(url))
+        assert answer.status_code == 400, url
+        assert "This logout request cannot be accepted." in answer.content.decode()
+        assert is_signed_in(victim)
+
+
+def altered_request(url, address):
+    """The same signed query with the request's NameID changed (the signature no longer fits)."""
+    import zlib
+
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    xml = zlib.decompress(base64.b64decode(query["SAMLRequest"][0]), -15).decode()
+    xml = xml.replace("sam@sso.example", address)
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    changed = compressor.compress(xml.encode()) + compressor.flush()
+    query["SAMLRequest"] = [base64.b64encode(changed).decode()]
+    return f"{parts.path}?{urlencode({k: v[0] for k, v in query.items()})}"

@@ -44,7 +44,7 @@ def _saml2():
     from saml2.metadata import entity_descriptor
     from saml2.response import StatusError
     from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, name_id_from_string
-    from saml2.sigver import verify_redirect_signature
+    from saml2.sigver import RSACrypto, verify_redirect_signature
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
     return SimpleNamespace(
@@ -57,6 +57,7 @@ def _saml2():
         NAMEID_FORMAT_EMAILADDRESS=NAMEID_FORMAT_EMAILADDRESS,
         name_id_from_string=name_id_from_string,
         verify_redirect_signature=verify_redirect_signature,
+        RSACrypto=RSACrypto,
         DIGEST_SHA256=DIGEST_SHA256,
         SIG_RSA_SHA256=SIG_RSA_SHA256,
     )
@@ -349,7 +350,7 @@ def take_logout_request(params, binding):
         if relay_state is not None:
             message["RelayState"] = relay_state
         certificates = sp_config.metadata.certs(idp, "idpsso", use="signing")
-        backend = client.sec.sec_backend
+        backend = _saml2().RSACrypto(None)  # verifies with the certificate given, needs no key of ours
         try:
             check = _saml2().verify_redirect_signature
             signed = any(check(message, backend, cert) for _name, cert in certificates)
