@@ -18,9 +18,7 @@ from portal.models import AuditEvent
 
 from . import actions, methods, twostep
 from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
-from .troubleshooting import Check, FixKey, reason_help
-
-Reason = LoginAttempt.Reason
+from .troubleshooting import Check, FixKey, Reason, reason_help
 
 
 @dataclass
@@ -95,7 +93,7 @@ def _account_checks(d):
     checks = [Check(_("Account"), text)]
     if not user.is_active:
         text = _("No: the account is deactivated.")
-        checks.append(Check(_("Active"), text, "inactive", FixKey.REACTIVATE, blocks=True))
+        checks.append(Check(_("Active"), text, Reason.INACTIVE, FixKey.REACTIVATE, blocks=True))
     else:
         checks.append(Check(_("Active"), _("Yes")))
     return checks
@@ -127,7 +125,7 @@ def _permission_check(d):
         if groups:
             return Check(label, _("Yes, through the group %(groups)s.") % {"groups": ", ".join(groups)})
         return Check(label, _("Yes, given directly."))
-    return Check(label, _("No."), "no_permission", FixKey.GRANT_PERMISSION, True)
+    return Check(label, _("No."), Reason.NO_PERMISSION, FixKey.GRANT_PERMISSION, True)
 
 
 def _two_step_check(d):
@@ -165,7 +163,7 @@ def _lockout_check(d):
         "at": date_format(timezone.localtime(until), "DATETIME_FORMAT"),
         "what": what,
     }
-    return Check(label, text, "locked_out", FixKey.LIFT_LOCKOUT, True)
+    return Check(label, text, Reason.LOCKED_OUT, FixKey.LIFT_LOCKOUT, True)
 
 
 def _history(d):

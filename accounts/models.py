@@ -25,7 +25,7 @@ from portal.client import Client, client_ip
 from portal.logging import without_link_tokens
 
 from . import registry
-from .troubleshooting import describe_browser, explanation_for_log
+from .troubleshooting import Reason, describe_browser, explanation_for_log
 
 log = logging.getLogger("portal.login")
 
@@ -435,28 +435,7 @@ class LoginAttempt(models.Model):
         SUCCESS = "success", _("Success")
         FAILURE = "failure", _("Failure")
 
-    class Reason(models.TextChoices):
-        NONE = "", _("(none)")
-        BAD_PASSWORD = "bad_password", _("Wrong password")
-        UNKNOWN_USER = "unknown_user", _("No account has this address")
-        NO_CLOUD_PASSWORD = "no_cloud_password", _("The account has no cloud password")
-        NO_PERMISSION = "no_permission", _("The account lacks the portal permission")
-        WRONG_URL = "wrong_url", _("External recipient not using a message link")
-        DIRECTORY_UNAVAILABLE = "directory_unavailable", _("The directory could not be reached")
-        DIRECTORY_USER_NOT_FOUND = "directory_user_not_found", _("Not found in the directory")
-        SAML_ERROR = "saml_error", _("Single sign-on failed")
-        OIDC_ERROR = "oidc_error", _("OpenID Connect sign-in failed")
-        TWO_STEP_FAILED = "two_step_failed", _("Wrong two-step code")
-        TEMPORARY_PASSWORD_EXPIRED = "temporary_password_expired", _("Temporary password expired")
-        LOCKED_OUT = "locked_out", _("Locked out after too many failures")
-        METHOD_NOT_ALLOWED = "method_not_allowed", _("Method not allowed by the profile")
-        INACTIVE = "inactive", _("The account is deactivated")
-        ALIAS_USED = "alias_used", _("Signed in with an alias")
-        BAD_CODE = "bad_code", _("Wrong, used or expired emailed code")
-        PASSKEY_FAILED = "passkey_failed", _("The passkey's answer could not be verified")
-        UNKNOWN_PASSKEY = "unknown_passkey", _("A passkey the portal does not know")
-        PASSKEY_OF_ANOTHER = "passkey_of_another", _("A passkey of another account")
-        PASSKEY_COUNTER = "passkey_counter", _("The passkey's counter went backwards (a copy?)")
+    Reason = Reason  # accounts.troubleshooting.Reason: each with its plain words and fix there
 
     # What an attempt was proved with: a profile's method, or the two-step code that follows one.
     TWO_STEP = "two_step"

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
+from django.db import models
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from ua_parser import BasicResolver, Cache, CachingResolver, Domain, Parser, load_lazy_builtins
@@ -18,6 +19,33 @@ _parser = Parser(CachingResolver(BasicResolver(load_lazy_builtins()), Cache(2000
 _NAMES = {"HeadlessChrome": "Chrome", "IE": "Internet Explorer", "Mac OS X": "macOS"}
 # Browsers no longer maintained by their makers: refused support whatever the version.
 RETIRED = {"IE", "IE Mobile"}
+
+
+class Reason(models.TextChoices):
+    """Why a login failed (or what was notable of a success): the audit code, never shown to the person;
+    REASONS gives each its plain words for support."""
+
+    NONE = "", _("(none)")
+    BAD_PASSWORD = "bad_password", _("Wrong password")
+    UNKNOWN_USER = "unknown_user", _("No account has this address")
+    NO_CLOUD_PASSWORD = "no_cloud_password", _("The account has no cloud password")
+    NO_PERMISSION = "no_permission", _("The account lacks the portal permission")
+    WRONG_URL = "wrong_url", _("External recipient not using a message link")
+    DIRECTORY_UNAVAILABLE = "directory_unavailable", _("The directory could not be reached")
+    DIRECTORY_USER_NOT_FOUND = "directory_user_not_found", _("Not found in the directory")
+    SAML_ERROR = "saml_error", _("Single sign-on failed")
+    OIDC_ERROR = "oidc_error", _("OpenID Connect sign-in failed")
+    TWO_STEP_FAILED = "two_step_failed", _("Wrong two-step code")
+    TEMPORARY_PASSWORD_EXPIRED = "temporary_password_expired", _("Temporary password expired")
+    LOCKED_OUT = "locked_out", _("Locked out after too many failures")
+    METHOD_NOT_ALLOWED = "method_not_allowed", _("Method not allowed by the profile")
+    INACTIVE = "inactive", _("The account is deactivated")
+    ALIAS_USED = "alias_used", _("Signed in with an alias")
+    BAD_CODE = "bad_code", _("Wrong, used or expired emailed code")
+    PASSKEY_FAILED = "passkey_failed", _("The passkey's answer could not be verified")
+    UNKNOWN_PASSKEY = "unknown_passkey", _("A passkey the portal does not know")
+    PASSKEY_OF_ANOTHER = "passkey_of_another", _("A passkey of another account")
+    PASSKEY_COUNTER = "passkey_counter", _("The passkey's counter went backwards (a copy?)")
 
 
 class FixKey(StrEnum):
@@ -125,90 +153,90 @@ class ReasonHelp:
 
 # Every reason code of LoginAttempt, once: the login doctor, the login attempts list and the log use it.
 REASONS = {
-    "bad_password": ReasonHelp(
+    Reason.BAD_PASSWORD: ReasonHelp(
         _("The password typed is not the account's password."),
         _("The person uses “Forgot your password?”, or you send a temporary password."),
         FixKey.SEND_TEMPORARY_PASSWORD,
     ),
-    "unknown_user": ReasonHelp(
+    Reason.UNKNOWN_USER: ReasonHelp(
         _("No account has this address, as its primary address or as an alias."),
         _("Check the address for typing mistakes; add the user, or an alias to an existing user."),
     ),
-    "no_cloud_password": ReasonHelp(
+    Reason.NO_CLOUD_PASSWORD: ReasonHelp(
         _("The account has no cloud password yet."),
         _("Send a temporary password; the person chooses their own at the first login."),
         FixKey.SEND_TEMPORARY_PASSWORD,
     ),
-    "no_permission": ReasonHelp(
+    Reason.NO_PERMISSION: ReasonHelp(
         _("The account lacks the permission “Can access the personal portal”."),
         _("Grant the portal permission, directly or through a group."),
         FixKey.GRANT_PERMISSION,
     ),
-    "wrong_url": ReasonHelp(
+    Reason.WRONG_URL: ReasonHelp(
         _("An external recipient tried to log in outside the link of a message sent to them."),
         _("The person opens the link in the notification email of their message."),
     ),
-    "directory_unavailable": ReasonHelp(
+    Reason.DIRECTORY_UNAVAILABLE: ReasonHelp(
         _("The company directory could not be reached, or did not answer in time."),
         _("Check the directory server and the LDAP settings (“Check the company directory”)."),
     ),
-    "directory_user_not_found": ReasonHelp(
+    Reason.DIRECTORY_USER_NOT_FOUND: ReasonHelp(
         _("The company directory has no entry for this address."),
         _("Check the address, or the directory entry's mail attribute and the LDAP search base and filter."),
     ),
-    "saml_error": ReasonHelp(
+    Reason.SAML_ERROR: ReasonHelp(
         _("Single sign-on failed: the identity provider refused, or its answer could not be accepted."),
         _("Read the attempt's detail, and the identity provider (“Check single sign-on”)."),
     ),
-    "oidc_error": ReasonHelp(
+    Reason.OIDC_ERROR: ReasonHelp(
         _("OpenID Connect failed: the provider refused, or its answer could not be accepted."),
         _("Read the attempt's detail, and the provider's settings (“Check single sign-on”)."),
     ),
-    "two_step_failed": ReasonHelp(
+    Reason.TWO_STEP_FAILED: ReasonHelp(
         _("The two-step code was wrong or already used."),
         _("The person checks their phone's clock or uses a backup code; after a lost phone, reset two-step."),
         FixKey.RESET_TWO_STEP,
     ),
-    "temporary_password_expired": ReasonHelp(
+    Reason.TEMPORARY_PASSWORD_EXPIRED: ReasonHelp(
         _("The temporary password had expired before it was used and changed."),
         _("Send a new temporary password."),
         FixKey.SEND_TEMPORARY_PASSWORD,
     ),
-    "locked_out": ReasonHelp(
+    Reason.LOCKED_OUT: ReasonHelp(
         _("Too many failed attempts: the address is locked for a while."),
         _("Wait for the lock to run out, or lift it once you know the attempts were the person's own."),
         FixKey.LIFT_LOCKOUT,
     ),
-    "method_not_allowed": ReasonHelp(
+    Reason.METHOD_NOT_ALLOWED: ReasonHelp(
         _("The authentication profile allows no password method that the server offers."),
         _("Give the profile a sign-in method that is set up on this server."),
     ),
-    "inactive": ReasonHelp(
+    Reason.INACTIVE: ReasonHelp(
         _("The account is deactivated."),
         _("Reactivate the account if the person should have access."),
         FixKey.REACTIVATE,
     ),
-    "bad_code": ReasonHelp(
+    Reason.BAD_CODE: ReasonHelp(
         _("The emailed code was wrong, already used, replaced by a newer one, or older than ten minutes."),
         _("The person asks for a new code and types the one in the newest email."),
     ),
-    "passkey_failed": ReasonHelp(
+    Reason.PASSKEY_FAILED: ReasonHelp(
         _("The passkey's answer could not be verified (another site, a changed challenge, no user check)."),
         _("The person tries again on the portal's own address, or signs in with their password."),
     ),
-    "unknown_passkey": ReasonHelp(
+    Reason.UNKNOWN_PASSKEY: ReasonHelp(
         _("The browser offered a passkey the portal does not know (removed, or never added here)."),
         _("The person signs in with their password and adds the passkey again on the Security page."),
     ),
-    "passkey_of_another": ReasonHelp(
+    Reason.PASSKEY_OF_ANOTHER: ReasonHelp(
         _("The passkey belongs to another account than the address being signed in."),
         _("The person chooses the passkey of this address, or signs in with their password."),
     ),
-    "passkey_counter": ReasonHelp(
+    Reason.PASSKEY_COUNTER: ReasonHelp(
         _("The passkey's signature counter went backwards: it may have been copied."),
         _("Remove that passkey from the user and ask the person to add a new one."),
     ),
-    "alias_used": ReasonHelp(
+    Reason.ALIAS_USED: ReasonHelp(
         _("The person signed in with an alias; the portal signed in its primary address."),
         _("Nothing: this is allowed."),
     ),

@@ -1,8 +1,10 @@
 """OpenID Connect against a real provider (django-oauth-toolkit, in its own process on loopback)."""
 
+import io
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from accounts.models import LoginAttempt
@@ -212,6 +214,10 @@ def test_the_doctor_and_the_check_page_check_the_provider(openid_provider, make_
     assert "OpenID Connect" in page and openid_provider.issuer in page and "signing keys" in page
     page = client.get("/admin/accounts/authprofile/single-sign-on/").content.decode()
     assert "http://testserver/oidc/callback/" in page and openid_provider.issuer in page
+    out = io.StringIO()
+    call_command("check_sso", stdout=out)
+    assert f"OpenID issuer: {openid_provider.issuer}" in out.getvalue()
+    assert "OpenID signing keys: 1, clock difference 0 s" in out.getvalue()
     settings.OIDC_ISSUER = f"{openid_provider.base}/nowhere"
     oidc.forget_provider()
     page = client.get("/admin/diagnose/", {"email": "olive@oidc.example"}).content.decode()

@@ -5,6 +5,7 @@ the engine (which finds the methods through their registry)."""
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
@@ -16,6 +17,22 @@ RECENT_SECONDS = 600
 
 def recently_signed_in(request):
     return time.time() - request.session.get(SIGNED_IN_AT, 0) < RECENT_SECONDS
+
+
+class StepName(StrEnum):
+    """The login's steps, in the order they may come (the form's `step` field names one)."""
+
+    IDENTIFY = "identify"
+    SSO = "sso"  # SAML
+    OIDC = "oidc"
+    EMAIL_CODE = "email_code"
+    PASSKEY = "passkey"
+    VERIFY = "verify"  # the password
+    PERMIT = "permit"
+    TWO_STEP = "two_step"
+    BACKUP_CODES = "backup_codes"
+    CHANGE = "change"  # a temporary password changed
+    DONE = "done"
 
 
 class LoginFailed(Exception):

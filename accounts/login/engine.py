@@ -28,6 +28,7 @@ from .contract import (
     Page,
     Redirect,
     Step,
+    StepName,
     recently_signed_in,
 )
 from .failure import failure_context
@@ -83,7 +84,7 @@ class LoginFlow:
         old = self.state
         self.state = self.new_state()
         if keep_email and old.email:
-            self.state.email, self.state.passed = old.email, ["identify"]
+            self.state.email, self.state.passed = old.email, [StepName.IDENTIFY]
             self.state.next, self.state.scope = old.next, old.scope
             if time.time() - old.started < settings.LOGIN_STATE_SECONDS / 2:
                 # Still fresh: the same state again, so a refusal after a refusal writes no session.
@@ -266,7 +267,7 @@ def start_scoped_login(request, *, email, sender, next_url):
     """
     flow = LoginFlow(request)
     flow.state = flow.new_state()
-    flow.state.email, flow.state.passed, flow.state.next = email, ["identify"], next_url
+    flow.state.email, flow.state.passed, flow.state.next = email, [StepName.IDENTIFY], next_url
     flow.state.scope = {"email": email, "sender": sender}
     flow.save()
     return Redirect(reverse("accounts:login"))

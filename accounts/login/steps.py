@@ -18,7 +18,7 @@ from portal.client import Client
 from .. import actions, registry, throttle, twostep
 from ..forms import ForcedPasswordChangeForm, IdentifyForm, PasswordForm, VerificationCodeForm
 from ..models import AuthProfile, LoginAttempt, MethodKey, User
-from .contract import OFFER_PASSKEY, SIGNED_IN_AT, LoginFailed, Redirect, Step, Verdict
+from .contract import OFFER_PASSKEY, SIGNED_IN_AT, LoginFailed, Redirect, Step, StepName, Verdict
 
 # The session remembers which backend loaded the user: Django's, for cloud passwords, whatever proved them.
 SESSION_BACKEND = "accounts.methods.cloud.CloudPasswordBackend"
@@ -29,7 +29,7 @@ Reason = LoginAttempt.Reason
 class Identify(Step):
     """Identifier first: the address decides the profile and so the next step."""
 
-    name = "identify"
+    name = StepName.IDENTIFY
 
     def show(self, flow, form=None, failure=None):
         form = form or IdentifyForm(initial={"email": flow.state.email})
@@ -46,7 +46,7 @@ class Identify(Step):
 class Verify(Step):
     """The password step, the same for every address, known or not (unless a method proved who it is)."""
 
-    name = "verify"
+    name = StepName.VERIFY
 
     def applies(self, flow):
         return flow.state.user_id is None
@@ -78,7 +78,7 @@ class Verify(Step):
 class Permit(Step):
     """Staff need the portal permission; external recipients come only through a message link."""
 
-    name = "permit"
+    name = StepName.PERMIT
     interactive = False
 
     def run(self, flow):
@@ -95,7 +95,7 @@ class Permit(Step):
 class TwoStep(Step):
     """A code from the authenticator app or a backup code; enrolment first when there is no app."""
 
-    name = "two_step"
+    name = StepName.TWO_STEP
 
     def applies(self, flow):
         """Where the profile requires it, or the person chose to set it up: a device is a device. A
@@ -150,7 +150,7 @@ class TwoStep(Step):
 class BackupCodes(Step):
     """Right after enrolment: the backup codes were shown once; the person says they kept them."""
 
-    name = "backup_codes"
+    name = StepName.BACKUP_CODES
 
     def applies(self, flow):
         return flow.state.backup_codes_pending
@@ -166,7 +166,7 @@ class BackupCodes(Step):
 class ForcedChange(Step):
     """A temporary password (or an administrator's 'must change') is replaced before anything else."""
 
-    name = "change"
+    name = StepName.CHANGE
     url_name = "accounts:password_change"
 
     def applies(self, flow):
@@ -188,7 +188,7 @@ class ForcedChange(Step):
 class Done(Step):
     """A new session (the old key is dead), its length from the profile, then a safe `next`."""
 
-    name = "done"
+    name = StepName.DONE
     interactive = False
 
     def run(self, flow):

@@ -8,14 +8,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from .. import passwords
-from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User
-from ..troubleshooting import Check, FixKey
+from ..models import MethodKey, PasswordHelpRequest, User
+from ..troubleshooting import Check, FixKey, Reason
 from . import register
 from .base import SignInMethod, Verdict
 
 BACKEND = "accounts.methods.cloud.CloudPasswordBackend"
-
-Reason = LoginAttempt.Reason
 
 
 class CloudPasswordBackend(ModelBackend):
@@ -98,19 +96,19 @@ class CloudPassword(SignInMethod):
             until = date_format(timezone.localtime(user.temporary_password_expires_at), "DATETIME_FORMAT")
             if passwords.temporary_password_expired(user):
                 text = _("A temporary password was sent, but it expired on %(at)s unused.") % {"at": until}
-                return Check(label, text, "temporary_password_expired", FixKey.SEND_TEMPORARY_PASSWORD)
+                return Check(label, text, Reason.TEMPORARY_PASSWORD_EXPIRED, FixKey.SEND_TEMPORARY_PASSWORD)
             d.working_methods.append(self.key)
             return Check(label, _("A temporary password is pending, valid until %(at)s.") % {"at": until})
         if user.has_usable_password():
             if user.must_change_password and passwords.temporary_password_expired(user):
                 text = _("A temporary password was used but not changed in time: it has expired.")
-                return Check(label, text, "temporary_password_expired", FixKey.SEND_TEMPORARY_PASSWORD)
+                return Check(label, text, Reason.TEMPORARY_PASSWORD_EXPIRED, FixKey.SEND_TEMPORARY_PASSWORD)
             d.working_methods.append(self.key)
             if user.must_change_password:
                 return Check(label, _("Set; it must be changed at the next login."))
             return Check(label, _("Set."))
         text = _("None: the account has no cloud password.")
-        return Check(label, text, "no_cloud_password", FixKey.SEND_TEMPORARY_PASSWORD)
+        return Check(label, text, Reason.NO_CLOUD_PASSWORD, FixKey.SEND_TEMPORARY_PASSWORD)
 
 
 register(CloudPassword())

@@ -25,7 +25,7 @@ from portal import mail
 
 from .. import throttle
 from ..forms import VerificationCodeForm
-from ..login.contract import LoginFailed, Redirect, Step
+from ..login.contract import LoginFailed, Redirect, Step, StepName
 from ..models import LoginAttempt, LoginCode, MethodKey, Throttle
 from ..troubleshooting import Check
 from . import register
@@ -130,7 +130,7 @@ class CodeForm(VerificationCodeForm):
 class EmailCodeStep(Step):
     """'Email me a code': the code from the email instead of a password, for the link's address only."""
 
-    name = "email_code"
+    name = StepName.EMAIL_CODE
     offer_template = "accounts/_offer_email_code.html"
 
     def applies(self, flow):
@@ -140,7 +140,12 @@ class EmailCodeStep(Step):
         return chosen == CODE or (chosen == EITHER and flow.state.chosen == self.name)
 
     def offered_on(self, flow, step_name):
-        return step_name == "verify" and flow.state.scope and not flow.state.chosen and mode(flow) == EITHER
+        return (
+            step_name == StepName.VERIFY
+            and flow.state.scope
+            and not flow.state.chosen
+            and mode(flow) == EITHER
+        )
 
     def show(self, flow, form=None, failure=None, notice=""):
         return flow.page(

@@ -18,14 +18,12 @@ from django_auth_ldap.config import GroupOfNamesType, LDAPSearch, LDAPSettings
 from portal import audit
 
 from .. import actions
-from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
-from ..troubleshooting import Check
+from ..models import MethodKey, PasswordHelpRequest, User, normalize_address
+from ..troubleshooting import Check, Reason
 from . import register
 from .base import SignInMethod, Verdict
 
 DIRECTORY_GROUP = "Directory: portal users"
-
-Reason = LoginAttempt.Reason
 
 
 def enabled():
@@ -255,14 +253,14 @@ class NetworkPassword(SignInMethod):
         label = _("Company directory")
         if not enabled():
             text = _("Network passwords are off on this server (LDAP_SERVER_URI).")
-            return Check(label, text, "method_not_allowed")
+            return Check(label, text, Reason.METHOD_NOT_ALLOWED)
         report = diagnose(d.address)
         if not report.get("reachable") or not report.get("service_bind"):
             text = _("Cannot be reached: %(error)s") % {"error": report.get("error", "")}
-            return Check(label, text, "directory_unavailable")
+            return Check(label, text, Reason.DIRECTORY_UNAVAILABLE)
         entries = report.get("entries") or []
         if not entries:
-            return Check(label, _("Reachable; no entry has this address."), "directory_user_not_found")
+            return Check(label, _("Reachable; no entry has this address."), Reason.DIRECTORY_USER_NOT_FOUND)
         entry = entries[0]
         text = _("Reachable (%(ms)s ms); entry %(dn)s.") % {"ms": report["milliseconds"], "dn": entry["dn"]}
         if entry["in_portal_group"] is not None:

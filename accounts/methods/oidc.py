@@ -28,15 +28,14 @@ from joserfc.jwk import KeySet
 from portal import audit
 
 from .. import actions
-from ..login.contract import LoginFailed, Redirect, Step
-from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
+from ..login.contract import LoginFailed, Redirect, Step, StepName
+from ..models import MethodKey, PasswordHelpRequest, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
-from ..troubleshooting import Check
+from ..troubleshooting import Check, Reason
 from . import register
 from .base import SignInMethod, Verdict
 
 log = logging.getLogger("portal.oidc")
-Reason = LoginAttempt.Reason
 
 TIMEOUT = 5  # seconds, for each request to the provider
 REFRESH_SECONDS = 3600  # the discovery document and the keys are read again every hour
@@ -346,7 +345,7 @@ class OpenIdStep(Step):
     The address typed chose the profile, so a known and an unknown address go the same way.
     """
 
-    name = "oidc"
+    name = StepName.OIDC
     url_name = "accounts:sso"
 
     def applies(self, flow):
@@ -406,9 +405,9 @@ class OpenIdConnect(SignInMethod):
         label = _("OpenID Connect")
         report = diagnose()
         if not report["enabled"]:
-            return Check(label, _("Off on this server (OIDC_ISSUER)."), "method_not_allowed")
+            return Check(label, _("Off on this server (OIDC_ISSUER)."), Reason.METHOD_NOT_ALLOWED)
         if report.get("error"):
-            return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, "oidc_error")
+            return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, Reason.OIDC_ERROR)
         d.working_methods.append(self.key)
         text = _("Provider %(issuer)s: %(keys)s signing keys, clocks %(skew)s seconds apart.") % {
             "issuer": report["issuer"],

@@ -22,13 +22,11 @@ from portal import branding
 from portal.client import Client
 
 from .. import actions, registry, throttle
-from ..login.contract import Json, LoginFailed, Step
-from ..models import LoginAttempt, MethodKey, Passkey
-from ..troubleshooting import Check
+from ..login.contract import Json, LoginFailed, Step, StepName
+from ..models import MethodKey, Passkey
+from ..troubleshooting import Check, Reason
 from . import register
 from .base import SignInMethod
-
-Reason = LoginAttempt.Reason
 
 
 @functools.cache
@@ -199,14 +197,14 @@ def _still_in_directory(user):
 class PasskeyStep(Step):
     """'Sign in with a passkey', offered on the password page: the device proves who it is."""
 
-    name = "passkey"
+    name = StepName.PASSKEY
     offer_template = "accounts/_offer_passkey.html"
 
     def applies(self, flow):
         return False  # never a step of its own: only offered on the password page
 
     def offered_on(self, flow, step_name):
-        if step_name != "verify" or flow.state.user_id is not None:
+        if step_name != StepName.VERIFY or flow.state.user_id is not None:
             return False
         # The domain's profile, not the account's: the page must not tell which addresses have one.
         return bool(flow.state.scope) or flow.domain_profile().allows(MethodKey.PASSKEY)

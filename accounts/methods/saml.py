@@ -25,10 +25,10 @@ from django.utils.translation import gettext_lazy
 from portal import audit
 
 from .. import actions
-from ..login.contract import LoginFailed, Redirect, Step
+from ..login.contract import LoginFailed, Redirect, Step, StepName
 from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
-from ..troubleshooting import Check
+from ..troubleshooting import Check, Reason
 from . import register
 from .base import SignInMethod, Verdict
 
@@ -63,7 +63,6 @@ def _saml2():
     )
 
 
-Reason = LoginAttempt.Reason
 # The two bindings of the single logout service (saml2's own constants, without importing pysaml2).
 BINDING_HTTP_REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 BINDING_HTTP_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -455,7 +454,7 @@ class SingleSignOnStep(Step):
     The address typed chose the profile, so a known and an unknown address go the same way.
     """
 
-    name = "sso"
+    name = StepName.SSO
     url_name = "accounts:sso"
 
     def applies(self, flow):
@@ -534,9 +533,9 @@ class SingleSignOn(SignInMethod):
         label = _("Single sign-on")
         report = diagnose()
         if not report["enabled"]:
-            return Check(label, _("Off on this server (SAML_IDP_METADATA)."), "method_not_allowed")
+            return Check(label, _("Off on this server (SAML_IDP_METADATA)."), Reason.METHOD_NOT_ALLOWED)
         if report.get("error"):
-            return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, "saml_error")
+            return Check(label, _("Problem: %(error)s") % {"error": report["error"]}, Reason.SAML_ERROR)
         certificates = report["certificates"]
         text = _("Identity provider %(idp)s.") % {"idp": report["idp"]}
         if certificates:

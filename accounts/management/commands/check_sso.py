@@ -1,18 +1,23 @@
-"""Check SAML single sign-on: the portal's names for the IdP, the IdP's metadata and certificates."""
+"""Check single sign-on: the portal's names for the SAML IdP, its metadata and certificates; the OpenID
+provider's discovery document, keys and clock."""
 
 from django.core.management.base import BaseCommand
 
-from accounts.methods.saml import diagnose
+from accounts.methods import oidc, saml
 
 
 class Command(BaseCommand):
-    help = "Check the SAML identity provider's metadata as the portal reads it."
+    help = "Check the SAML identity provider and the OpenID provider as the portal reads them."
 
     def handle(self, *args, **options):
-        report = diagnose()
+        self.saml(saml.diagnose())
+        self.oidc(oidc.diagnose())
+
+    def saml(self, report):
         self.stdout.write(f"metadata: {report['metadata']}")
         self.stdout.write(f"portal entity ID: {report['entity_id']}")
         self.stdout.write(f"assertion consumer service: {report['acs_url']}")
+        self.stdout.write(f"single logout service: {report['sls_url']}")
         self.stdout.write(f"portal signs its requests: {'yes' if report['signs_requests'] else 'no'}")
         if not report["enabled"]:
             self.stdout.write("single sign-on is off (SAML_IDP_METADATA is not set)")
@@ -28,3 +33,15 @@ class Command(BaseCommand):
                 )
         if report.get("error"):
             self.stdout.write(f"error: {report['error']}")
+
+    def oidc(self, report):
+        if not report["enabled"]:
+            self.stdout.write("OpenID Connect is off (OIDC_ISSUER is not set)")
+            return
+        self.stdout.write(f"OpenID issuer: {report['issuer']}")
+        self.stdout.write(f"OpenID redirect URI: {report['redirect_uri']}")
+        self.stdout.write(f"OpenID address after logging out: {report['logged_out_uri']}")
+        if report.get("error"):
+            self.stdout.write(f"OpenID error: {report['error']}")
+        else:
+            self.stdout.write(f"OpenID signing keys: {report['keys']}, clock difference {report['skew']} s")
