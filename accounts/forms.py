@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import throttle, validators
 from .models import normalize_address
-from .passwords import compact
+from .tokens import compact
 
 
 class IdentifyForm(forms.Form):

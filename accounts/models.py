@@ -3,7 +3,6 @@
 import hashlib
 import logging
 import re
-import secrets
 
 from django.conf import settings
 from django.contrib.auth.models import (
@@ -24,7 +23,7 @@ from portal import audit, branding
 from portal.client import Client, client_ip
 from portal.logging import without_link_tokens
 
-from . import registry
+from . import registry, tokens
 from .troubleshooting import Reason, describe_browser, explanation_for_log
 
 log = logging.getLogger("portal.login")
@@ -419,13 +418,9 @@ models.signals.post_save.connect(forget_profiles, sender=AuthProfile, dispatch_u
 models.signals.post_delete.connect(forget_profiles, sender=AuthProfile, dispatch_uid="forget_profiles_gone")
 
 
-REFERENCE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L look-alikes
-
-
 def new_reference():
-    """A short code a person can read out to support, e.g. K7Q2-9XWD."""
-    code = "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(8))
-    return f"{code[:4]}-{code[4:]}"
+    """A short code a person can read out to support, e.g. K7Q2-9XWD (upper case reads better aloud)."""
+    return tokens.grouped(tokens.random_code(8, tokens.ALPHABET.upper()))
 
 
 class LoginAttempt(models.Model):

@@ -1,35 +1,26 @@
 """The cloud-password lifecycle: temporary passwords, the forgotten-password email, forced changes."""
 
 import logging
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
 
 from portal import mail
 
-from . import registry
+from . import registry, tokens
 from .models import PasswordHelpRequest, User, normalize_address
 
 log = logging.getLogger("portal.passwords")
 
-# Lower-case letters and digits without look-alikes (no 0/o, 1/l/i): easy to read and to type.
-ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
-GROUPS, GROUP_LENGTH = 4, 4  # 16 characters, about 79 bits
+LENGTH = 16  # characters of tokens.ALPHABET: about 79 bits
 
 
 def new_temporary_password():
     """A random password shown in groups, e.g. 'k7qd-2wxm-9fhp-3nta'."""
-    chars = "".join(secrets.choice(ALPHABET) for _ in range(GROUPS * GROUP_LENGTH))
-    return "-".join(chars[i : i + GROUP_LENGTH] for i in range(0, len(chars), GROUP_LENGTH))
-
-
-def compact(typed):
-    """What a person types for a temporary password, with or without the separators."""
-    return "".join(typed.split()).replace("-", "").lower()
+    return tokens.grouped(tokens.random_code(LENGTH))
 
 
 def issue_temporary_password(user):
@@ -53,7 +44,7 @@ KEYED = "hmac-sha256$"
 def _keyed_hash(typed):
     """A temporary password is 79 random bits: a keyed hash (HMAC under SECRET_KEY) keeps it safe at
     rest, and costs microseconds, so checking it beside a password's Argon2 adds no telling delay."""
-    return KEYED + salted_hmac("accounts.temporary_password", compact(typed), algorithm="sha256").hexdigest()
+    return KEYED + tokens.keyed_hash("accounts.temporary_password", typed)
 
 
 def temporary_password_matches(user, typed):
@@ -64,7 +55,7 @@ def temporary_password_matches(user, typed):
     if stored.startswith(KEYED):
         return constant_time_compare(candidate, stored)
     # Issued before keyed hashes (an Argon2 hash): works until it expires, within a day or so.
-    return bool(stored) and check_password(compact(typed), stored)
+    return bool(stored) and check_password(tokens.compact(typed), stored)
 
 
 def temporary_password_expired(user):
@@ -74,7 +65,7 @@ def temporary_password_expired(user):
 
 def start_using_temporary_password(user, typed):
     """The first login with a temporary password: it becomes the password, to be changed now."""
-    user.set_password(compact(typed))
+    user.set_password(tokens.compact(typed))
     user.temporary_password = ""
     user.must_change_password = True
     user.save(update_fields=["password", "temporary_password", "must_change_password"])

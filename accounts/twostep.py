@@ -9,9 +9,10 @@ from base64 import b32encode
 
 import segno
 from django.db import transaction
-from django.utils.crypto import salted_hmac
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from . import tokens
 
 BACKUP_CODES = 10
 APP_NAME = "Authenticator app"
@@ -44,8 +45,7 @@ def qr_svg(device):
     )
 
 
-def normalise(code):
-    return "".join((code or "").split()).replace("-", "").lower()
+normalise = tokens.compact
 
 
 def confirm_enrolment(device, code):
@@ -61,7 +61,7 @@ def confirm_enrolment(device, code):
 
 def stored_backup_code(code):
     """What the database keeps of a backup code: an HMAC under SECRET_KEY, in django-otp's 16 characters."""
-    return salted_hmac("portal.twostep.backup_code", normalise(code), algorithm="sha256").hexdigest()[:16]
+    return tokens.keyed_hash("portal.twostep.backup_code", code)[:16]
 
 
 def new_backup_codes(user):

@@ -1,7 +1,6 @@
 """API keys: made with 256 random bits, shown once, kept only as their SHA-256; revoked, expiring,
 limited to networks; every key acts as one staff account with that account's rights."""
 
-import hashlib
 import ipaddress
 import secrets
 
@@ -10,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import actions as account_actions
+from accounts import tokens
 from portal import audit
 
 from .models import ApiKey, Scope
@@ -18,8 +18,7 @@ PREFIX = "spk_"
 AUDIT_READ = "portal.view_auditevent"  # secure portal key: recognisable in logs and by secret scanners
 
 
-def digest(key):
-    return hashlib.sha256(key.encode()).hexdigest()
+digest = tokens.token_hash
 
 
 def make(actor, client, *, name, account, scopes, expires_at=None, allowed_networks=""):
@@ -40,7 +39,7 @@ def make(actor, client, *, name, account, scopes, expires_at=None, allowed_netwo
         )
     for network in allowed_networks.replace(",", "\n").split():
         ipaddress.ip_network(network, strict=False)  # ValueError for a network that is none
-    secret = secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(tokens.TOKEN_BYTES)
     key = f"{PREFIX}{secret}"
     _name, by = audit.actor_fields(actor)
     with transaction.atomic():

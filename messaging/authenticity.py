@@ -6,12 +6,10 @@ which (masked) address, and whether the message is still there; never its subjec
 """
 
 import ipaddress
-import secrets
-
-from django.utils.crypto import salted_hmac
 
 from accounts.models import Throttle
-from accounts.passwords import ALPHABET, compact
+from accounts.tokens import ALPHABET, compact, grouped, random_code
+from accounts.tokens import keyed_hash as _keyed_hash
 
 from .access import availability
 from .models import Availability, Notification
@@ -22,12 +20,12 @@ LENGTH = 8
 
 def new_check_code():
     """(the code to print in the email, e.g. 'k7qd-2wxm'; the keyed hash to store)."""
-    plain = "".join(secrets.choice(ALPHABET) for _ in range(LENGTH))
-    return f"{plain[:4]}-{plain[4:]}", keyed_hash(plain)
+    plain = random_code(LENGTH)
+    return grouped(plain), keyed_hash(plain)
 
 
 def keyed_hash(typed):
-    return salted_hmac("messaging.check_code", compact(typed), algorithm="sha256").hexdigest()
+    return _keyed_hash("messaging.check_code", typed)
 
 
 def looks_like_a_code(typed):

@@ -8,7 +8,6 @@ only its keyed hash is ever stored, and a relay outage delays it without losing 
 """
 
 import hmac
-import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,14 +15,13 @@ from django.db import transaction
 from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from portal import mail
 
-from .. import throttle
+from .. import throttle, tokens
 from ..forms import VerificationCodeForm
 from ..login.contract import LoginFailed, Redirect, Step, StepName
 from ..models import LoginAttempt, LoginCode, MethodKey, Throttle
@@ -38,7 +36,7 @@ PASSWORD, CODE, EITHER = "password", "code", "either"
 
 
 def keyed_hash(code):
-    return salted_hmac("accounts.login_code", code, algorithm="sha256").hexdigest()
+    return tokens.keyed_hash("accounts.login_code", code)
 
 
 def mode(flow):
@@ -96,7 +94,7 @@ def check_code(address, typed):
     if code is None:
         return False
     code.tries += 1
-    right = hmac.compare_digest(code.code_hash, keyed_hash("".join(typed.split())))
+    right = hmac.compare_digest(code.code_hash, keyed_hash(typed))
     if right or code.tries >= TRIES:
         code.used_at = timezone.now()
     code.save(update_fields=["tries", "used_at"])
@@ -108,7 +106,7 @@ def _code_email(row):
     user = row.user
     if not user.is_active or row.used_at:
         return None  # voided by a newer code, or the account went away
-    plain = f"{secrets.randbelow(10**DIGITS):0{DIGITS}d}"
+    plain = tokens.random_digits(DIGITS)
     row.code_hash, row.expires_at = keyed_hash(plain), timezone.now() + VALID_FOR
     row.save(update_fields=["code_hash", "expires_at"])
     context = {"code": plain, "minutes": int(VALID_FOR.total_seconds() // 60), "address": row.address}
