@@ -111,6 +111,7 @@ class Step:
     interactive = True
     url_name = "accounts:login"
     offer_template = ""  # set by steps offered on another step's page
+    sends_away = False  # it only sends the browser elsewhere (a provider): from the step before, at once
 
     def applies(self, flow):
         return True

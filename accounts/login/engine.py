@@ -212,7 +212,7 @@ class LoginFlow:
                 self.state.passed.append(step.name)
         except LoginFailed as failure:
             return self.fail(failure)
-        if reverse(step.url_name) == self.request.path:
+        if reverse(step.url_name) == self.request.path or step.sends_away:
             shown = step.show(self)  # the next page at once, not a redirect to it: a request less
             self.save()
             return shown

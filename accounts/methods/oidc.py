@@ -347,6 +347,7 @@ class OpenIdStep(Step):
 
     name = StepName.OIDC
     url_name = "accounts:sso"
+    sends_away = True
 
     def applies(self, flow):
         if not enabled() or flow.state.user_id:
