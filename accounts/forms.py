@@ -64,15 +64,15 @@ class PortalPasswordChangeForm(PasswordChangeForm, ForcedPasswordChangeForm):
     def clean_old_password(self):
         """The current password is a guess like any login's: counted and locked by the same limits."""
         typed = self.cleaned_data["old_password"]
-        if not throttle.reserve(self.user.email, self.client_ip, self.user):
-            raise ValidationError(
-                _("Too many wrong passwords. Please try again in %(minutes)d minutes.")
-                % {"minutes": settings.LOCKOUT_MINUTES},
-                code="locked_out",
-            )
-        if not self.user.check_password(typed):
+        locked = ValidationError(
+            _("Too many wrong passwords. Please try again in %(minutes)d minutes.")
+            % {"minutes": settings.LOCKOUT_MINUTES},
+            code="locked_out",
+        )
+        with throttle.guess(self.user.email, self.client_ip, self.user, locked=locked) as attempt:
+            attempt.right(self.user.check_password(typed))
+        if attempt.counts:
             raise ValidationError(self.error_messages["password_incorrect"], code="password_incorrect")
-        throttle.give_back(self.user.email, self.client_ip, self.user)
         return typed
 
     def save(self, commit=True):

@@ -6,6 +6,7 @@ in parallel against a limit of ten hash at most ten passwords, on any number of 
 """
 
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
@@ -116,30 +117,56 @@ def keys(address, ip, owner=UNKNOWN):
     return found
 
 
-def reserve(address, ip, owner=UNKNOWN):
-    """Reserve one guess for this address and client; False when either is locked out."""
+class Locked(Exception):
+    """The address or the client has no guess left: refused before any checking."""
+
+
+class Guess:
+    """One reserved guess. The caller says whether it counts: a right guess, or one that failed on our
+    side (the directory down), is given back when the block ends; a wrong one stays counted."""
+
+    def __init__(self):
+        self.counts = True
+
+    def right(self, was_right=True):
+        if was_right:
+            self.counts = False
+
+
+@contextmanager
+def _counted(pairs, reserve_them, locked):
+    """Reserve before the block checks anything; raise `locked` (or Locked) when there is no guess
+    left; give the reservation back at the end unless the guess counts."""
+    if not reserve_them(pairs):
+        raise locked if locked is not None else Locked()
+    attempt = Guess()
+    try:
+        yield attempt
+    finally:
+        if not attempt.counts:
+            _give_back(pairs)
+
+
+def guess(address, ip, owner=UNKNOWN, *, locked=None):
+    """A guess at an address from a client (a password, a code, a passkey), counted for both in one
+    statement: `with throttle.guess(address, ip, owner, locked=...) as attempt: ... attempt.right(ok)`."""
+    return _counted(keys(address, ip, owner), _reserve_together, locked)
+
+
+def guess_each(pairs, locked=None):
+    """A guess counted under each (scope, key), each in its own window (a notification's check code)."""
+    return _counted(pairs, _reserve_each, locked)
+
+
+def _reserve_together(pairs):
     with transaction.atomic():
-        if not _reserve(keys(address, ip, owner), timezone.now()):
+        if not _reserve(pairs, timezone.now()):
             transaction.set_rollback(True)  # give back what the other key reserved
             return False
     return True
 
 
-def give_back(address, ip, owner=UNKNOWN):
-    """A guess succeeded: its reserved slots do not count as failures (one statement for both keys)."""
-    _give_back(keys(address, ip, owner))
-
-
-def reserve_one(scope, key):
-    """Reserve one guess of another kind (a notification's check code) for one key; False when locked."""
-    return _reserve([(scope, key)], timezone.now())
-
-
-def give_back_one(scope, key):
-    _give_back([(scope, key)])
-
-
-def reserve_each(pairs):
+def _reserve_each(pairs):
     """Reserve one guess for each (scope, key), each in its own window; False (and none kept) when
     any is used up."""
     with transaction.atomic():
@@ -148,10 +175,6 @@ def reserve_each(pairs):
             transaction.set_rollback(True)
             return False
     return True
-
-
-def give_back_each(pairs):
-    _give_back(pairs)
 
 
 def take(scope, key):

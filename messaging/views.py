@@ -417,12 +417,11 @@ def check_notification(request):
     form = CheckForm(request.POST or None)
     context = {"form": form}
     if request.method == "POST" and form.is_valid():
-        keys = authenticity.guess_keys(client_ip(request))
-        if not throttle.reserve_each(keys):
-            context["limited"] = True
-        else:
-            found = authenticity.facts(form.cleaned_data["code"])
-            if found:
-                throttle.give_back_each(keys)
+        try:
+            with throttle.guess_each(authenticity.guess_keys(client_ip(request))) as attempt:
+                found = authenticity.facts(form.cleaned_data["code"])
+                attempt.right(bool(found))
             context.update(checked=True, found=found)
+        except throttle.Locked:
+            context["limited"] = True
     return render(request, "messaging/check.html", context)

@@ -9,10 +9,10 @@ from .steps import check_password
 
 def confirm_password(request, user, password):
     """Whether `password` is the signed-in user's password now (counted like a login's guess)."""
-    ip = client_ip(request)
-    if not throttle.reserve(user.email, ip, user):
+    try:
+        with throttle.guess(user.email, client_ip(request), user) as attempt:
+            verdict, _method = check_password(user.email, password, user)
+            attempt.right(verdict.ok or verdict.outage)
+    except throttle.Locked:
         return False
-    verdict, _method = check_password(user.email, password, user)
-    if verdict.ok or verdict.outage:
-        throttle.give_back(user.email, ip, user)
     return verdict.ok and verdict.user.pk == user.pk

@@ -61,12 +61,10 @@ class Verify(Step):
             return self.show(flow, form=form)
         address, ip = flow.state.email, flow.ip()
         owner = flow.account()
-        if not throttle.reserve(address, ip, owner):
-            # Refused before any hashing: a locked address costs the attacker nothing to learn.
-            raise LoginFailed(Reason.LOCKED_OUT, user=owner)
-        verdict, method = check_password(address, form.cleaned_data["password"], owner)
-        if verdict.ok or verdict.outage:
-            throttle.give_back(address, ip, owner)
+        # Refused before any hashing: a locked address costs the attacker nothing to learn.
+        with throttle.guess(address, ip, owner, locked=LoginFailed(Reason.LOCKED_OUT, user=owner)) as attempt:
+            verdict, method = check_password(address, form.cleaned_data["password"], owner)
+            attempt.right(verdict.ok or verdict.outage)
         if not verdict.ok:
             raise LoginFailed(
                 verdict.reason, verdict.detail, user=verdict.user, method=method, outage=verdict.outage
@@ -124,27 +122,32 @@ class TwoStep(Step):
         if not form.is_valid():
             return self.show(flow, form=form)
         user, address, ip = flow.user(), flow.state.email, flow.ip()
-        if not throttle.reserve(address, ip, user):
-            raise LoginFailed(
-                Reason.LOCKED_OUT, "at the two-step code", user=user, method=LoginAttempt.TWO_STEP
-            )
+        locked = LoginFailed(
+            Reason.LOCKED_OUT, "at the two-step code", user=user, method=LoginAttempt.TWO_STEP
+        )
         code = form.cleaned_data["code"]
-        if not twostep.is_enrolled(user):
-            device = twostep.start_enrolment(user, flow.state.enrol_device)
-            if not actions.try_enrol_two_step(user, Client.of(flow.request), user, device, code):
-                form.add_error("code", _("That code is not right. Check that your phone's clock is correct."))
-                return self.show(flow, form=form)
-            throttle.give_back(address, ip, user)
-            flow.state.otp_device, flow.state.backup_codes_pending = device.persistent_id, True
-            flow.state.passed.append(self.name)
-            codes = actions.renew_backup_codes(user, Client.of(flow.request), user)
-            return flow.page("accounts/two_step_backup_codes.html", codes=codes)
-        device = twostep.verify(user, code)
+        with throttle.guess(address, ip, user, locked=locked) as attempt:
+            if not twostep.is_enrolled(user):
+                return self.enrol(flow, form, attempt, code)
+            device = twostep.verify(user, code)
+            attempt.right(device is not None)
         if device is None:
             raise LoginFailed(Reason.TWO_STEP_FAILED, user=user, method=LoginAttempt.TWO_STEP)
-        throttle.give_back(address, ip, user)
         flow.state.otp_device = device.persistent_id
         return None
+
+    def enrol(self, flow, form, attempt, code):
+        """The first code from a new app confirms it; then the backup codes, shown once."""
+        user = flow.user()
+        device = twostep.start_enrolment(user, flow.state.enrol_device)
+        if not actions.try_enrol_two_step(user, Client.of(flow.request), user, device, code):
+            form.add_error("code", _("That code is not right. Check that your phone's clock is correct."))
+            return self.show(flow, form=form)
+        attempt.right()
+        flow.state.otp_device, flow.state.backup_codes_pending = device.persistent_id, True
+        flow.state.passed.append(self.name)
+        codes = actions.renew_backup_codes(user, Client.of(flow.request), user)
+        return flow.page("accounts/two_step_backup_codes.html", codes=codes)
 
 
 class BackupCodes(Step):

@@ -24,8 +24,8 @@ from portal import mail
 from .. import throttle, tokens
 from ..forms import VerificationCodeForm
 from ..login.contract import LoginFailed, Redirect, Step, StepName
-from ..models import LoginAttempt, LoginCode, MethodKey, Throttle
-from ..troubleshooting import Check
+from ..models import LoginCode, MethodKey, Throttle
+from ..troubleshooting import Check, Reason
 from . import register
 from .base import SignInMethod
 
@@ -171,21 +171,19 @@ class EmailCodeStep(Step):
         if not form.is_valid():
             return self.show(flow, form=form)
         ip = flow.ip()
-        if not throttle.reserve(address, ip, user):
-            raise LoginFailed(
-                LoginAttempt.Reason.LOCKED_OUT, "at the emailed code", user=user, method=MethodKey.EMAIL_CODE
-            )
-        with transaction.atomic():
-            right = check_code(address, form.cleaned_data["code"])
+        locked = LoginFailed(Reason.LOCKED_OUT, "at the emailed code", user=user, method=MethodKey.EMAIL_CODE)
+        with throttle.guess(address, ip, user, locked=locked) as attempt:
+            with transaction.atomic():
+                right = check_code(address, form.cleaned_data["code"])
+            attempt.right(right and user is not None)
         if not right or user is None:
-            failure = LoginFailed(LoginAttempt.Reason.BAD_CODE, user=user, method=MethodKey.EMAIL_CODE)
+            failure = LoginFailed(Reason.BAD_CODE, user=user, method=MethodKey.EMAIL_CODE)
             if user is not None and tries_left(address):
                 # Mistyped: the code field again, with the same words as any failure, while tries remain.
                 return self.show(flow, form=CodeForm(), failure=flow.refuse(failure))
             raise failure
-        throttle.give_back(address, ip, user)
         if not user.is_active:
-            raise LoginFailed(LoginAttempt.Reason.INACTIVE, user=user, method=MethodKey.EMAIL_CODE)
+            raise LoginFailed(Reason.INACTIVE, user=user, method=MethodKey.EMAIL_CODE)
         flow.proved(user, MethodKey.EMAIL_CODE)
         return None
 

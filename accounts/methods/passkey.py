@@ -224,10 +224,10 @@ class PasskeyStep(Step):
                 Reason.PASSKEY_FAILED, "no challenge of this login awaits an answer", method=MethodKey.PASSKEY
             )
         address, ip, owner = flow.state.email, flow.ip(), flow.account()
-        if not throttle.reserve(address, ip, owner):
-            raise LoginFailed(Reason.LOCKED_OUT, "at the passkey", user=owner, method=MethodKey.PASSKEY)
-        user, user_verified = authenticate(flow.request, owner, challenge, data.get("credential", ""))
-        throttle.give_back(address, ip, owner)
+        locked = LoginFailed(Reason.LOCKED_OUT, "at the passkey", user=owner, method=MethodKey.PASSKEY)
+        with throttle.guess(address, ip, owner, locked=locked) as attempt:
+            user, user_verified = authenticate(flow.request, owner, challenge, data.get("credential", ""))
+            attempt.right()  # authenticate raises for a passkey that does not verify
         if not user.is_active:
             raise LoginFailed(Reason.INACTIVE, user=user, method=MethodKey.PASSKEY)
         _still_in_directory(user)
