@@ -498,6 +498,17 @@ def try_enrol_two_step(actor, client, user, device, code):
     return True
 
 
+def set_up_two_step(user, client, device, code, *, keep_backup_codes=False):
+    """One enrolment, on the login's step or on the Security page: the first right code from the new app
+    confirms it (the old app stops working) and brings ten new backup codes, unless the person asked
+    to keep theirs and has some left. Returns (confirmed, the codes to show once or [])."""
+    if not try_enrol_two_step(user, client, user, device, code):
+        return False, []
+    if keep_backup_codes and twostep.backup_codes_left(user):
+        return True, []
+    return True, renew_backup_codes(user, client, user)
+
+
 def renew_backup_codes(actor, client, user):
     """New backup codes; the old ones stop working. Returns the codes, shown once."""
     check(actor, SELF, user)

@@ -9,12 +9,14 @@ from base64 import b32encode
 
 import segno
 from django.db import transaction
+from django.utils.translation import gettext_lazy
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import tokens
 
 BACKUP_CODES = 10
+WRONG_CODE = gettext_lazy("That code is not right. Check that your phone's clock is correct.")
 APP_NAME = "Authenticator app"
 BACKUP_NAME = "Backup codes"
 
@@ -46,6 +48,12 @@ def qr_svg(device):
 
 
 normalise = tokens.compact
+
+
+def enrolment_page(device, form):
+    """What the page that sets up an app shows (the login's step, the Security page): the form for the
+    first code, the QR code and the secret to type instead."""
+    return {"form": form, "qr_svg": qr_svg(device), "secret": secret_text(device)}
 
 
 def confirm_enrolment(device, code):

@@ -169,15 +169,8 @@ ENROL_KEY = "security_enrol_device"
 
 
 def _enrol_page(request, device, form=None):
-    return render(
-        request,
-        "accounts/security_enrol.html",
-        {
-            "form": form or VerificationCodeForm(),
-            "qr_svg": twostep.qr_svg(device),
-            "secret": twostep.secret_text(device),
-        },
-    )
+    context = twostep.enrolment_page(device, form or VerificationCodeForm())
+    return render(request, "accounts/security_enrol.html", context)
 
 
 @sensitive_post_parameters("password")
@@ -191,16 +184,17 @@ def security(request):
     if action == "confirm_device" and request.session.get(ENROL_KEY):
         device = twostep.start_enrolment(user, request.session[ENROL_KEY])
         code_form = VerificationCodeForm(request.POST)
-        if code_form.is_valid() and actions.try_enrol_two_step(
-            user, Client.of(request), user, device, code_form.cleaned_data["code"]
-        ):
+        code = code_form.cleaned_data["code"] if code_form.is_valid() else ""
+        confirmed, codes = actions.set_up_two_step(
+            user, Client.of(request), device, code, keep_backup_codes=True
+        )
+        if confirmed:
             del request.session[ENROL_KEY]
             messages.success(request, _("Your new authenticator app is set up; the old one no longer works."))
-            if not twostep.backup_codes_left(user):
-                codes = actions.renew_backup_codes(user, Client.of(request), user)
+            if codes:
                 return render(request, "accounts/two_step_backup_codes.html", {"codes": codes})
             return redirect("accounts:security")
-        code_form.add_error(None, _("That code is not right. Check that your phone's clock is correct."))
+        code_form.add_error(None, twostep.WRONG_CODE)
         return _enrol_page(request, device, code_form)
     if form.is_bound and form.is_valid():
         if confirm_password(request, user, form.cleaned_data["password"]):

@@ -10,7 +10,6 @@ import django_otp
 from django.conf import settings
 from django.contrib.auth import login
 from django.urls import reverse
-from django.utils.translation import gettext as _
 from django_otp.models import Device
 
 from portal.client import Client
@@ -110,12 +109,7 @@ class TwoStep(Step):
             return flow.page("accounts/two_step_verify.html", form=form, failure=failure)
         device = twostep.start_enrolment(user, flow.state.enrol_device)
         flow.state.enrol_device = device.pk
-        return flow.page(
-            "accounts/two_step_enrol.html",
-            form=form,
-            qr_svg=twostep.qr_svg(device),
-            secret=twostep.secret_text(device),
-        )
+        return flow.page("accounts/two_step_enrol.html", **twostep.enrolment_page(device, form))
 
     def submit(self, flow, data):
         form = VerificationCodeForm(data)
@@ -138,15 +132,14 @@ class TwoStep(Step):
 
     def enrol(self, flow, form, attempt, code):
         """The first code from a new app confirms it; then the backup codes, shown once."""
-        user = flow.user()
-        device = twostep.start_enrolment(user, flow.state.enrol_device)
-        if not actions.try_enrol_two_step(user, Client.of(flow.request), user, device, code):
-            form.add_error("code", _("That code is not right. Check that your phone's clock is correct."))
+        device = twostep.start_enrolment(flow.user(), flow.state.enrol_device)
+        confirmed, codes = actions.set_up_two_step(flow.user(), Client.of(flow.request), device, code)
+        if not confirmed:
+            form.add_error("code", twostep.WRONG_CODE)
             return self.show(flow, form=form)
         attempt.right()
         flow.state.otp_device, flow.state.backup_codes_pending = device.persistent_id, True
         flow.state.passed.append(self.name)
-        codes = actions.renew_backup_codes(user, Client.of(flow.request), user)
         return flow.page("accounts/two_step_backup_codes.html", codes=codes)
 
 
