@@ -105,3 +105,8 @@ class ConfirmPasswordForm(forms.Form):
         max_length=4096,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class PasskeyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    credential = forms.CharField(max_length=20000)

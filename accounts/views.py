@@ -3,7 +3,6 @@
 import logging
 import time
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
@@ -20,7 +19,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from portal.client import Client, client_ip
 
 from . import actions, registry, sessions, twostep
-from .forms import ConfirmPasswordForm, ForgotPasswordForm, PortalPasswordChangeForm, VerificationCodeForm
+from .forms import (
+    ConfirmPasswordForm,
+    ForgotPasswordForm,
+    PasskeyForm,
+    PortalPasswordChangeForm,
+    VerificationCodeForm,
+)
 from .login import OFFER_PASSKEY, SIGNED_IN_AT, LoginFlow, confirm_password, recently_signed_in
 from .methods import oidc, passkey, saml
 from .models import MethodKey
@@ -252,11 +257,6 @@ def _int_or_none(text):
         return int(text)
     except (TypeError, ValueError):
         return None
-
-
-class PasskeyForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    credential = forms.CharField(max_length=20000)
 
 
 @sensitive_post_parameters("password")

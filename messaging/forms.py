@@ -144,3 +144,7 @@ class SearchForm(forms.Form):
         self.is_valid()
         data = getattr(self, "cleaned_data", {})
         return (data.get("q") or "").strip(), data.get("before"), data.get("after")
+
+
+class CheckForm(forms.Form):
+    code = forms.CharField(label=_("Check code from the email"), max_length=20)

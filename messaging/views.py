@@ -3,7 +3,6 @@
 import contextlib
 import functools
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -12,7 +11,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -22,7 +20,7 @@ from accounts.login import start_scoped_login
 from portal.client import Client, client_ip
 
 from . import access, actions, authenticity, mailbox, reading, scanning
-from .forms import ComposeForm, ExtendForm, ReplyForm, SearchForm
+from .forms import CheckForm, ComposeForm, ExtendForm, ReplyForm, SearchForm
 from .holding import IncomingAttachment, hold, one_line, open_attachment, read_bodies
 from .models import AccessEvent, Availability, Message, Recipient
 
@@ -405,10 +403,6 @@ def _int_or_404(text):
         return int(text)
     except ValueError:
         raise Http404 from None
-
-
-class CheckForm(forms.Form):
-    code = forms.CharField(label=_lazy("Check code from the email"), max_length=20)
 
 
 @never_cache

@@ -5,7 +5,6 @@ import re
 from datetime import timedelta
 from types import SimpleNamespace
 
-from django import forms
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
@@ -16,12 +15,12 @@ from django.utils import timezone, translation
 from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from . import branding
 from . import metrics as portal_metrics
+from .forms import SampleIdentifyForm
 from .health import readiness
 from .mail import build_email
 from .models import Branding
@@ -109,12 +108,6 @@ def logo(request, version):
     response["X-Content-Type-Options"] = "nosniff"
     patch_cache_control(response, public=True, max_age=YEAR, immutable=True)
     return response
-
-
-class SampleIdentifyForm(forms.Form):
-    """The login page's first field, as the preview shows it (the accounts app's page, without its logic)."""
-
-    email = forms.EmailField(label=gettext_lazy("Email address"))
 
 
 def branding_preview(request, row):
