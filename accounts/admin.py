@@ -69,6 +69,21 @@ class EmailAliasInline(admin.TabularInline):
     extra = 0
 
 
+def confirmed(action, question):
+    """An admin action that asks `question` on a confirmation page, then runs the account action on each
+    chosen account (its name, label and permission are the account action's)."""
+
+    @admin.action(description=action.label, permissions=["change"])
+    def ask_then_run(modeladmin, request, queryset):
+        if "confirm" not in request.POST:
+            return confirm_action(modeladmin, request, queryset, action.__name__, question)
+        run_on_each(modeladmin, request, queryset, action)
+        return None
+
+    ask_then_run.__name__ = action.__name__
+    return ask_then_run
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     form = UserChangeForm
@@ -145,34 +160,18 @@ class UserAdmin(DjangoUserAdmin):
     def two_step(self, user):
         return user.two_step_enrolled
 
-    @admin.action(description=account_actions.reset_two_step.label, permissions=["change"])
-    def reset_two_step(self, request, queryset):
-        if "confirm" not in request.POST:
-            return confirm_action(
-                self,
-                request,
-                queryset,
-                "reset_two_step",
-                _(
-                    "Remove the authenticator apps and backup codes of these users? "
-                    "They set up two-step again at their next login."
-                ),
-            )
-        run_on_each(self, request, queryset, account_actions.reset_two_step)
-        return None
+    reset_two_step = confirmed(
+        account_actions.reset_two_step,
+        _(
+            "Remove the authenticator apps and backup codes of these users? "
+            "They set up two-step again at their next login."
+        ),
+    )
 
-    @admin.action(description=account_actions.send_temporary_password.label, permissions=["change"])
-    def send_temporary_password(self, request, queryset):
-        if "confirm" not in request.POST:
-            return confirm_action(
-                self,
-                request,
-                queryset,
-                "send_temporary_password",
-                _("Send a temporary password by email to these users?"),
-            )
-        run_on_each(self, request, queryset, account_actions.send_temporary_password)
-        return None
+    send_temporary_password = confirmed(
+        account_actions.send_temporary_password,
+        _("Send a temporary password by email to these users?"),
+    )
 
     @admin.action(description=account_actions.set_password_to_change.label, permissions=["change"])
     def set_password_to_change(self, request, queryset):
@@ -191,39 +190,24 @@ class UserAdmin(DjangoUserAdmin):
         )
         return None
 
-    @admin.action(description=account_actions.deactivate.label, permissions=["change"])
-    def deactivate(self, request, queryset):
-        if "confirm" not in request.POST:
-            return confirm_action(
-                self, request, queryset, "deactivate",
-                _("Deactivate these accounts? They can no longer sign in; their sessions end at once."),
-            )  # fmt: skip
-        run_on_each(self, request, queryset, account_actions.deactivate)
-        return None
+    deactivate = confirmed(
+        account_actions.deactivate,
+        _("Deactivate these accounts? They can no longer sign in; their sessions end at once."),
+    )
 
-    @admin.action(description=account_actions.remove_passkeys.label, permissions=["change"])
-    def remove_passkeys(self, request, queryset):
-        if "confirm" not in request.POST:
-            return confirm_action(
-                self, request, queryset, "remove_passkeys",
-                _("Remove every passkey of these users? They sign in with their password and add new ones."),
-            )  # fmt: skip
-        run_on_each(self, request, queryset, account_actions.remove_passkeys)
-        return None
+    remove_passkeys = confirmed(
+        account_actions.remove_passkeys,
+        _("Remove every passkey of these users? They sign in with their password and add new ones."),
+    )
 
     @admin.action(description=account_actions.reactivate.label, permissions=["change"])
     def reactivate(self, request, queryset):
         run_on_each(self, request, queryset, account_actions.reactivate)
 
-    @admin.action(description=account_actions.end_all_sessions.label, permissions=["change"])
-    def end_all_sessions(self, request, queryset):
-        if "confirm" not in request.POST:
-            return confirm_action(
-                self, request, queryset, "end_all_sessions",
-                _("Log these people out everywhere? Each must log in again on every device."),
-            )  # fmt: skip
-        run_on_each(self, request, queryset, account_actions.end_all_sessions)
-        return None
+    end_all_sessions = confirmed(
+        account_actions.end_all_sessions,
+        _("Log these people out everywhere? Each must log in again on every device."),
+    )
 
     # Django's own pages change accounts through the actions too: the change and add forms, the groups
     # and permissions, the aliases, the password page and deletion. Each is checked and recorded.
