@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 from portal import audit, branding
 from portal.client import Client, client_ip
 from portal.logging import without_link_tokens
+from portal.models import Outbox
 
 from . import registry, tokens
 from .troubleshooting import Reason, describe_browser, explanation_for_log
@@ -543,7 +544,20 @@ class Throttle(models.Model):
         return bool(self.locked_until and self.locked_until > timezone.now())
 
 
-class PasswordHelpRequest(models.Model):
+class OutboxFields(Outbox):
+    """A row that may be the outbox of its email (see accounts.mail.send_from_outbox): no next attempt
+    when there is no email to send."""
+
+    next_attempt_at = models.DateTimeField(
+        _("next attempt at"), null=True, blank=True, db_index=True, help_text=_("Empty: no email.")
+    )
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class PasswordHelpRequest(OutboxFields):
     """One row per forgotten-password request: what was sent (or why nothing was)."""
 
     class Outcome(models.TextChoices):
@@ -564,13 +578,6 @@ class PasswordHelpRequest(models.Model):
     requested_by = models.CharField(
         _("requested by"), max_length=254, blank=True, help_text=_("An administrator, if not the person.")
     )
-    # The row is the outbox of its email: the notification worker sends it, and tries again later.
-    next_attempt_at = models.DateTimeField(
-        _("email: next attempt at"), null=True, blank=True, db_index=True, help_text=_("Empty: no email.")
-    )
-    sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
-    attempts = models.PositiveIntegerField(_("email: attempts"), default=0)
-    last_error = models.CharField(_("email: last error"), max_length=500, blank=True)
 
     class Meta:
         verbose_name = _("password help request")
@@ -579,18 +586,6 @@ class PasswordHelpRequest(models.Model):
 
     def __str__(self):
         return f"{self.email_entered} {self.outcome}"
-
-
-class OutboxFields(models.Model):
-    """The fields of an email waiting in an outbox (see accounts.mail.send_from_outbox)."""
-
-    next_attempt_at = models.DateTimeField(_("email: next attempt at"), null=True, blank=True, db_index=True)
-    sent_at = models.DateTimeField(_("email sent at"), null=True, blank=True)
-    attempts = models.PositiveIntegerField(_("email: attempts"), default=0)
-    last_error = models.CharField(_("email: last error"), max_length=500, blank=True)
-
-    class Meta:
-        abstract = True
 
 
 class LoginCode(OutboxFields):

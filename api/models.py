@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from portal.models import Outbox
+
 
 class Scope(models.TextChoices):
     """What a key may do."""
@@ -104,7 +106,7 @@ class WebhookEndpoint(models.Model):
         return self.description or self.url
 
 
-class WebhookDelivery(models.Model):
+class WebhookDelivery(Outbox):
     """One event for one endpoint: the outbox the worker sends from, retrying for a day."""
 
     # Without a database constraint: deliveries are queued from a cached list of endpoints, in the
@@ -116,12 +118,9 @@ class WebhookDelivery(models.Model):
     webhook_id = models.CharField(_("webhook-id"), max_length=64, unique=True)
     payload = models.JSONField(_("payload"))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
-    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now, db_index=True)
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
     failed_at = models.DateTimeField(_("given up at"), null=True, blank=True)
     last_status = models.PositiveSmallIntegerField(_("last status"), null=True, blank=True)
-    last_error = models.CharField(_("last error"), max_length=300, blank=True)
 
     class Meta:
         verbose_name = _("webhook delivery")

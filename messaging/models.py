@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from portal import audit
+from portal.models import Outbox
 
 
 def default_expiry():
@@ -346,7 +347,7 @@ AUDIT_EVENTS = {
 }
 
 
-class Notification(models.Model):
+class Notification(Outbox):
     """The outbox: an email to send about a message. A worker sends it, retrying while the relay is down."""
 
     class Kind(models.TextChoices):
@@ -358,10 +359,7 @@ class Notification(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind)
     recipient = models.ForeignKey(Recipient, on_delete=models.CASCADE, related_name="notifications")
     created_at = models.DateTimeField(_("queued at"), default=timezone.now)
-    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now, db_index=True)
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True, db_index=True)
-    last_error = models.CharField(_("last error"), max_length=500, blank=True)
     check_hash = models.CharField(
         _("check code (keyed hash)"),
         max_length=64,
@@ -457,7 +455,7 @@ class LegalHold(models.Model):
         return self.lifted_at is None
 
 
-class SpooledMail(models.Model):
+class SpooledMail(Outbox):
     """Mail the intake accepted, as it came, encrypted under a key of its own: committed in one INSERT
     before the 250, held by the worker (or by the intake at the end of the session) in a transaction
     that deletes this row. A row that cannot be held is retried, and after too many tries kept and shown
@@ -474,9 +472,6 @@ class SpooledMail(models.Model):
     key_id = models.CharField(_("key-encryption key"), max_length=64)
     wrapped_key = models.BinaryField(_("wrapped key"))
     raw = models.BinaryField(_("the message as received (encrypted)"))
-    attempts = models.PositiveIntegerField(_("attempts"), default=0)
-    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now, db_index=True)
-    last_error = models.CharField(_("last error"), max_length=500, blank=True)
     failed_at = models.DateTimeField(
         _("given up at"), null=True, blank=True, help_text=_("It could not be held: see the last error.")
     )

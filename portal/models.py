@@ -8,6 +8,18 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
+class Outbox(models.Model):
+    """What every outbox row keeps (an email, spooled mail, a webhook): a worker sends it when it is due
+    and, while the other side is down, tries again later."""
+
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now, db_index=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+
+    class Meta:
+        abstract = True
+
+
 class Branding(models.Model):
     """The organisation's own look: one row, edited in the admin (see portal.branding)."""
 
