@@ -291,7 +291,7 @@ def identity_provider(idp_server, settings, db, make_profile):
 
     Set settings.PORTAL_BASE_URL before asking for it (the ACS address is in the portal's metadata).
     """
-    from accounts.backends import saml
+    from accounts.methods import saml
 
     settings.SAML_IDP_METADATA = str(idp_server.metadata_file)
     idp_server.trust(saml.sp_metadata())

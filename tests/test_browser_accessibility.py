@@ -95,7 +95,7 @@ def test_an_external_recipients_pages_have_no_violations(page, hold_message, mai
 def test_the_single_sign_on_pages_have_no_violations(
     page, live_server, identity_provider, make_user, settings
 ):
-    from accounts.backends import saml
+    from accounts.methods import saml
     from accounts.models import AuthProfile
 
     settings.PORTAL_BASE_URL = live_server.url

@@ -93,7 +93,7 @@ def test_single_sign_on_through_the_identity_providers_site(
 ):
     """The IdP (another site) posts its answer back: the session cookie (SameSite=Lax) is not sent
     with that post, so the portal hands it on to the login on its own site, by script."""
-    from accounts.backends import saml
+    from accounts.methods import saml
 
     settings.PORTAL_BASE_URL = live_server.url
     identity_provider.trust(saml.sp_metadata())

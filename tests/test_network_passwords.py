@@ -51,7 +51,7 @@ def test_refusals_show_the_generic_message_and_record_the_reason(
 
 
 def test_an_empty_password_is_refused_before_any_bind(directory, corp_profile):
-    from accounts.backends.network import verify
+    from accounts.methods.network import verify
 
     directory.freeze()  # any bind would now hang until the timeout
     start = time.monotonic()
@@ -61,7 +61,7 @@ def test_an_empty_password_is_refused_before_any_bind(directory, corp_profile):
 
 
 def test_filter_injection_in_the_address_finds_nobody(directory, corp_profile):
-    from accounts.backends.network import verify
+    from accounts.methods.network import verify
 
     for crafted in ("*", "*)(mail=*", "alice@corp.example)(|(mail=*", "\\2a"):
         verdict = verify(crafted, None, "alice network pass")

@@ -170,7 +170,7 @@ def test_the_address_may_come_in_an_attribute_instead_of_the_name_id(identity_pr
 def test_with_a_key_of_its_own_the_portal_signs_its_requests(
     identity_provider, make_user, settings, tmp_path
 ):
-    from accounts.backends import saml
+    from accounts.methods import saml
 
     from .certificates import self_signed
 
@@ -441,7 +441,7 @@ def is_signed_in(client):
 
 
 def test_the_portal_publishes_its_single_logout_service(identity_provider):
-    from accounts.backends import saml
+    from accounts.methods import saml
 
     metadata = saml.sp_metadata()
     assert "SingleLogoutService" in metadata and "/saml/sls/" in metadata
@@ -487,7 +487,7 @@ def idp_logout(identity_provider, url):
 def test_with_a_key_of_its_own_the_portal_signs_its_logout_requests(
     identity_provider, make_user, settings, tmp_path
 ):
-    from accounts.backends import saml
+    from accounts.methods import saml
 
     from .certificates import self_signed
 

@@ -1,4 +1,5 @@
-"""The sign-in methods' old import path: they live in `accounts.methods` now."""
+"""The sign-in methods' old import path, kept for code written against it (STYLE.md's examples, earlier
+test suites): they live in `accounts.methods` now, which the portal itself uses everywhere."""
 
 import sys
 
