@@ -66,13 +66,13 @@ class OpenIdProvider:
         new_key(self.folder)
         self.start()
 
-    def sign_in_as(self, address, *, verified=True, name="Olive Open"):
-        """The browser's session at the provider: a new one, signed in as `address`."""
+    def sign_in_as(self, address, *, verified=True, name="Olive Open", address_in="id_token"):
+        """The browser's session at the provider: a new one, signed in as `address` (which the provider
+        puts in the ID token, or only at its userinfo endpoint)."""
         self.browser = requests.Session()
+        fields = {"email": address, "verified": "yes" if verified else "no", "name": name}
         answer = self.browser.post(
-            f"{self.base}/test-login/",
-            {"email": address, "verified": "yes" if verified else "no", "name": name},
-            timeout=10,
+            f"{self.base}/test-login/", {**fields, "address_in": address_in}, timeout=10
         )
         answer.raise_for_status()
 

@@ -2,7 +2,8 @@
 run in a separate process (`python tests/openid_provider_site.py FOLDER PORT PORTAL_BASE_URL`).
 
 It knows one client, the portal (`portal` / `portal-secret`, PKCE required, consent skipped). The test
-signs a person in at the provider with POST /test-login/ {email, verified}; the provider's key is in
+signs a person in at the provider with POST /test-login/ {email, verified, name, address_in}; the
+provider's key is in
 FOLDER/key.pem (a new file and a restart is a key rotation).
 """
 
@@ -98,6 +99,7 @@ def test_login(request):
     user, _new = get_user_model().objects.get_or_create(username=email, defaults={"email": email})
     user.email, user.last_name = email, request.POST.get("verified", "yes")
     user.first_name = request.POST.get("name", "")
+    user.is_staff = request.POST.get("address_in") == "userinfo"  # the address only at userinfo
     user.save()
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return HttpResponse("signed in")
@@ -125,6 +127,13 @@ def _validator():
                 "email_verified": user.last_name != "no",
                 "name": user.first_name,
             }
+
+        def get_id_token_dictionary(self, token, token_handler, request):
+            claims, expires = super().get_id_token_dictionary(token, token_handler, request)
+            if request.user.is_staff:  # as some providers do: the address only at the userinfo endpoint
+                claims.pop("email", None)
+                claims.pop("email_verified", None)
+            return claims, expires
 
     return Validator
 

@@ -104,6 +104,19 @@ def test_an_address_the_provider_has_not_verified_is_refused(openid_provider, ma
     assert "no verified address" in last_attempt().detail
 
 
+def test_the_address_may_come_from_the_userinfo_endpoint(openid_provider, make_user):
+    olive = make_user("olive@oidc.example")
+    openid_provider.sign_in_as("olive@oidc.example", address_in="userinfo")
+    client = Client()
+    oidc_log_in(client, openid_provider, "olive@oidc.example")
+    assert signed_in_user(client) == olive, last_attempt().detail
+    openid_provider.sign_in_as("olive@oidc.example", address_in="userinfo", verified=False)
+    client = Client()
+    oidc_log_in(client, openid_provider, "olive@oidc.example")
+    assert signed_in_user(client) is None
+    assert "no verified address" in last_attempt().detail
+
+
 def test_an_answer_counts_once_and_only_in_the_browser_that_asked(openid_provider, make_user):
     make_user("olive@oidc.example")
     openid_provider.sign_in_as("olive@oidc.example")

@@ -205,7 +205,7 @@ def _token_auth_method(config):
     return "client_secret_basic" if "client_secret_basic" in supported else "client_secret_post"
 
 
-def _fetch_id_token(config, code, verifier):
+def _fetch_tokens(config, code, verifier):
     client = OAuth2Session(
         settings.OIDC_CLIENT_ID,
         settings.OIDC_CLIENT_SECRET,
@@ -217,7 +217,22 @@ def _fetch_id_token(config, code, verifier):
     token = client.fetch_token(config["token_endpoint"], code=code, code_verifier=verifier)
     if not token.get("id_token"):
         raise ValueError("the token endpoint gave no ID token")
-    return token["id_token"]
+    return token
+
+
+def _with_userinfo(config, claims, access_token):
+    """Some providers give the address only at their userinfo endpoint (OpenID Connect Core 5.3): ask
+    it, for the same `sub`, when the ID token does not say."""
+    endpoint = config.get("userinfo_endpoint")
+    if settings.OIDC_EMAIL_CLAIM in claims or not access_token or not safe_url(endpoint):
+        return claims
+    answer = requests.get(endpoint, headers={"Authorization": f"Bearer {access_token}"}, timeout=TIMEOUT)
+    answer.raise_for_status()
+    info = answer.json()
+    if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
+        raise ValueError("the userinfo endpoint answered for another subject")
+    address = {name: info[name] for name in (settings.OIDC_EMAIL_CLAIM, "email_verified") if name in info}
+    return {**claims, **address}
 
 
 def _checked_claims(id_token, nonce):
@@ -261,12 +276,18 @@ def verify(answer, pending, address):
         return refused("the answer holds no code")
     try:
         config = discovery()
-        id_token = _fetch_id_token(config, answer["code"], pending["verifier"])
-        claims = _checked_claims(id_token, pending["nonce"])
+        tokens = _fetch_tokens(config, answer["code"], pending["verifier"])
+        id_token = tokens["id_token"]
+        claims = _with_userinfo(
+            config, _checked_claims(id_token, pending["nonce"]), tokens.get("access_token")
+        )
     except Unavailable as error:
         return refused(str(error), outage=True)
+    except requests.HTTPError as error:  # a refusal without a JSON error, or the provider failing
+        status = error.response.status_code if error.response is not None else 0
+        return refused(f"the provider answered HTTP {status} ({error.request.url})", outage=status >= 500)
     except requests.RequestException as error:
-        return refused(f"the token endpoint cannot be reached: {type(error).__name__}", outage=True)
+        return refused(f"the provider cannot be reached: {type(error).__name__}", outage=True)
     except Exception as error:  # a refused code, a forged or expired token: the library says which
         return refused(f"{type(error).__name__}: {error}")
     asserted = _verified_address(claims)
