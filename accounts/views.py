@@ -98,12 +98,16 @@ def logout_view(request):
         return render(request, "accounts/logout.html")
     kept = request.session.get(sessions.SINGLE_LOGOUT) or {}
     method = registry.REGISTRY.get(kept.get("method"))
-    at_provider = method.end_session_url(kept) if method is not None and method.enabled() else ""
+    at_provider = method.end_session(kept) if method is not None and method.enabled() else None
     logout(request)
     messages.info(request, _("You have logged out."))
-    # After a login by an identity provider, its session ends too (single logout); it sends the
-    # browser back to the portal.
-    return redirect(at_provider or "accounts:login")
+    if at_provider is None:
+        return redirect("accounts:login")
+    # After a login by an identity provider, its session ends there too (single logout); the provider
+    # sends the browser back to the portal.
+    response = at_provider.respond(request)
+    response._csp_update = {"form-action": method.form_origins()}  # a page whose form posts there
+    return response
 
 
 @csrf_exempt

@@ -54,9 +54,9 @@ class IdentityProvider:
         self.last_request_url = ""
         self.last_logout = None  # the portal's last LogoutRequest: {"name_id", "session_index", "signed"}
 
-    def _config(self, sp_metadata_file=None):
+    def _config(self, sp_metadata_file=None, slo_binding=BINDING_HTTP_REDIRECT):
         sso = [(f"{self.base}/sso", BINDING_HTTP_REDIRECT)]
-        slo = [(f"{self.base}/slo", BINDING_HTTP_REDIRECT)]
+        slo = [(f"{self.base}/slo", slo_binding)]
         config = IdPConfig()
         config.load(
             {
@@ -81,6 +81,12 @@ class IdentityProvider:
             }
         )
         return config
+
+    def metadata_logging_out_by_post(self):
+        """Another copy of its metadata whose logout service takes HTTP-POST only (as some IdPs do)."""
+        path = self.folder / "idp-metadata-post-logout.xml"
+        path.write_text(str(entity_descriptor(self._config(slo_binding=BINDING_HTTP_POST))))
+        return path
 
     def trust(self, sp_metadata):
         """Know the portal (its entity ID and ACS) from its metadata, as an IdP administrator would."""
@@ -115,13 +121,13 @@ class IdentityProvider:
         )
         return dict(info["headers"])["Location"]
 
-    def _single_logout(self, query, start_response):
-        """The portal's LogoutRequest (HTTP-Redirect): noted, and answered with a LogoutResponse."""
+    def _single_logout(self, query, start_response, binding=BINDING_HTTP_REDIRECT):
+        """The portal's LogoutRequest: noted, and answered with a LogoutResponse (HTTP-Redirect)."""
         text = query["SAMLRequest"][0]
         relay_state = query.get("RelayState", [""])[0]
-        request = self.server.parse_logout_request(text, BINDING_HTTP_REDIRECT)
+        request = self.server.parse_logout_request(text, binding)
         message = {"SAMLRequest": text, **({"RelayState": relay_state} if "RelayState" in query else {})}
-        signed = False
+        signed = binding == BINDING_HTTP_POST and request.message.signature is not None
         if "Signature" in query:
             message.update(Signature=query["Signature"][0], SigAlg=query["SigAlg"][0])
             certificates = self.server.metadata.certs(self._portal(), "spsso", use="signing")
@@ -145,6 +151,10 @@ class IdentityProvider:
     def __call__(self, environ, start_response):
         """The IdP's SSO endpoint (HTTP-Redirect in, HTTP-POST out), a WSGI application."""
         query = parse_qs(environ.get("QUERY_STRING", ""))
+        if environ.get("PATH_INFO") == "/slo" and environ["REQUEST_METHOD"] == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            form = parse_qs(environ["wsgi.input"].read(length).decode())
+            return self._single_logout(form, start_response, BINDING_HTTP_POST)
         if environ.get("PATH_INFO") == "/slo":
             return self._single_logout(query, start_response)
         request = self.server.parse_authn_request(query["SAMLRequest"][0], BINDING_HTTP_REDIRECT)

@@ -1,6 +1,8 @@
 """SAML single sign-on against a real pysaml2 identity provider on loopback."""
 
 import base64
+import html
+import re
 import urllib.error
 import urllib.request
 from datetime import timedelta
@@ -501,6 +503,51 @@ def test_with_a_key_of_its_own_the_portal_signs_its_logout_requests(
     assert "Signature=" in out["Location"] and "SigAlg=" in out["Location"]
     idp_logout(identity_provider, out["Location"])
     assert identity_provider.last_logout["signed"] is True
+
+
+def test_an_idp_that_takes_logout_requests_by_post_gets_a_signed_one_by_post(
+    identity_provider, make_user, settings, tmp_path
+):
+    from accounts.methods import saml
+
+    from .certificates import self_signed
+
+    make_user("sam@sso.example")
+    settings.SAML_CERT_FILE, settings.SAML_KEY_FILE = map(str, self_signed(tmp_path, "sp", algorithm="rsa"))
+    settings.SAML_IDP_METADATA = str(identity_provider.metadata_logging_out_by_post())
+    identity_provider.trust(saml.sp_metadata())
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    sso_log_in(client, "sam@sso.example")
+    page = client.post("/logout/")
+    assert page.status_code == 200 and signed_in_user(client) is None
+    assert (
+        f"{identity_provider.base}" in page["Content-Security-Policy"].split("form-action")[1].split(";")[0]
+    )
+    form = re.search(
+        r'<form method="post" action="([^"]+)" data-autosubmit>.*?</form>', page.content.decode(), re.S
+    )
+    fields = {"SAMLRequest": re.search(r'name="SAMLRequest" value="([^"]+)"', form.group(0)).group(1)}
+    request = urllib.request.Request(
+        html.unescape(form.group(1)), data=urlencode(fields).encode(), method="POST"
+    )
+    assert request.full_url == f"{identity_provider.base}/slo"
+    back = idp_post(request)
+    assert identity_provider.last_logout["name_id"] == "sam@sso.example"
+    assert identity_provider.last_logout["signed"] is True
+    assert client.get(back, follow=True).redirect_chain[-1][0] == "/login/"
+
+
+def idp_post(request):
+    class NoFollow(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    try:
+        urllib.request.build_opener(NoFollow).open(request, timeout=10)
+    except urllib.error.HTTPError as redirect:
+        return redirect.headers["Location"]
+    raise AssertionError("the IdP did not answer with a redirect")
 
 
 def test_a_logout_at_the_idp_ends_the_persons_sessions_here(identity_provider, make_user):

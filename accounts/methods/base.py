@@ -14,7 +14,10 @@ class SignInMethod:
     - `creates_accounts`: a first sign-in may make the account (the directory, the IdP);
     - `steps()`: the login steps it adds before the password step;
     - `doctor_check(d)`: what the login doctor says of it for one address (a troubleshooting.Check);
-    - `password_help(user)`: what "forgotten password" sends for it, or None when it has nothing to say.
+    - `password_help(user)`: what "forgotten password" sends for it, or None when it has nothing to say;
+    - `end_session(kept)`: where logging out sends the browser to end the session at the provider too
+      (single logout; a Redirect, or a Page that posts there), from what its login kept; None for none;
+    - `form_origins()`: where its pages' forms may lead (the CSP's form-action).
     """
 
     key = None
@@ -41,8 +44,8 @@ class SignInMethod:
     def password_help(self, user):
         return None
 
-    def end_session_url(self, kept):
-        return ""
+    def end_session(self, kept):
+        return None
 
     def form_origins(self):
         return []

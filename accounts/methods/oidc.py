@@ -40,7 +40,7 @@ log = logging.getLogger("portal.oidc")
 TIMEOUT = 5  # seconds, for each request to the provider
 REFRESH_SECONDS = 3600  # the discovery document and the keys are read again every hour
 RETRY_FAILED_SECONDS = 60  # a provider that is down is asked again after a minute, not on every login
-REFETCH_KEYS_SECONDS = 10  # an unknown key id fetches the keys again, at most this often
+REFETCH_KEYS_SECONDS = 1  # an unknown key id fetches the keys again, at most this often
 CLOCK_SKEW_SECONDS = 60
 SCOPE = "openid email profile"
 # Asymmetric signatures only: an HMAC-signed ID token would be keyed by the client secret.
@@ -306,20 +306,20 @@ def verify(answer, pending, address):
     return Verdict(user=user, logout={"subject": f"oidc:{claims['sub']}", "id_token": id_token})
 
 
-def end_session_url(kept):
-    """The provider's end-session address for this session (RP-initiated logout), or '' without one."""
+def end_session(kept):
+    """To the provider's end-session address for this session (RP-initiated logout); None without one."""
     try:
         endpoint = discovery().get("end_session_endpoint")
     except Unavailable:
-        return ""
+        return None
     if not safe_url(endpoint):
-        return ""
+        return None
     query = {
         "id_token_hint": kept.get("id_token", ""),
         "client_id": settings.OIDC_CLIENT_ID,
         "post_logout_redirect_uri": logged_out_uri(),
     }
-    return f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}"
+    return Redirect(f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}")
 
 
 def provider_origins():
@@ -417,8 +417,8 @@ class OpenIdConnect(SignInMethod):
     def password_help(self, user):
         return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
 
-    def end_session_url(self, kept):
-        return end_session_url(kept)
+    def end_session(self, kept):
+        return end_session(kept)
 
     def form_origins(self):
         return provider_origins()

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 from portal import audit
 
 from .. import actions
-from ..login.contract import LoginFailed, Redirect, Step, StepName
+from ..login.contract import LoginFailed, Page, Redirect, Step, StepName
 from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
 from ..troubleshooting import Check, Reason
@@ -297,28 +297,39 @@ def _logout_data(response):
     return {"subject": f"saml:{name_id.text}", "name_id": str(name_id), "session_index": index or ""}
 
 
-def end_session_url(kept):
-    """A LogoutRequest for this session to the IdP's SingleLogoutService (HTTP-Redirect), signed when
-    the portal has its key: the address to send the browser to, or '' when the IdP offers none."""
+def end_session(kept):
+    """A LogoutRequest for this session to the IdP's SingleLogoutService, signed when the portal has its
+    key: a Redirect (HTTP-Redirect), else a page whose form posts it (HTTP-POST); None when the IdP
+    offers no logout service."""
     if not kept.get("name_id"):
-        return ""
+        return None
     try:
         sp_config = config()
     except Unavailable:
-        return ""
+        return None
     idp = _idp_entity_id(sp_config)
-    services = sp_config.metadata.single_logout_service(idp, _saml2().BINDING_HTTP_REDIRECT, "idpsso")
-    if not services:
-        return ""
-    destination = services[0]["location"]
+    offered = sp_config.metadata.single_logout_service(idp, None, "idpsso") or {}  # by binding
+    for binding in (_saml2().BINDING_HTTP_REDIRECT, _saml2().BINDING_HTTP_POST):
+        if services := offered.get(binding):
+            return _logout_request(sp_config, idp, binding, services[0]["location"], kept)
+    return None
+
+
+def _logout_request(sp_config, idp, binding, destination, kept):
     client = _saml2().Saml2Client(sp_config)
+    redirect_binding = binding == _saml2().BINDING_HTTP_REDIRECT
     _request_id, request = client.create_logout_request(
         destination,
         idp,
         name_id=_saml2().name_id_from_string(kept["name_id"]),
         session_indexes=[kept["session_index"]] if kept.get("session_index") else None,
-        sign=False,  # the HTTP-Redirect binding signs the query instead
+        sign=signs_requests() and not redirect_binding,  # HTTP-Redirect signs the query instead
+        sign_alg=_saml2().SIG_RSA_SHA256,
+        digest_alg=_saml2().DIGEST_SHA256,
     )
+    if not redirect_binding:
+        encoded = base64.b64encode(str(request).encode()).decode()
+        return Page("accounts/saml_logout_relay.html", {"action": destination, "saml_request": encoded})
     info = client.apply_binding(
         _saml2().BINDING_HTTP_REDIRECT,
         str(request),
@@ -327,7 +338,7 @@ def end_session_url(kept):
         sign=signs_requests(),
         sigalg=_saml2().SIG_RSA_SHA256,
     )
-    return dict(info["headers"])["Location"]
+    return Redirect(dict(info["headers"])["Location"])
 
 
 def take_logout_request(params, binding):
@@ -523,8 +534,8 @@ class SingleSignOn(SignInMethod):
     def password_help(self, user):
         return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
 
-    def end_session_url(self, kept):
-        return end_session_url(kept)
+    def end_session(self, kept):
+        return end_session(kept)
 
     def form_origins(self):
         return idp_origins()
