@@ -122,24 +122,31 @@ def browser_matrix():
     ]
 
 
-SUPPORTED, OUTDATED, RETIRED_BROWSER, UNKNOWN = "supported", "outdated", "retired", "unknown"
+class BrowserStatus(models.TextChoices):
+    """What the portal says of a browser (the login pages, the browser page)."""
+
+    SUPPORTED = "supported", _("Supported")
+    OUTDATED = "outdated", _("Too old")
+    RETIRED = "retired", _("No longer supported by its maker")
+    UNKNOWN = "unknown", _("Not on the list")
 
 
 def browser_support(user_agent):
     """(the browser, its status, its matrix row or None): supported, outdated, retired or unknown."""
     browser = parse_browser(user_agent)
     if browser.family in RETIRED:
-        return browser, RETIRED_BROWSER, None
+        return browser, BrowserStatus.RETIRED, None
     for row in browser_matrix():
         if row.matches(browser):
             major = int(browser.major) if browser.major.isdigit() else 0
-            return browser, SUPPORTED if major >= row.minimum else OUTDATED, row
-    return browser, UNKNOWN, None
+            status = BrowserStatus.SUPPORTED if major >= row.minimum else BrowserStatus.OUTDATED
+            return browser, status, row
+    return browser, BrowserStatus.UNKNOWN, None
 
 
 def is_unsupported_browser(user_agent):
     """The login pages warn about a browser that is too old or retired (an unknown one may well work)."""
-    return browser_support(user_agent)[1] in {OUTDATED, RETIRED_BROWSER}
+    return browser_support(user_agent)[1] in {BrowserStatus.OUTDATED, BrowserStatus.RETIRED}
 
 
 @dataclass(frozen=True)

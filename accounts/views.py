@@ -30,7 +30,7 @@ from .login import OFFER_PASSKEY, SIGNED_IN_AT, LoginFlow, confirm_password, rec
 from .methods import oidc, passkey, saml
 from .models import MethodKey
 from .passwords import password_help
-from .troubleshooting import browser_matrix, browser_support
+from .troubleshooting import BrowserStatus, browser_matrix, browser_support
 
 log = logging.getLogger("portal.accounts")
 
@@ -138,6 +138,7 @@ def browsers(request):
     """The browser matrix, and whether the visitor's own browser is on it (public)."""
     browser, status, row = browser_support(request.META.get("HTTP_USER_AGENT"))
     context = {"matrix": browser_matrix(), "browser": browser, "status": status, "row": row}
+    context["statuses"] = BrowserStatus
     return render(request, "accounts/browsers.html", context)
 
 

@@ -1,8 +1,9 @@
 """What a person sees when a login fails: the same words for every reason, and whom to ask."""
 
+from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from ..models import AuthProfile
 from ..troubleshooting import describe_browser
@@ -37,14 +38,23 @@ def failure_context(attempt, outage, sender=""):
     }
 
 
+class Contact(models.TextChoices):
+    """Whom the failure page tells the person to contact."""
+
+    SENDER = "sender", gettext_lazy("The sender of the message")
+    STAFF = "staff", gettext_lazy("The administrator")
+    EITHER = "either", gettext_lazy("The administrator or the sender")
+
+
 def whom_to_contact(address, sender):
     """Who helps: the sender, for a message link; the administrator, for an address of the organisation's
     own domains; else both rules. Decided by the domain, never by an account, so it tells nobody who
     has one."""
     if sender:
-        return {"contact": "sender", "sender": sender}
+        return {"contact": Contact.SENDER, "contacts": Contact, "sender": sender}
     profile = AuthProfile.objects.for_address(address)
     return {
-        "contact": "staff" if profile.names_domain_of(address) else "either",
+        "contact": Contact.STAFF if profile.names_domain_of(address) else Contact.EITHER,
+        "contacts": Contact,
         "administrator": profile.contact(),
     }
