@@ -82,6 +82,10 @@ class OpenIdProvider:
         assert answer.status_code == 302, answer.text[:1000]
         return answer.headers["Location"]
 
+    def register_portal(self, base_url):
+        """Know the portal at another address too (its callback and its logout page there)."""
+        requests.post(f"{self.base}/test-register/", {"portal": base_url}, timeout=10).raise_for_status()
+
     def signed_in(self):
         """Who the browser's session at the provider belongs to ('' after a logout there)."""
         return self.browser.get(f"{self.base}/who/", timeout=10).text

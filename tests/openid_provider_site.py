@@ -105,6 +105,20 @@ def test_login(request):
     return HttpResponse("signed in")
 
 
+def register_portal(request):
+    """The portal at another address too (a browser test's live server): its callback and logout page."""
+    from django.http import HttpResponse
+    from oauth2_provider.models import Application
+
+    portal = request.POST["portal"].rstrip("/")
+    application = Application.objects.get(client_id=CLIENT_ID)
+    redirects = set(application.redirect_uris.split()) | {f"{portal}/oidc/callback/"}
+    logouts = set(application.post_logout_redirect_uris.split()) | {f"{portal}/login/"}
+    application.redirect_uris, application.post_logout_redirect_uris = " ".join(redirects), " ".join(logouts)
+    application.save()
+    return HttpResponse("registered")
+
+
 def who(request):
     from django.http import HttpResponse
 
@@ -145,6 +159,7 @@ def __getattr__(name):
         return [
             path("o/", include("oauth2_provider.urls", namespace="oauth2_provider")),
             path("test-login/", _csrf_exempt(test_login)),
+            path("test-register/", _csrf_exempt(register_portal)),
             path("who/", who),
         ]
     raise AttributeError(name)

@@ -88,6 +88,31 @@ def test_a_directory_user_logs_in_with_the_network_password(page, directory, cor
     assert LoginAttempt.objects.get(outcome="success").method == "network"
 
 
+def test_openid_connect_through_the_providers_site_and_out_again(
+    page, live_server, openid_provider, make_user, settings
+):
+    """The address leads to the provider (another origin: the CSP lets the form's redirect go there),
+    which sends the browser back signed in; logging out goes by the provider's end-session page."""
+    settings.PORTAL_BASE_URL = live_server.url
+    openid_provider.register_portal(live_server.url)
+    make_user("olive@oidc.example", name="Olive Open")
+    answer = page.context.request.post(
+        f"{openid_provider.base}/test-login/", form={"email": "olive@oidc.example", "name": "Olive Open"}
+    )
+    assert answer.ok  # the browser's session at the provider
+    page.goto("/login/")
+    page.get_by_label("Email address").fill("olive@oidc.example")
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("heading", name="Welcome, Olive Open")).to_be_visible()
+    assert LoginAttempt.objects.latest("at").method == "oidc"
+
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_text("You have logged out.")).to_be_visible()
+    assert page.url == f"{live_server.url}/login/"
+    who = page.context.request.get(f"{openid_provider.base}/who/")
+    assert who.text() == ""  # logged out at the provider too
+
+
 def test_single_sign_on_through_the_identity_providers_site(
     page, live_server, identity_provider, make_user, settings
 ):
