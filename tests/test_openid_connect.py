@@ -159,8 +159,8 @@ def test_new_keys_are_fetched_when_the_provider_rotates_them(openid_provider, ma
 
 
 def test_an_id_token_not_signed_by_the_provider_is_refused(openid_provider, settings):
-    """A token signed with another key (even naming the provider's key id), for another client, or
-    expired: each refused."""
+    """A token signed with another key (even naming the provider's key id), unsigned, or signed by the
+    provider for another client, another issuer, too late or another login: each refused."""
     import base64
     import json
     import time
@@ -190,6 +190,24 @@ def test_an_id_token_not_signed_by_the_provider_is_refused(openid_provider, sett
 
     with pytest.raises(Exception, match="none|algorithm|Algorithm"):
         oidc._checked_claims(f"{part({'alg': 'none'})}.{part(claims)}.", "n")
+
+    # Signed with the provider's own key, but not for this login: each claim checked.
+    own = RSAKey.import_key(
+        (openid_provider.folder / "key.pem").read_bytes(), parameters={"kid": provider_kid}
+    )
+
+    def signed(**changed):
+        return jwt.encode({"alg": "RS256", "kid": provider_kid}, {**claims, **changed}, own)
+
+    assert oidc._checked_claims(signed(), "n")["email"] == "olive@oidc.example"  # the control
+    for changed, nonce, words in [
+        ({"aud": "another-client"}, "n", "aud"),
+        ({"iss": "http://127.0.0.1:1/o"}, "n", "iss"),
+        ({"exp": int(time.time()) - 120}, "n", "expired"),
+        ({}, "another login's nonce", "nonce"),
+    ]:
+        with pytest.raises(Exception, match=words):
+            oidc._checked_claims(signed(**changed), nonce)
 
 
 def test_an_http_issuer_is_refused_unless_on_a_loopback_address(openid_provider, make_user, settings):
