@@ -141,9 +141,16 @@ def discovery():
     with _cache.lock:
         _cache.discovery[issuer] = (now, fetched)
         _cache.failed.pop(issuer, None)
-        if date:
-            _cache.skew[issuer] = email.utils.parsedate_to_datetime(date).timestamp() - now
+        _cache.skew[issuer] = _clock_difference(date, now)
     return fetched
+
+
+def _clock_difference(date_header, now):
+    """Seconds the provider's clock (its Date header, whole seconds) is ahead of ours; 0 if it sends none."""
+    try:
+        return email.utils.parsedate_to_datetime(date_header).timestamp() - now
+    except (TypeError, ValueError):
+        return 0
 
 
 def key_set(*, refresh=False):
