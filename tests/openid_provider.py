@@ -37,15 +37,17 @@ class OpenIdProvider:
         new_key(folder)
 
     def start(self):
-        self.process = subprocess.Popen(
-            [sys.executable, str(SITE), str(self.folder), str(self.port), self.portal],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        log = self.folder / "provider.log"  # a file, not a pipe nobody reads after start (it could fill)
+        with log.open("a") as errors:
+            self.process = subprocess.Popen(
+                [sys.executable, str(SITE), str(self.folder), str(self.port), self.portal],
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+            )
         line = self.process.stdout.readline()
         if line.strip() != "ready":
-            raise RuntimeError(f"the OpenID provider did not start: {self.process.stderr.read()[-2000:]}")
+            raise RuntimeError(f"the OpenID provider did not start: {log.read_text()[-2000:]}")
         deadline = time.time() + 20
         while time.time() < deadline:
             try:
