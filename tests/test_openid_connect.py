@@ -266,3 +266,23 @@ def test_the_doctor_and_the_check_page_check_the_provider(openid_provider, make_
     oidc.forget_provider()
     page = client.get("/admin/diagnose/", {"email": "olive@oidc.example"}).content.decode()
     assert "cannot read the discovery document" in page
+
+
+def test_a_message_link_leads_through_the_provider_to_the_message(
+    openid_provider, make_user, hold_message, mailbox
+):
+    from .test_messages import body_text, deliver
+
+    make_user("olive@oidc.example", name="Olive Open")
+    message = hold_message(["olive@oidc.example"], subject="For Olive", text="Only for Olive.")
+    deliver(mailbox, 1)
+    (notice,) = mailbox.to("olive@oidc.example")  # staff of the organisation get no temporary password
+    link = re.search(r"http://testserver(/m/[A-Za-z0-9_-]{43}/)", body_text(notice)).group(1)
+    openid_provider.sign_in_as("olive@oidc.example")
+    client = Client()
+    assert client.get(link)["Location"] == "/login/"
+    assert client.get("/login/")["Location"] == "/login/sso/"  # the address is the link's, fixed
+    back = openid_provider.authorize(client.get("/login/sso/")["Location"])
+    page = client.get(path_and_query(back), follow=True).content.decode()
+    assert "Only for Olive." in page and "For Olive" in page
+    assert message.access_events.filter(action="open").count() == 1
