@@ -17,6 +17,11 @@ urlpatterns = [
     path("password/change/", views.password_change, name="password_change"),
     path("password/forgot/", views.forgot_password, name="forgot_password"),
     path("security/", views.security, name="security"),
+    path("security/backup-codes/", views.new_backup_codes, name="new_backup_codes"),
+    path("security/app/", views.new_app, name="new_app"),
+    path("security/app/confirm/", views.confirm_app, name="confirm_app"),
     path("security/passkeys/", views.passkeys, name="passkeys"),
     path("security/sessions/", views.sessions_page, name="sessions"),
+    path("security/sessions/others/", views.end_other_sessions, name="end_other_sessions"),
+    path("security/sessions/end/", views.end_session, name="end_session"),
 ]

@@ -1,5 +1,6 @@
 """Sign-in and password pages: thin views over `accounts.login` and `accounts.passwords`."""
 
+import functools
 import logging
 import time
 
@@ -183,40 +184,10 @@ def _enrol_page(request, device, form=None):
     return render(request, "accounts/security_enrol.html", context)
 
 
-@sensitive_post_parameters("password")
-@csrf_protect
-@never_cache
-@login_required
-def security(request):
-    """Two-step status; new backup codes or a new authenticator app, after the password again."""
-    user, action = request.user, request.POST.get("action", "")
-    form = ConfirmPasswordForm(request.POST if action in {"backup_codes", "replace_device"} else None)
-    if action == "confirm_device" and request.session.get(ENROL_KEY):
-        device = twostep.start_enrolment(user, request.session[ENROL_KEY])
-        code_form = VerificationCodeForm(request.POST)
-        code = code_form.cleaned_data["code"] if code_form.is_valid() else ""
-        confirmed, codes = actions.set_up_two_step(
-            user, Client.of(request), device, code, keep_backup_codes=True
-        )
-        if confirmed:
-            del request.session[ENROL_KEY]
-            messages.success(request, _("Your new authenticator app is set up; the old one no longer works."))
-            if codes:
-                return render(request, "accounts/two_step_backup_codes.html", {"codes": codes})
-            return redirect("accounts:security")
-        code_form.add_error(None, twostep.WRONG_CODE)
-        return _enrol_page(request, device, code_form)
-    if form.is_bound and form.is_valid():
-        if confirm_password(request, user, form.cleaned_data["password"]):
-            if action == "backup_codes":
-                codes = actions.renew_backup_codes(user, Client.of(request), user)
-                return render(request, "accounts/two_step_backup_codes.html", {"codes": codes})
-            device = twostep.start_enrolment(user)
-            request.session[ENROL_KEY] = device.pk
-            return _enrol_page(request, device)
-        form.add_error("password", _("That password is not right."))
+def _security_page(request, form=None):
+    user = request.user
     context = {
-        "form": form,
+        "form": form or ConfirmPasswordForm(),
         "enrolled": twostep.is_enrolled(user),
         "backup_codes_left": twostep.backup_codes_left(user),
         "required": user.profile().require_two_step,
@@ -229,31 +200,119 @@ def security(request):
     return render(request, "accounts/security.html", context)
 
 
+def _with_password(change):
+    """A change on the Security page that needs the password again: the page with the error otherwise."""
+
+    @sensitive_post_parameters("password")
+    @csrf_protect
+    @never_cache
+    @login_required
+    @require_POST
+    @functools.wraps(change)
+    def view(request):
+        form = ConfirmPasswordForm(request.POST)
+        if form.is_valid() and confirm_password(request, request.user, form.cleaned_data["password"]):
+            return change(request)
+        if form.is_valid():
+            form.add_error("password", _("That password is not right."))
+        return _security_page(request, form)
+
+    return view
+
+
+@_with_password
+def new_backup_codes(request):
+    """Ten new backup codes; the old ones stop working."""
+    codes = actions.renew_backup_codes(request.user, Client.of(request), request.user)
+    return render(request, "accounts/two_step_backup_codes.html", {"codes": codes})
+
+
+@_with_password
+def new_app(request):
+    """A (new) authenticator app: its QR code; the old app works until the new one is confirmed."""
+    device = twostep.start_enrolment(request.user)
+    request.session[ENROL_KEY] = device.pk
+    return _enrol_page(request, device)
+
+
 @csrf_protect
+@never_cache
+@login_required
+@require_POST
+def confirm_app(request):
+    """The first code from the new app confirms it (the one enrolment flow of accounts.actions)."""
+    if not request.session.get(ENROL_KEY):
+        return redirect("accounts:security")
+    user = request.user
+    device = twostep.start_enrolment(user, request.session[ENROL_KEY])
+    code_form = VerificationCodeForm(request.POST)
+    code = code_form.cleaned_data["code"] if code_form.is_valid() else ""
+    confirmed, codes = actions.set_up_two_step(user, Client.of(request), device, code, keep_backup_codes=True)
+    if not confirmed:
+        code_form.add_error(None, twostep.WRONG_CODE)
+        return _enrol_page(request, device, code_form)
+    del request.session[ENROL_KEY]
+    messages.success(request, _("Your new authenticator app is set up; the old one no longer works."))
+    if codes:
+        return render(request, "accounts/two_step_backup_codes.html", {"codes": codes})
+    return redirect("accounts:security")
+
+
+# The Security page's forms each have their own address; a form posted to the page itself with an
+# `action` field (as the page's forms were before) is taken by the same view.
+SECURITY_VERBS = {"backup_codes": new_backup_codes, "replace_device": new_app, "confirm_device": confirm_app}
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def security(request):
+    """Two-step status, passkeys and sessions; each change has its own address (SECURITY_VERBS)."""
+    verb = SECURITY_VERBS.get(request.POST.get("action", "")) if request.method == "POST" else None
+    if verb is not None:
+        return verb(request)
+    return _security_page(request)
+
+
 @never_cache
 @login_required
 def sessions_page(request):
     """Where the person is logged in; 'Log out everywhere else', or end one other session of their own."""
-    user, client, here = request.user, Client.of(request), request.session.session_key
-    if request.method != "POST":
-        context = {"sessions": list(sessions.live(user)), "this_session": here}
-        return render(request, "accounts/sessions.html", context)
-    if request.POST.get("action") == "others":
-        ended = actions.end_other_sessions(user, client, user, keep_session=here)
-        messages.success(
-            request,
-            ngettext(
-                "You are logged out of %(count)d other session.",
-                "You are logged out of %(count)d other sessions.",
-                ended,
-            )
-            % {"count": ended},
-        )
-    else:
-        row = sessions.live(user).filter(pk=_int_or_none(request.POST.get("session"))).first()
-        if row is not None and row.session_key != here:
-            actions.end_session(user, client, user, row.session_key, reason="ended by its owner")
-            messages.success(request, _("That session is logged out."))
+    if request.method == "POST":  # the forms' earlier address
+        return end_other_sessions(request) if request.POST.get("action") == "others" else end_session(request)
+    context = {"sessions": list(sessions.live(request.user)), "this_session": request.session.session_key}
+    return render(request, "accounts/sessions.html", context)
+
+
+@csrf_protect
+@never_cache
+@login_required
+@require_POST
+def end_other_sessions(request):
+    """Log out everywhere else."""
+    ended = actions.end_other_sessions(
+        request.user, Client.of(request), request.user, keep_session=request.session.session_key
+    )
+    words = ngettext(
+        "You are logged out of %(count)d other session.",
+        "You are logged out of %(count)d other sessions.",
+        ended,
+    )
+    messages.success(request, words % {"count": ended})
+    return redirect("accounts:sessions")
+
+
+@csrf_protect
+@never_cache
+@login_required
+@require_POST
+def end_session(request):
+    """End one other session of one's own (not this one: that is logging out)."""
+    user = request.user
+    row = sessions.live(user).filter(pk=_int_or_none(request.POST.get("session"))).first()
+    if row is not None and row.session_key != request.session.session_key:
+        actions.end_session(user, Client.of(request), user, row.session_key, reason="ended by its owner")
+        messages.success(request, _("That session is logged out."))
     return redirect("accounts:sessions")
 
 

@@ -181,6 +181,30 @@ def test_guessing_codes_runs_into_the_lockout(enrolled):
     assert GENERIC_FAILURE in page and last_attempt().reason == "locked_out"
 
 
+def test_each_change_on_the_security_page_has_its_own_address(client, enrolled):
+    """New backup codes and a new app each at their own address, after the password; the page's
+    buttons lead there; a GET changes nothing."""
+    _user, device, old_codes = enrolled
+    password_step(client)
+    submit_code(client, code_for(device))
+    page = client.get("/security/").content.decode()
+    assert 'formaction="/security/backup-codes/"' in page and 'formaction="/security/app/"' in page
+    assert client.get("/security/backup-codes/").status_code == 405
+    page = client.post("/security/backup-codes/", {"password": "wrong"}).content.decode()
+    assert "That password is not right." in page and "<code>" not in page
+    page = client.post("/security/backup-codes/", {"password": "correct horse battery"}).content.decode()
+    assert len(re.findall(r"<li><code>([a-z0-9]+)</code></li>", page)) == 10
+    page = client.post("/security/app/", {"password": "correct horse battery"}).content.decode()
+    assert 'action="/security/app/confirm/"' in page
+    new_device = TOTPDevice.objects.get(user=device.user, confirmed=False)
+    page = client.post("/security/app/confirm/", {"code": "000000"}).content.decode()
+    assert "That code is not right." in page
+    client.post("/security/app/confirm/", {"code": code_for(new_device)}, follow=True)
+    assert list(TOTPDevice.objects.filter(user=device.user).values_list("pk", "confirmed")) == [
+        (new_device.pk, True)
+    ]
+
+
 def test_the_security_page_regenerates_backup_codes_after_the_password(client, enrolled):
     _user, device, old_codes = enrolled
     password_step(client)
