@@ -329,29 +329,24 @@ def _int_or_none(text):
 @login_required
 @require_POST
 def passkeys(request):
-    """Add or remove one's own passkeys: within ten minutes of logging in, or after the password again."""
-    user, action = request.user, request.POST.get("action", "")
+    """Add a passkey (the page's script: its options, then the device's answer): within ten minutes of
+    logging in, or after the password again. Removing one and declining the offer have their own
+    addresses; a form posted here with their `action`, as before, is taken by the same views."""
+    action = request.POST.get("action", "")
+    if action in PASSKEY_VERBS:
+        return PASSKEY_VERBS[action](request)
     request.session.pop(OFFER_PASSKEY, None)
-    if action == "dismiss":
-        return redirect("home")
-    if not recently_signed_in(request):
-        password = request.POST.get("password", "")
-        if not (password and confirm_password(request, user, password)):
-            refusal = _("That password is not right.")
-            if action == "options":
-                return JsonResponse({"error": refusal}, status=403)
-            messages.error(request, refusal)
-            return redirect("accounts:security")
-        request.session[SIGNED_IN_AT] = time.time()  # signed in again, in effect
-    if action == "options":
-        return JsonResponse(passkey.registration_options(request, user))
-    if action == "remove":
-        if passkey.remove(user, Client.of(request), request.POST.get("passkey", "").strip()):
-            messages.success(request, _("The passkey is removed."))
+    if not _signed_in_lately(request):
+        refusal = _("That password is not right.")
+        if action == "options":
+            return JsonResponse({"error": refusal}, status=403)
+        messages.error(request, refusal)
         return redirect("accounts:security")
+    if action == "options":
+        return JsonResponse(passkey.registration_options(request, request.user))
     form = PasskeyForm(request.POST)
     added = form.is_valid() and passkey.register_passkey(
-        request, user, form.cleaned_data["name"], form.cleaned_data["credential"]
+        request, request.user, form.cleaned_data["name"], form.cleaned_data["credential"]
     )
     if added:
         messages.success(
@@ -360,3 +355,42 @@ def passkeys(request):
     else:
         messages.error(request, _("No passkey was added. Try again, or use another device."))
     return redirect("accounts:security")
+
+
+def _signed_in_lately(request):
+    """Within ten minutes of logging in, or the password typed again (which counts as logging in anew)."""
+    if recently_signed_in(request):
+        return True
+    password = request.POST.get("password", "")
+    if password and confirm_password(request, request.user, password):
+        request.session[SIGNED_IN_AT] = time.time()
+        return True
+    return False
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@login_required
+@require_POST
+def remove_passkey(request):
+    """Remove one of one's own passkeys: within ten minutes of logging in, or after the password again."""
+    request.session.pop(OFFER_PASSKEY, None)
+    if not _signed_in_lately(request):
+        messages.error(request, _("That password is not right."))
+    elif passkey.remove(request.user, Client.of(request), request.POST.get("passkey", "").strip()):
+        messages.success(request, _("The passkey is removed."))
+    return redirect("accounts:security")
+
+
+@csrf_protect
+@never_cache
+@login_required
+@require_POST
+def decline_passkey_offer(request):
+    """'Not now' to the offer of a passkey after logging in."""
+    request.session.pop(OFFER_PASSKEY, None)
+    return redirect("home")
+
+
+PASSKEY_VERBS = {"remove": remove_passkey, "dismiss": decline_passkey_offer}

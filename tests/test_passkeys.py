@@ -56,6 +56,27 @@ def test_after_ten_minutes_the_security_page_wants_the_password_again(make_user)
     assert not Passkey.objects.filter(pk=key.pk).exists()
 
 
+def test_removing_a_passkey_and_declining_the_offer_have_their_own_addresses(make_user):
+    user = make_user("staff@example.com")
+    key, other = a_passkey(user), a_passkey(user, "Phone")
+    client = Client()
+    log_in(client, "staff@example.com", "correct horse battery")
+    page = client.get("/security/").content.decode()
+    assert 'action="/security/passkeys/remove/"' in page
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        page = client.post("/security/passkeys/remove/", {"passkey": key.pk}, follow=True).content.decode()
+        assert "That password is not right." in page and Passkey.objects.filter(pk=key.pk).exists()
+        page = client.post(
+            "/security/passkeys/remove/",
+            {"passkey": key.pk, "password": "correct horse battery"},
+            follow=True,
+        ).content.decode()
+        assert "The passkey is removed." in page
+    assert list(Passkey.objects.values_list("pk", flat=True)) == [other.pk]
+    assert client.get("/security/passkeys/remove/").status_code == 405
+    assert client.post("/security/passkeys/not-now/")["Location"] == "/"
+
+
 def test_nobody_removes_someone_elses_passkey(make_user):
     make_user("staff@example.com")
     theirs = a_passkey(make_user("other@example.com"))
