@@ -1,8 +1,5 @@
-"""Held messages: `messaging.hold(...)` is the one way a message is created."""
+"""Held messages: `messaging.hold(...)` is the one way a message is created.
 
-
-def hold(**fields):
-    """Hold a message for its recipients (see messaging.holding.hold)."""
-    from .holding import hold as _hold
-
-    return _hold(**fields)
+It is `messaging.holding.hold`, bound here when the app is ready (`MessagingConfig.ready`): a package's
+`__init__` is imported before the app registry, so it cannot import the models that holding uses.
+"""

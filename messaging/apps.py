@@ -11,7 +11,8 @@ class MessagingConfig(AppConfig):
     def ready(self):
         from portal import health
 
-        from . import checks, metrics, notify, scanning, storage  # noqa: F401  (checks, collectors, the outbox)
+        from . import checks, holding, metrics, notify, scanning, storage  # noqa: F401  (checks, collectors)
 
+        self.module.hold = holding.hold  # messaging.hold(...), the one way a message is created
         health.register("storage", health.storage_check(storage.check))
         health.register("scanner", scanning.check, when=scanning.enabled)
