@@ -460,7 +460,7 @@ def test_logging_out_after_single_sign_on_logs_out_at_the_idp_and_comes_back(ide
     assert out["Location"].startswith(f"{identity_provider.base}/slo?SAMLRequest=")
     assert "Signature=" not in out["Location"]  # the portal has no key of its own here
     assert signed_in_user(client) is None  # logged out here before the IdP answers
-    back = idp_logout(identity_provider, out["Location"])
+    back = idp_logout(out["Location"])
     assert identity_provider.last_logout["name_id"] == "sam@sso.example"
     assert identity_provider.last_logout["session_index"]  # the session the IdP opened, named
     assert urlsplit(back).path == "/saml/sls/" and "SAMLResponse=" in back
@@ -471,16 +471,16 @@ def test_logging_out_after_single_sign_on_logs_out_at_the_idp_and_comes_back(ide
     assert ended.details == {"scope": "logout", "provider": "saml"}
 
 
-def idp_logout(identity_provider, url):
-    """The browser at the IdP's logout address: where the IdP sends it back (its LogoutResponse)."""
+def idp_logout(request):
+    """The browser at the IdP's logout address (a URL, or a POST request): where the IdP sends it back
+    (its LogoutResponse)."""
 
     class NoFollow(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, *args):
             return None
 
-    opener = urllib.request.build_opener(NoFollow)
     try:
-        opener.open(url, timeout=10)
+        urllib.request.build_opener(NoFollow).open(request, timeout=10)
     except urllib.error.HTTPError as redirect:
         return redirect.headers["Location"]
     raise AssertionError("the IdP did not answer with a redirect")
@@ -501,7 +501,7 @@ def test_with_a_key_of_its_own_the_portal_signs_its_logout_requests(
     sso_log_in(client, "sam@sso.example")
     out = client.post("/logout/")
     assert "Signature=" in out["Location"] and "SigAlg=" in out["Location"]
-    idp_logout(identity_provider, out["Location"])
+    idp_logout(out["Location"])
     assert identity_provider.last_logout["signed"] is True
 
 
@@ -532,22 +532,10 @@ def test_an_idp_that_takes_logout_requests_by_post_gets_a_signed_one_by_post(
         html.unescape(form.group(1)), data=urlencode(fields).encode(), method="POST"
     )
     assert request.full_url == f"{identity_provider.base}/slo"
-    back = idp_post(request)
+    back = idp_logout(request)
     assert identity_provider.last_logout["name_id"] == "sam@sso.example"
     assert identity_provider.last_logout["signed"] is True
     assert client.get(back, follow=True).redirect_chain[-1][0] == "/login/"
-
-
-def idp_post(request):
-    class NoFollow(urllib.request.HTTPRedirectHandler):
-        def redirect_request(self, *args):
-            return None
-
-    try:
-        urllib.request.build_opener(NoFollow).open(request, timeout=10)
-    except urllib.error.HTTPError as redirect:
-        return redirect.headers["Location"]
-    raise AssertionError("the IdP did not answer with a redirect")
 
 
 def test_a_logout_at_the_idp_ends_the_persons_sessions_here(identity_provider, make_user):

@@ -56,6 +56,10 @@ def enabled():
     return bool(settings.OIDC_ISSUER and settings.OIDC_CLIENT_ID)
 
 
+def _issuer():
+    return settings.OIDC_ISSUER.rstrip("/")
+
+
 def redirect_uri():
     """Where the provider sends the browser back with its code (registered at the provider)."""
     return settings.PORTAL_BASE_URL + reverse("accounts:oidc_callback")
@@ -110,7 +114,7 @@ def _get_json(url):
 
 def discovery():
     """The provider's configuration, read from OIDC_ISSUER/.well-known/openid-configuration."""
-    issuer, now = settings.OIDC_ISSUER.rstrip("/"), time.time()
+    issuer, now = _issuer(), time.time()
     with _cache.lock:
         read_at, document = _cache.discovery.get(issuer, (0, None))
         failed_at, why = _cache.failed.get(issuer, (0, ""))
@@ -349,14 +353,14 @@ def diagnose():
         keys = key_set()
     except Unavailable as error:
         return {**report, "error": str(error)}
-    skew = _cache.skew.get(settings.OIDC_ISSUER.rstrip("/"), 0)
+    skew = _cache.skew.get(_issuer(), 0)
     report.update(
         keys=len(keys.keys),
         skew=round(skew),
         logout=bool(config.get("end_session_endpoint")),
     )
     problems = []
-    if stale := _cache.failed.get(settings.OIDC_ISSUER.rstrip("/"), (0, ""))[1]:
+    if stale := _cache.failed.get(_issuer(), (0, ""))[1]:
         problems.append(f"{stale} (the copy read before serves meanwhile)")
     if not keys.keys:
         problems.append("the provider publishes no signing key")

@@ -426,7 +426,7 @@ def diagnose():
         "entity_id": entity_id(),
         "acs_url": acs_url(),
         "sls_url": sls_url(),
-        "signs_requests": bool(settings.SAML_KEY_FILE and settings.SAML_CERT_FILE),
+        "signs_requests": signs_requests(),
     }
     if not enabled():
         return report
