@@ -558,9 +558,13 @@ class OutboxFields(Outbox):
 
 
 class PasswordHelpRequest(OutboxFields):
-    """One row per forgotten-password request: what was sent (or why nothing was)."""
+    """One row per forgotten-password request: what was sent (or why nothing was).
+
+    The page only writes the row (QUEUED); the notification worker finds the account and decides.
+    """
 
     class Outcome(models.TextChoices):
+        QUEUED = "queued", _("Waiting for the notification worker")
         TEMPORARY_PASSWORD = "temporary_password", _("Temporary password sent")
         NETWORK_PASSWORD = "network_password", _("Told to use the network password")
         SINGLE_SIGN_ON = "single_sign_on", _("Told to use single sign-on")

@@ -120,40 +120,38 @@ def _over_the_limit(address, ip):
     return bool(ip) and counted.filter(ip=ip).count() >= settings.PASSWORD_HELP_PER_CLIENT_PER_HOUR
 
 
-EMAILED = {
-    PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD,
-    PasswordHelpRequest.Outcome.NETWORK_PASSWORD,
-    PasswordHelpRequest.Outcome.SINGLE_SIGN_ON,
-    PasswordHelpRequest.Outcome.ASK_ADMINISTRATOR,
-}
-
-
 def password_help(address, ip, requested_by=""):
     """Handle 'Forgot your password?': the caller always shows the same page, whatever happened.
 
-    Every path writes one row and nothing else: the notification worker sends its email (and
-    issues the temporary password as it does). So the answer takes the same time for an address
-    with an account as for one without, and a relay outage delays the email but loses nothing.
+    The page writes one row and looks up no account: the notification worker finds the account,
+    decides what to send and sends it (issuing a temporary password as it does). So the answer
+    takes the same time for an address with an account as for one without, and a relay outage
+    delays the email but loses nothing.
     """
     Outcome = PasswordHelpRequest.Outcome
     address = normalize_address(address)
-    user, _alias = User.objects.find_by_address(address)
-    if _over_the_limit(address, ip):
-        outcome = Outcome.LIMITED
-    elif user is None or not user.is_active:
-        outcome = Outcome.UNKNOWN_ADDRESS
-    else:
-        outcome = _what_to_send(user)
+    limited = _over_the_limit(address, ip)
+    outcome = Outcome.LIMITED if limited else Outcome.QUEUED
     PasswordHelpRequest.objects.create(
         email_entered=address[:254],
-        user=user,
         outcome=outcome,
         ip=ip or None,
         requested_by=requested_by,
-        next_attempt_at=timezone.now() if outcome in EMAILED else None,
+        next_attempt_at=None if limited else timezone.now(),
     )
     log.info("event=password_help outcome=%s", outcome)
     return outcome
+
+
+def _decide(help_request):
+    """The worker's half of a request the page queued: whose address it is, and what they get."""
+    user, _alias = User.objects.find_by_address(help_request.email_entered)
+    help_request.user = user
+    if user is None or not user.is_active:
+        help_request.outcome = PasswordHelpRequest.Outcome.UNKNOWN_ADDRESS
+    else:
+        help_request.outcome = _what_to_send(user)
+    log.info("event=password_help_decided id=%s outcome=%s", help_request.pk, help_request.outcome)
 
 
 def queue_temporary_password(user, requested_by):
@@ -169,6 +167,8 @@ def queue_temporary_password(user, requested_by):
 
 def _help_email(help_request):
     """The email for a request; a temporary password is issued only now, as it goes out."""
+    if help_request.outcome == PasswordHelpRequest.Outcome.QUEUED:
+        _decide(help_request)
     user, to = help_request.user, help_request.email_entered
     if user is None or not user.is_active:
         return None  # the account went away meanwhile

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import PasswordHelpRequest, User
@@ -291,6 +293,24 @@ def _median_seconds(action, rounds=20):
         action()
         timings.append(time.perf_counter() - start)
     return statistics.median(timings)
+
+
+def test_the_forgot_password_page_asks_the_database_the_same_for_a_known_address_as_an_unknown(
+    client, make_user, make_profile
+):
+    """The page looks up no account (the worker does): nothing in its work tells the two apart."""
+    make_profile("Corp", domains="corp.example", methods="cloud")
+    make_user("staff@corp.example")
+    client.post("/password/forgot/", {"email": "warm@corp.example"})  # the branding, cached from now on
+    asked = {}
+    for address in ("staff@corp.example", "nobody@corp.example"):
+        with CaptureQueriesContext(connection) as queries:
+            assert SAME_ANSWER in client.post("/password/forgot/", {"email": address}).content.decode()
+        sql = [re.sub(r"'\d{4}-[^']*'", "<time>", query["sql"]) for query in queries]
+        asked[address] = [text.replace(address, "<address>") for text in sql]
+    assert asked["staff@corp.example"] == asked["nobody@corp.example"]
+    accounts = [text for text in asked["nobody@corp.example"] if "accounts_user" in text or "alias" in text]
+    assert not accounts
 
 
 def test_the_forgot_password_answer_takes_as_long_for_a_known_address_as_an_unknown(
