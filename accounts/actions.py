@@ -15,7 +15,7 @@ import logging
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -25,7 +25,15 @@ from portal.audit import Event
 from portal.client import Client
 
 from . import passwords, sessions, throttle, twostep
-from .models import EmailAlias, Passkey, Throttle, User, normalize_address, portal_permission
+from .models import (
+    EmailAlias,
+    Passkey,
+    ProviderIdentity,
+    Throttle,
+    User,
+    normalize_address,
+    portal_permission,
+)
 
 log = logging.getLogger("portal.actions")
 
@@ -173,6 +181,15 @@ def remove_passkeys(actor, user):
     """After a lost device: the person signs in with their password and adds a new passkey."""
     removed = user.passkeys.all().delete()[0]
     return {"count": removed}
+
+
+@account_action(
+    CHANGE_USER, gettext_lazy("Forget the links to the OpenID provider"), Event.IDENTITY_FORGOTTEN
+)
+def forget_provider_identities(actor, user):
+    """After the provider gave the person a new subject (an account made again there, a tenant moved):
+    the next sign-in links the new one."""
+    return {"count": user.provider_identities.all().delete()[0]}
 
 
 @account_action(CHANGE_USER, gettext_lazy("Reactivate the account"), Event.ACCOUNT_REACTIVATED)
@@ -536,6 +553,24 @@ def remove_own_passkey(actor, client, user, passkey_id):
             return False
         passkey.delete()
         audit.record(Event.PASSKEY_REMOVED, actor=actor, client=client, subject=user, passkey=passkey.name)
+    return True
+
+
+def link_provider_identity(user, issuer, subject):
+    """Link the account to its subject at the provider, at its first sign-in there (the provider's word,
+    so the system's doing). False when another sign-in linked something meanwhile: the caller checks again."""
+    try:
+        with transaction.atomic():
+            ProviderIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+            audit.record(
+                Event.IDENTITY_LINKED,
+                actor=audit.SYSTEM,
+                subject=user,
+                issuer=issuer,
+                provider_subject=subject,
+            )
+    except IntegrityError:
+        return False
     return True
 
 

@@ -14,6 +14,8 @@ from django.db.models import Count, Exists, OuterRef
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
@@ -113,12 +115,23 @@ class UserAdmin(DjangoUserAdmin):
         "deactivate",
         "reactivate",
         "remove_passkeys",
+        "forget_provider_identities",
         "end_all_sessions",
     ]
     fieldsets = [
         (None, {"fields": ["email", "password"]}),
         (_("Person"), {"fields": ["name", "kind"]}),
-        (_("Sign-in"), {"fields": ["auth_profile", "must_change_password", "temporary_password_expires_at"]}),
+        (
+            _("Sign-in"),
+            {
+                "fields": [
+                    "auth_profile",
+                    "must_change_password",
+                    "temporary_password_expires_at",
+                    "provider_identities",
+                ]
+            },
+        ),
         (
             _("Permissions"),
             {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
@@ -134,7 +147,17 @@ class UserAdmin(DjangoUserAdmin):
             },
         ),
     ]
-    readonly_fields = ["last_login", "date_joined"]
+    readonly_fields = ["last_login", "date_joined", "provider_identities"]
+
+    @admin.display(description=_("linked at the OpenID provider"))
+    def provider_identities(self, user):
+        """Made by the first sign-in there, forgotten by the action of that name: never edited here."""
+        links = []
+        for link in user.provider_identities.all():
+            since = date_format(timezone.localtime(link.linked_at), "DATETIME_FORMAT")
+            words = _("subject %(subject)s at %(issuer)s, since %(date)s")
+            links.append(words % {"subject": link.subject, "issuer": link.issuer, "date": since})
+        return "; ".join(links) or _("Not linked")
 
     @admin.action(description=account_actions.grant_portal_access.label, permissions=["change"])
     def grant_portal_access(self, request, queryset):
@@ -198,6 +221,14 @@ class UserAdmin(DjangoUserAdmin):
     remove_passkeys = confirmed(
         account_actions.remove_passkeys,
         _("Remove every passkey of these users? They sign in with their password and add new ones."),
+    )
+
+    forget_provider_identities = confirmed(
+        account_actions.forget_provider_identities,
+        _(
+            "Forget the links of these users to the OpenID provider? The next sign-in through the provider "
+            "links the account the provider signs in."
+        ),
     )
 
     @admin.action(description=account_actions.reactivate.label, permissions=["change"])

@@ -221,6 +221,10 @@ FIXES = {
         gettext_lazy("Two-step is reset: the person sets up an app at the next login."),
     ),
     FixKey.REACTIVATE: Fix(actions.reactivate, gettext_lazy("The account is active again.")),
+    FixKey.FORGET_PROVIDER_LINK: Fix(
+        actions.forget_provider_identities,
+        gettext_lazy("The link is forgotten: the next sign-in through the provider links its account."),
+    ),
 }
 
 

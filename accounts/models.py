@@ -18,6 +18,7 @@ from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from portal import audit, branding
 from portal.client import Client, client_ip
@@ -232,6 +233,31 @@ class EmailAlias(models.Model):
         self.email = normalize_address(self.email)
         if User.objects.filter(email=self.email).exists():
             raise ValidationError({"email": _("This address is already a user's primary address.")})
+
+
+class ProviderIdentity(models.Model):
+    """The account's subject at an OpenID provider (`iss`, `sub`), linked at its first sign-in there.
+
+    An address can move at a provider (renamed, reused, or set by a tenant's own administrator); the
+    subject does not. So once linked, the account signs in only as that subject, and that subject only
+    as this account, until an administrator forgets the link (accounts.actions).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="provider_identities")
+    issuer = models.CharField(_("issuer"), max_length=255)
+    subject = models.CharField(pgettext_lazy("OpenID Connect", "subject"), max_length=255)
+    linked_at = models.DateTimeField(_("linked at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("identity at a provider")
+        verbose_name_plural = _("identities at providers")
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="one_account_per_provider_subject"),
+            models.UniqueConstraint(fields=["user", "issuer"], name="one_subject_per_account_and_provider"),
+        ]
+
+    def __str__(self):
+        return f"{self.subject} @ {self.issuer}"
 
 
 class AuthProfileQuerySet(models.QuerySet):

@@ -35,6 +35,7 @@ class Reason(models.TextChoices):
     DIRECTORY_USER_NOT_FOUND = "directory_user_not_found", _("Not found in the directory")
     SAML_ERROR = "saml_error", _("Single sign-on failed")
     OIDC_ERROR = "oidc_error", _("OpenID Connect sign-in failed")
+    PROVIDER_SUBJECT_CHANGED = "provider_subject_changed", _("Another account at the OpenID provider")
     TWO_STEP_FAILED = "two_step_failed", _("Wrong two-step code")
     TEMPORARY_PASSWORD_EXPIRED = "temporary_password_expired", _("Temporary password expired")
     LOCKED_OUT = "locked_out", _("Locked out after too many failures")
@@ -56,6 +57,7 @@ class FixKey(StrEnum):
     SEND_TEMPORARY_PASSWORD = "send_temporary_password"  # noqa: S105  (a fix, not a password)
     RESET_TWO_STEP = "reset_two_step"
     REACTIVATE = "reactivate"
+    FORGET_PROVIDER_LINK = "forget_provider_link"
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,17 @@ REASONS = {
     Reason.OIDC_ERROR: ReasonHelp(
         _("OpenID Connect failed: the provider refused, or its answer could not be accepted."),
         _("Read the attempt's detail, and the provider's settings (“Check single sign-on”)."),
+    ),
+    Reason.PROVIDER_SUBJECT_CHANGED: ReasonHelp(
+        _(
+            "The OpenID provider signed in another of its accounts than the one this address is linked to: "
+            "the address moved at the provider, or someone else has it there."
+        ),
+        _(
+            "Make sure the provider's account is the person's; then forget the link, and the next sign-in "
+            "links the account the provider signs in."
+        ),
+        FixKey.FORGET_PROVIDER_LINK,
     ),
     Reason.TWO_STEP_FAILED: ReasonHelp(
         _("The two-step code was wrong or already used."),

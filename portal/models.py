@@ -101,6 +101,8 @@ class AuditEvent(models.Model):
         ACCOUNT_REACTIVATED = "account.reactivated", _("Account reactivated")
         ALIAS_ADDED = "alias.added", _("Alias added")
         ALIAS_REMOVED = "alias.removed", _("Alias removed")
+        IDENTITY_LINKED = "identity.linked", _("Linked to a subject at the OpenID provider")
+        IDENTITY_FORGOTTEN = "identity.forgotten", _("Link to the OpenID provider forgotten")
         LOCKOUT_LIFTED = "lockout.lifted", _("Lockout lifted")
         MESSAGE_HELD = "message.held", _("Message held")
         MESSAGE_OPENED = "message.opened", _("Message opened")

@@ -68,11 +68,12 @@ class OpenIdProvider:
         new_key(self.folder)
         self.start()
 
-    def sign_in_as(self, address, *, verified=True, name="Olive Open", address_in="id_token"):
+    def sign_in_as(self, address, *, verified=True, name="Olive Open", address_in="id_token", account=""):
         """The browser's session at the provider: a new one, signed in as `address` (which the provider
-        puts in the ID token, or only at its userinfo endpoint)."""
+        puts in the ID token, or only at its userinfo endpoint). `account`: the provider's account, when
+        it is not the one named by the address (its subject is another)."""
         self.browser = requests.Session()
-        fields = {"email": address, "verified": "yes" if verified else "no", "name": name}
+        fields = {"email": address, "verified": "yes" if verified else "no", "name": name, "account": account}
         answer = self.browser.post(
             f"{self.base}/test-login/", {**fields, "address_in": address_in}, timeout=10
         )

@@ -96,7 +96,8 @@ def test_login(request):
     from django.http import HttpResponse
 
     email = request.POST["email"]
-    user, _new = get_user_model().objects.get_or_create(username=email, defaults={"email": email})
+    username = request.POST.get("account") or email  # another account of the provider may have the address
+    user, _new = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
     user.email, user.last_name = email, request.POST.get("verified", "yes")
     user.first_name = request.POST.get("name", "")
     user.is_staff = request.POST.get("address_in") == "userinfo"  # the address only at userinfo

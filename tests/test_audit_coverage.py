@@ -49,6 +49,7 @@ EXPECTED = {
     "deactivate": "account.deactivated",
     "reactivate": "account.reactivated",
     "remove_passkeys": "passkey.removed",
+    "forget_provider_identities": "identity.forgotten",
     "end_all_sessions": "session.ended",
     "delete_selected": "account.deleted",
 }

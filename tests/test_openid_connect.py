@@ -244,6 +244,73 @@ def test_logging_out_ends_the_session_at_the_provider_too(openid_provider, make_
     assert ended.details["provider"] == "oidc" and ended.actor_name == "olive@oidc.example"
 
 
+def test_the_first_sign_in_links_the_account_to_the_providers_subject(openid_provider, make_user):
+    from accounts.models import ProviderIdentity
+    from portal.models import AuditEvent
+
+    olive = make_user("olive@oidc.example")
+    for _ in range(2):
+        openid_provider.sign_in_as("olive@oidc.example")
+        assert "Welcome" in oidc_log_in(Client(), openid_provider, "olive@oidc.example").content.decode()
+    (link,) = ProviderIdentity.objects.all()
+    assert (link.user, link.issuer) == (olive, openid_provider.issuer) and link.subject
+    (linked,) = AuditEvent.objects.filter(event=AuditEvent.Event.IDENTITY_LINKED)
+    assert (linked.actor_name, linked.subject) == ("system", olive)
+    assert linked.details["provider_subject"] == link.subject
+
+
+def test_an_address_that_moved_to_another_account_at_the_provider_is_refused(
+    openid_provider, make_user, client
+):
+    """The provider's subject is the person; an address can be renamed, reused or set by a tenant."""
+    from accounts.models import ProviderIdentity
+    from portal.models import AuditEvent
+
+    from .helpers import log_in
+
+    olive = make_user("olive@oidc.example")
+    make_user("bob@oidc.example")
+    openid_provider.sign_in_as("olive@oidc.example")
+    oidc_log_in(Client(), openid_provider, "olive@oidc.example")
+    first = ProviderIdentity.objects.get(user=olive).subject
+
+    # Another account at the provider now has olive's address (verified, as the provider says).
+    openid_provider.sign_in_as("olive@oidc.example", account="mallory", name="Mallory")
+    stranger = Client()
+    page = oidc_log_in(stranger, openid_provider, "olive@oidc.example").content.decode()
+    assert GENERIC_FAILURE in page and signed_in_user(stranger) is None
+    attempt = last_attempt()
+    assert attempt.reason == LoginAttempt.Reason.PROVIDER_SUBJECT_CHANGED and first in attempt.detail
+    # Olive's own provider account, renamed to bob's address, does not become bob here either.
+    openid_provider.sign_in_as("bob@oidc.example", account="olive@oidc.example")
+    renamed = Client()
+    assert GENERIC_FAILURE in oidc_log_in(renamed, openid_provider, "bob@oidc.example").content.decode()
+    assert signed_in_user(renamed) is None
+    assert last_attempt().reason == LoginAttempt.Reason.PROVIDER_SUBJECT_CHANGED
+    assert ProviderIdentity.objects.get(user=olive).subject == first
+    assert not ProviderIdentity.objects.filter(user__email="bob@oidc.example").exists()
+
+    # The administrator reads why in the doctor and, the new account being olive's, forgets the link.
+    make_user("admin@example.com", "correct horse battery", is_staff=True, is_superuser=True)
+    log_in(client, "admin@example.com", "correct horse battery")
+    page = client.get("/admin/diagnose/", {"email": "olive@oidc.example"}).content.decode()
+    assert f"Linked to the provider&#x27;s subject {first}" in page
+    assert "signed in another of its accounts than the one this address is linked to" in page
+    account_page = client.get(f"/admin/accounts/user/{olive.pk}/change/").content.decode()
+    assert f"subject {first} at {openid_provider.issuer}" in account_page
+    done = client.post("/admin/diagnose/fix/", {"email": "olive@oidc.example", "fix": "forget_provider_link"})
+    assert "The link is forgotten" in client.get(done["Location"]).content.decode()
+    assert not ProviderIdentity.objects.filter(user=olive).exists()
+    forgotten = AuditEvent.objects.get(event=AuditEvent.Event.IDENTITY_FORGOTTEN)
+    assert (forgotten.actor_name, forgotten.subject) == ("admin@example.com", olive)
+
+    openid_provider.sign_in_as("olive@oidc.example", account="mallory", name="Mallory")
+    now_olive = Client()
+    oidc_log_in(now_olive, openid_provider, "olive@oidc.example")
+    assert signed_in_user(now_olive) == olive
+    assert ProviderIdentity.objects.get(user=olive).subject != first
+
+
 def test_the_doctor_and_the_check_page_check_the_provider(openid_provider, make_user, client, settings):
     from accounts.methods import oidc
 

@@ -3,7 +3,8 @@
 Authorization code flow with PKCE (S256), `state` and `nonce` (Authlib writes the request and fetches
 the token); the ID token's signature is checked against the provider's published keys and its
 `iss`, `aud`, `exp` and `nonce` against this login (joserfc). The address is taken only when the
-provider says it is verified, and it must be the address that was typed, as with SAML.
+provider says it is verified, and it must be the address that was typed, as with SAML. The first
+sign-in links the account to the provider's subject (`sub`); after that, only that subject is it.
 """
 
 import email.utils
@@ -18,7 +19,10 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from joserfc import jwt
@@ -29,9 +33,9 @@ from portal import audit
 
 from .. import actions
 from ..login.contract import LoginFailed, Redirect, Step, StepName
-from ..models import MethodKey, PasswordHelpRequest, User, normalize_address
+from ..models import MethodKey, PasswordHelpRequest, ProviderIdentity, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
-from ..troubleshooting import Check, Reason
+from ..troubleshooting import Check, FixKey, Reason
 from . import register
 from .base import SignInMethod, Verdict
 
@@ -276,8 +280,8 @@ def verify(answer, pending, address):
     """The provider's answer (the callback's query) to this login's request: a Verdict."""
     typed_user, _alias = User.objects.find_by_address(address)
 
-    def refused(detail, outage=False):
-        return Verdict(user=typed_user, reason=Reason.OIDC_ERROR, detail=detail[:500], outage=outage)
+    def refused(detail, outage=False, reason=Reason.OIDC_ERROR):
+        return Verdict(user=typed_user, reason=reason, detail=detail[:500], outage=outage)
 
     if not pending or not hmac.compare_digest(str(answer.get("state", "")), pending["state"]):
         return refused("the answer's state is not this login's (a stale or forged answer)")
@@ -312,9 +316,26 @@ def verify(answer, pending, address):
             audit.SYSTEM, None, asserted, kind=User.Kind.INTERNAL, name=str(claims.get("name") or "")
         )
         log.info("event=oidc_user_created user=%s", user.pk)
+    if mismatch := _linked_elsewhere(user, _issuer(), str(claims["sub"])):
+        return refused(mismatch, reason=Reason.PROVIDER_SUBJECT_CHANGED)
     if not user.is_active:
         return Verdict(user=user, reason=Reason.INACTIVE)
     return Verdict(user=user, logout={"subject": f"oidc:{claims['sub']}", "id_token": id_token})
+
+
+def _linked_elsewhere(user, issuer, subject):
+    """Why this subject may not sign in as this account ('' when it may): each is linked to the other at
+    the first sign-in, and only to the other after (an address that moved at the provider stays out)."""
+    for _attempt in range(2):  # a second look when a parallel first sign-in linked something meanwhile
+        links = list(ProviderIdentity.objects.filter(issuer=issuer).filter(Q(subject=subject) | Q(user=user)))
+        for link in links:
+            if link.user_id != user.pk:
+                return f"the provider's subject {subject} is linked to another account (user {link.user_id})"
+            if link.subject != subject:
+                return f"{user.email} is linked to the provider's subject {link.subject}, not {subject}"
+        if links or actions.link_provider_identity(user, issuer, subject):
+            return ""
+    return "the link to the provider's subject could not be made"
 
 
 def end_session(kept):
@@ -447,7 +468,14 @@ class OpenIdConnect(SignInMethod):
             "keys": report["keys"],
             "skew": report["skew"],
         }
-        return Check(label, text)
+        link = d.user and d.user.provider_identities.filter(issuer=_issuer()).first()
+        if not link:
+            return Check(label, text)
+        linked = _("Linked to the provider's subject %(subject)s since %(date)s.") % {
+            "subject": link.subject,
+            "date": date_format(timezone.localtime(link.linked_at), "DATETIME_FORMAT"),
+        }
+        return Check(label, f"{text} {linked}", fix=FixKey.FORGET_PROVIDER_LINK)
 
 
 register(OpenIdConnect())
