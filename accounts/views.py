@@ -124,15 +124,17 @@ def saml_sls(request):
         return redirect("accounts:login")
     binding = saml.BINDING_HTTP_REDIRECT if request.method == "GET" else saml.BINDING_HTTP_POST
     try:
-        subject, address, answer_url = saml.take_logout_request(params, binding)
+        subject, address, answer = saml.take_logout_request(params, binding)
     except (saml.Refused, saml.Unavailable) as error:
         log.warning("event=saml_logout_refused error=%s", str(error)[:200])
         words = _("This logout request cannot be accepted.")
         return HttpResponse(words, status=400, content_type="text/plain")
     actions.end_sessions_at_provider(Client.of(request), MethodKey.SAML, subject, address)
-    if answer_url:
-        return redirect(answer_url)
-    return redirect("accounts:login")
+    if answer is None:
+        return redirect("accounts:login")
+    response = answer.respond(request)  # the LogoutResponse, back to the IdP
+    response._csp_update = {"form-action": saml.idp_origins()}  # a page whose form posts there
+    return response
 
 
 def browsers(request):

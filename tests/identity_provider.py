@@ -111,10 +111,11 @@ class IdentityProvider:
         name_id = NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=address)
         algorithm = SIG_RSA_SHA1 if sha1 else SIG_RSA_SHA256
         if binding == BINDING_HTTP_POST:
-            _id, request = self.server.create_logout_request(
+            self.last_logout_request_id, request = self.server.create_logout_request(
                 sls, portal, name_id=name_id, sign=signed, sign_alg=algorithm, digest_alg=DIGEST_SHA256
             )
-            return sls, {"SAMLRequest": base64.b64encode(str(request).encode()).decode()}
+            encoded = base64.b64encode(str(request).encode()).decode()
+            return sls, {"SAMLRequest": encoded, "RelayState": "idp-logout"}
         _id, request = self.server.create_logout_request(sls, portal, name_id=name_id, sign=False)
         info = self.server.apply_binding(
             BINDING_HTTP_REDIRECT, str(request), sls, relay_state="idp-logout", sign=signed, sigalg=algorithm
@@ -122,7 +123,18 @@ class IdentityProvider:
         return dict(info["headers"])["Location"]
 
     def _single_logout(self, query, start_response, binding=BINDING_HTTP_REDIRECT):
-        """The portal's LogoutRequest: noted, and answered with a LogoutResponse (HTTP-Redirect)."""
+        """The portal's LogoutRequest: noted, and answered with a LogoutResponse (HTTP-Redirect); or the
+        portal's LogoutResponse to the IdP's own request: checked (its signature too) and noted."""
+        if "SAMLResponse" in query:
+            response = self.server.parse_logout_request_response(query["SAMLResponse"][0], binding)
+            self.last_logout_response = {
+                "status": response.response.status.status_code.value,
+                "in_response_to": response.response.in_response_to,
+                "signed": response.response.signature is not None,
+                "relay_state": query.get("RelayState", [""])[0],
+            }
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"logged out"]
         text = query["SAMLRequest"][0]
         relay_state = query.get("RelayState", [""])[0]
         request = self.server.parse_logout_request(text, binding)

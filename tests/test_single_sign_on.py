@@ -579,6 +579,42 @@ def test_a_logout_request_over_http_post_is_taken_when_signed(identity_provider,
     assert not is_signed_in(client)
 
 
+def test_an_idp_that_logs_out_by_post_gets_its_logout_response_by_post_signed(
+    identity_provider, make_user, settings, tmp_path
+):
+    from accounts.methods import saml
+
+    from .certificates import self_signed
+
+    make_user("sam@sso.example")
+    settings.SAML_CERT_FILE, settings.SAML_KEY_FILE = map(str, self_signed(tmp_path, "sp", algorithm="rsa"))
+    settings.SAML_IDP_METADATA = str(identity_provider.metadata_logging_out_by_post())
+    identity_provider.trust(saml.sp_metadata())
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    sso_log_in(client, "sam@sso.example")
+    address, fields = identity_provider.logout_request("sam@sso.example", binding=BINDING_POST)
+    page = client.post(urlsplit(address).path, fields)
+    assert page.status_code == 200 and not is_signed_in(client)
+    assert "You have logged out here, as your organisation's single sign-on asked." in page.content.decode()
+    assert identity_provider.base in page["Content-Security-Policy"].split("form-action")[1].split(";")[0]
+    answer = {"action": form_action(page.content.decode()), **form_fields(page.content.decode())}
+    assert answer["action"] == f"{identity_provider.base}/slo" and answer["RelayState"] == "idp-logout"
+    posted = urllib.request.Request(
+        answer["action"],
+        data=urlencode({"SAMLResponse": answer["SAMLResponse"], "RelayState": answer["RelayState"]}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(posted, timeout=10) as reply:  # noqa: S310  (the test IdP, on loopback)
+        assert reply.read() == b"logged out"
+    assert identity_provider.last_logout_response == {
+        "status": "urn:oasis:names:tc:SAML:2.0:status:Success",
+        "in_response_to": identity_provider.last_logout_request_id,
+        "signed": True,
+        "relay_state": "idp-logout",
+    }
+
+
 def test_nobody_but_the_idp_logs_anyone_out(identity_provider, make_user):
     """Unsigned, signed with SHA-1, or altered after signing (another person's address): refused with
     a clear answer, and the person stays signed in."""

@@ -98,6 +98,7 @@ def entity_id():
     return settings.SAML_SP_ENTITY_ID or settings.PORTAL_BASE_URL + reverse("accounts:saml_metadata")
 
 
+RELAY_PAGE = "accounts/saml_logout_relay.html"  # a page whose form posts a logout message to the IdP
 METADATA_TIMEOUT = 5  # seconds, to fetch the metadata from an https URL
 METADATA_REFRESH_SECONDS = 3600  # read it again every hour: the IdP rotates its certificates
 RETRY_FAILED_READ_SECONDS = 60
@@ -195,16 +196,16 @@ def _idp_entity_id(sp_config):
 
 
 def idp_origins():
-    """The IdP's sign-in address, for the login pages' CSP form-action (its forms lead there)."""
+    """The IdP's sign-in and logout addresses, for the pages' CSP form-action (their forms lead there)."""
     try:
         sp_config = config()
-        services = sp_config.metadata.single_sign_on_service(
-            _idp_entity_id(sp_config), _saml2().BINDING_HTTP_REDIRECT
-        )
+        idp = _idp_entity_id(sp_config)
+        services = sp_config.metadata.single_sign_on_service(idp, _saml2().BINDING_HTTP_REDIRECT)
+        logouts = sp_config.metadata.single_logout_service(idp, None, "idpsso") or {}  # by binding
     except Unavailable:
         return []
-    origins = {"{0.scheme}://{0.netloc}".format(urlsplit(s["location"])) for s in services}
-    return sorted(origins)
+    locations = [s["location"] for s in services] + [s["location"] for ss in logouts.values() for s in ss]
+    return sorted({"{0.scheme}://{0.netloc}".format(urlsplit(location)) for location in locations})
 
 
 def start():
@@ -329,7 +330,7 @@ def _logout_request(sp_config, idp, binding, destination, kept):
     )
     if not redirect_binding:
         encoded = base64.b64encode(str(request).encode()).decode()
-        return Page("accounts/saml_logout_relay.html", {"action": destination, "saml_request": encoded})
+        return Page(RELAY_PAGE, {"action": destination, "fields": {"SAMLRequest": encoded}})
     info = client.apply_binding(
         _saml2().BINDING_HTTP_REDIRECT,
         str(request),
@@ -343,8 +344,8 @@ def _logout_request(sp_config, idp, binding, destination, kept):
 
 def take_logout_request(params, binding):
     """The IdP's own LogoutRequest (HTTP-Redirect or POST): (the subject it logs out, its NameID's text,
-    the address of the LogoutResponse or ''). Only a request signed by the IdP of the metadata counts
-    (SAML's profiles require it on these bindings): anyone else could log anybody out."""
+    the LogoutResponse to answer with: a Redirect, a Page, or None). Only a request signed by the IdP of
+    the metadata counts (SAML's profiles require it on these bindings): anyone else could log anybody out."""
     sp_config = config()
     idp = _idp_entity_id(sp_config)
     client = _saml2().Saml2Client(sp_config)
@@ -381,17 +382,29 @@ def take_logout_request(params, binding):
     name_id = request.message.name_id
     if name_id is None or not name_id.text:
         raise Refused("the logout request names nobody")
-    return f"saml:{name_id.text}", name_id.text, _logout_response_url(client, request.message, relay_state)
+    return f"saml:{name_id.text}", name_id.text, _logout_response(client, request.message, relay_state)
 
 
-def _logout_response_url(client, request, relay_state):
-    """The LogoutResponse, to the IdP's SingleLogoutService (HTTP-Redirect), or '' if it has none."""
-    redirect_binding = _saml2().BINDING_HTTP_REDIRECT
-    try:
-        answer = client.create_logout_response(request, [redirect_binding], sign=False)
-        where = client.response_args(request, [redirect_binding])
-    except Exception:  # the IdP offers no HTTP-Redirect logout service: nothing to answer there
-        return ""
+def _logout_response(client, request, relay_state):
+    """The LogoutResponse to the IdP's SingleLogoutService, signed when the portal has its key: a
+    Redirect (HTTP-Redirect), else a page whose form posts it (HTTP-POST); None when the IdP offers no
+    logout service to answer at."""
+    try:  # the IdP's logout service, HTTP-Redirect rather than HTTP-POST
+        where = client.response_args(request, [_saml2().BINDING_HTTP_REDIRECT, _saml2().BINDING_HTTP_POST])
+    except Exception:  # pysaml2 raises when the IdP has no logout service of either binding
+        return None
+    redirect_binding = where["binding"] == _saml2().BINDING_HTTP_REDIRECT
+    answer = client.create_logout_response(
+        request,
+        [where["binding"]],
+        sign=signs_requests() and not redirect_binding,  # HTTP-Redirect signs the query instead
+        sign_alg=_saml2().SIG_RSA_SHA256,
+        digest_alg=_saml2().DIGEST_SHA256,
+    )
+    if not redirect_binding:
+        encoded = base64.b64encode(str(answer).encode()).decode()
+        fields = {"SAMLResponse": encoded, **({"RelayState": relay_state} if relay_state else {})}
+        return Page(RELAY_PAGE, {"action": where["destination"], "fields": fields, "answering": True})
     info = client.apply_binding(
         where["binding"],
         str(answer),
@@ -401,7 +414,7 @@ def _logout_response_url(client, request, relay_state):
         sign=signs_requests(),
         sigalg=_saml2().SIG_RSA_SHA256,
     )
-    return dict(info["headers"])["Location"]
+    return Redirect(dict(info["headers"])["Location"])
 
 
 def sp_metadata():
