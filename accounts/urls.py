@@ -12,6 +12,7 @@ urlpatterns = [
     path("saml/metadata/", views.saml_metadata, name="saml_metadata"),
     path("saml/sls/", views.saml_sls, name="saml_sls"),
     path("oidc/callback/", views.oidc_callback, name="oidc_callback"),
+    path("oidc/backchannel-logout/", views.oidc_backchannel_logout, name="oidc_backchannel_logout"),
     path("logout/", views.logout_view, name="logout"),
     path("browsers/", views.browsers, name="browsers"),
     path("password/change/", views.password_change, name="password_change"),

@@ -69,6 +69,25 @@ def oidc_callback(request):
 @csrf_exempt
 @require_POST
 @never_cache
+def oidc_backchannel_logout(request):
+    """The OpenID provider's server posts a signed logout token (no browser, so no CSRF token): the
+    sessions it signed in for that subject, and those of the account linked to it, end."""
+    if not oidc.enabled():
+        raise Http404
+    try:
+        subject, account = oidc.take_logout_token(request.POST.get("logout_token", ""))
+    except (oidc.Refused, oidc.Unavailable) as error:
+        log.warning("event=oidc_logout_refused error=%s", str(error)[:200])
+        problem = {"error": "invalid_request", "error_description": "The logout token cannot be accepted."}
+        return JsonResponse(problem, status=400)
+    address = account.email if account is not None else ""
+    actions.end_sessions_at_provider(Client.of(request), MethodKey.OIDC, subject, address)
+    return HttpResponse(status=200)
+
+
+@csrf_exempt
+@require_POST
+@never_cache
 def saml_acs(request):
     """The IdP posts here from its own site, so the browser sends no session cookie (SameSite=Lax).
 

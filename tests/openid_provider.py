@@ -5,6 +5,7 @@
 answer, the portal's callback address with its code.
 """
 
+import json
 import subprocess
 import sys
 import time
@@ -88,6 +89,14 @@ class OpenIdProvider:
     def register_portal(self, base_url):
         """Know the portal at another address too (its callback and its logout page there)."""
         requests.post(f"{self.base}/test-register/", {"portal": base_url}, timeout=10).raise_for_status()
+
+    def logout_token(self, account, **changes):
+        """The provider's back-channel logout token for its `account` (what it would post to the portal);
+        `changes` set claims (None drops one)."""
+        fields = {"account": account, "changes": json.dumps(changes)}
+        answer = requests.post(f"{self.base}/test-logout-token/", fields, timeout=10)
+        answer.raise_for_status()
+        return answer.text
 
     def signed_in(self):
         """Who the browser's session at the provider belongs to ('' after a logout there)."""

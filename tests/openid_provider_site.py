@@ -120,6 +120,41 @@ def register_portal(request):
     return HttpResponse("registered")
 
 
+def logout_token(request):
+    """What the provider posts to a relying party's back-channel logout URI when `account` logs out
+    there (OpenID Connect Back-Channel Logout 1.0), signed with its key; `changes` (JSON) sets claims,
+    or drops those set to null, as a faulty or hostile sender would."""
+    import json
+    import time
+    import uuid
+
+    from django.contrib.auth import get_user_model
+    from django.http import HttpResponse
+    from jwcrypto import jwk
+    from jwcrypto import jwt as jose_jwt
+
+    user = get_user_model().objects.get(username=request.POST["account"])
+    claims = {
+        "iss": settings.OAUTH2_PROVIDER["OIDC_ISS_ENDPOINT"],
+        "aud": CLIENT_ID,
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 120,
+        "jti": uuid.uuid4().hex,
+        "sub": str(user.pk),
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    }
+    for name, value in json.loads(request.POST.get("changes") or "{}").items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    key = jwk.JWK.from_pem(settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"].encode())
+    header = {"alg": "RS256", "kid": key.thumbprint(), "typ": "logout+jwt"}
+    token = jose_jwt.JWT(header=header, claims=json.dumps(claims))
+    token.make_signed_token(key)
+    return HttpResponse(token.serialize(), content_type="application/jwt")
+
+
 def who(request):
     from django.http import HttpResponse
 
@@ -162,6 +197,7 @@ def __getattr__(name):
             path("test-login/", _csrf_exempt(test_login)),
             path("test-register/", _csrf_exempt(register_portal)),
             path("who/", who),
+            path("test-logout-token/", _csrf_exempt(logout_token)),
         ]
     raise AttributeError(name)
 

@@ -311,6 +311,78 @@ def test_an_address_that_moved_to_another_account_at_the_provider_is_refused(
     assert ProviderIdentity.objects.get(user=olive).subject != first
 
 
+def back_channel_logout(token):
+    """What the provider's server does when the person logs out there: post the logout token."""
+    return Client().post("/oidc/backchannel-logout/", {"logout_token": token})
+
+
+def test_a_logout_at_the_provider_ends_the_persons_sessions_here(openid_provider, make_user):
+    """OpenID Connect Back-Channel Logout: the provider's signed logout token, server to server."""
+    from portal.models import AuditEvent
+
+    olive = make_user("olive@oidc.example")
+    other = make_user("other@oidc.example")
+    laptop, phone, bystander = Client(), Client(), Client()
+    for browser in (laptop, phone):
+        openid_provider.sign_in_as("olive@oidc.example")
+        oidc_log_in(browser, openid_provider, "olive@oidc.example")
+    openid_provider.sign_in_as("other@oidc.example")
+    oidc_log_in(bystander, openid_provider, "other@oidc.example")
+    assert signed_in_user(laptop) == signed_in_user(phone) == olive
+
+    token = openid_provider.logout_token("olive@oidc.example")
+    answer = back_channel_logout(token)
+    assert answer.status_code == 200 and "no-store" in answer["Cache-Control"]
+    assert signed_in_user(laptop) is None and signed_in_user(phone) is None
+    assert laptop.get("/").status_code == 302
+    assert signed_in_user(bystander) == other and bystander.get("/").status_code == 200
+    ended = AuditEvent.objects.filter(event="session.ended").latest("at")
+    assert (ended.actor_name, ended.subject) == ("system", olive)
+    assert ended.details == {"count": 2, "scope": "single_logout", "by": "oidc"}
+
+    assert back_channel_logout(token).status_code == 400  # a token counts once
+
+
+def test_nobody_but_the_provider_logs_anyone_out_through_the_back_channel(openid_provider, make_user):
+    """Anyone can post to the back channel: only a logout token the provider signed for this portal,
+    recent, with the logout event and no nonce, counts; anything else is a 400 and logs nobody out."""
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from accounts.methods import oidc
+
+    olive = make_user("olive@oidc.example")
+    browser = Client()
+    openid_provider.sign_in_as("olive@oidc.example")
+    oidc_log_in(browser, openid_provider, "olive@oidc.example")
+    genuine = openid_provider.logout_token("olive@oidc.example")
+    header, claims = jwt.decode(genuine, oidc.key_set()).header, jwt.decode(genuine, oidc.key_set()).claims
+    forger = RSAKey.generate_key(2048, parameters={"kid": header["kid"]})
+    refused = [
+        jwt.encode(header, {**claims, "jti": "forged"}, forger),  # another key, naming the provider's
+        openid_provider.logout_token("olive@oidc.example", aud="another-client"),
+        openid_provider.logout_token("olive@oidc.example", iss="http://127.0.0.1:1/o"),
+        openid_provider.logout_token("olive@oidc.example", nonce="an ID token's"),
+        openid_provider.logout_token("olive@oidc.example", events=None),
+        openid_provider.logout_token("olive@oidc.example", events={"another-event": {}}),
+        openid_provider.logout_token("olive@oidc.example", jti=None),
+        openid_provider.logout_token("olive@oidc.example", sub=None),
+        openid_provider.logout_token("olive@oidc.example", iat=int(time.time()) - 3600, exp=None),
+        genuine.rsplit(".", 1)[0] + ".",  # the signature cut off
+        "not a token",
+        "",
+    ]
+    for token in refused:
+        answer = back_channel_logout(token)
+        assert answer.status_code == 400, token
+        assert answer.json()["error"] == "invalid_request"
+        assert signed_in_user(browser) == olive
+    assert back_channel_logout(genuine).status_code == 200  # the control: the genuine one still counts
+    assert signed_in_user(browser) is None
+
+
 def test_the_doctor_and_the_check_page_check_the_provider(openid_provider, make_user, client, settings):
     from accounts.methods import oidc
 
@@ -323,9 +395,11 @@ def test_the_doctor_and_the_check_page_check_the_provider(openid_provider, make_
     assert "OpenID Connect" in page and openid_provider.issuer in page and "signing keys" in page
     page = client.get("/admin/accounts/authprofile/single-sign-on/").content.decode()
     assert "http://testserver/oidc/callback/" in page and openid_provider.issuer in page
+    assert "http://testserver/oidc/backchannel-logout/" in page
     out = io.StringIO()
     call_command("check_sso", stdout=out)
     assert f"OpenID issuer: {openid_provider.issuer}" in out.getvalue()
+    assert "OpenID back-channel logout URI: http://testserver/oidc/backchannel-logout/" in out.getvalue()
     assert re.search(
         r"OpenID signing keys: 1, clock difference -?[01] s", out.getvalue()
     )  # Date: whole seconds

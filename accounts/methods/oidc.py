@@ -19,6 +19,7 @@ from urllib.parse import urlencode, urlsplit
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
@@ -31,7 +32,7 @@ from joserfc.jwk import KeySet
 
 from portal import audit
 
-from .. import actions
+from .. import actions, tokens
 from ..login.contract import LoginFailed, Redirect, Step, StepName
 from ..models import MethodKey, PasswordHelpRequest, ProviderIdentity, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
@@ -50,10 +51,16 @@ SCOPE = "openid email profile"
 # Asymmetric signatures only: an HMAC-signed ID token would be keyed by the client secret.
 ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"]
 ENDPOINTS = ("authorization_endpoint", "token_endpoint", "jwks_uri")
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_SECONDS = 300  # an older logout token is refused; a newer one's jti is remembered as long
 
 
 class Unavailable(Exception):
     """The provider cannot be asked: its discovery document or its keys cannot be read. Our side."""
+
+
+class Refused(Exception):
+    """What came in the provider's name is not the provider's, or not for us (a logout token)."""
 
 
 def enabled():
@@ -354,6 +361,46 @@ def end_session(kept):
     return Redirect(f"{endpoint}{'&' if '?' in endpoint else '?'}{urlencode(query)}")
 
 
+def backchannel_logout_uri():
+    """Where the provider posts its logout tokens (registered at the provider)."""
+    return settings.PORTAL_BASE_URL + reverse("accounts:oidc_backchannel_logout")
+
+
+def take_logout_token(logout_token):
+    """A back-channel logout (OpenID Connect Back-Channel Logout 1.0): (the subject whose sessions end,
+    the account linked to it or None). Only a token the provider signed for this client, with the
+    logout event, a `sub`, no `nonce`, issued in the last five minutes and never seen before counts:
+    anyone can post here, and it logs people out."""
+    try:
+        token = jwt.decode(logout_token, _signing_key, algorithms=ALGORITHMS)
+        jwt.JWTClaimsRegistry(
+            leeway=CLOCK_SKEW_SECONDS,
+            iss={"essential": True, "value": discovery()["issuer"]},
+            aud={"essential": True, "value": settings.OIDC_CLIENT_ID},
+            iat={"essential": True},
+            jti={"essential": True},
+            sub={"essential": True},
+        ).validate(token.claims)
+    except Unavailable:
+        raise
+    except Exception as error:  # not a JWT, not the provider's signature, not for us: joserfc says which
+        raise Refused(f"{type(error).__name__}: {error}"[:300]) from error
+    claims = token.claims
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+        raise Refused("the token holds no back-channel logout event")
+    if "nonce" in claims:
+        raise Refused("a logout token has no nonce (this is an ID token)")
+    if time.time() - claims["iat"] > LOGOUT_TOKEN_SECONDS + CLOCK_SKEW_SECONDS:
+        raise Refused("the logout token is too old")
+    seen = tokens.token_hash(f"{claims['iss']} {claims['jti']}")
+    if not cache.add(f"oidc-logout-token:{seen}", 1, LOGOUT_TOKEN_SECONDS + 2 * CLOCK_SKEW_SECONDS):
+        raise Refused("the logout token was used before")
+    subject = str(claims["sub"])
+    link = ProviderIdentity.objects.filter(issuer=_issuer(), subject=subject).select_related("user").first()
+    return f"oidc:{subject}", link.user if link else None
+
+
 def provider_origins():
     """The provider's sign-in address, for the login pages' CSP form-action."""
     try:
@@ -367,6 +414,7 @@ def diagnose():
     """What the doctor and `check_sso` show: the discovery document, the keys and the clock."""
     report = {"enabled": enabled(), "issuer": settings.OIDC_ISSUER or "(not configured)"}
     report.update(redirect_uri=redirect_uri(), logged_out_uri=logged_out_uri())
+    report.update(backchannel_logout_uri=backchannel_logout_uri())
     if not enabled():
         return report
     try:

@@ -41,6 +41,7 @@ class Command(BaseCommand):
         self.stdout.write(f"OpenID issuer: {report['issuer']}")
         self.stdout.write(f"OpenID redirect URI: {report['redirect_uri']}")
         self.stdout.write(f"OpenID address after logging out: {report['logged_out_uri']}")
+        self.stdout.write(f"OpenID back-channel logout URI: {report['backchannel_logout_uri']}")
         if report.get("error"):
             self.stdout.write(f"OpenID error: {report['error']}")
         else:
