@@ -9,6 +9,7 @@ import http.client
 import os
 import re
 import shlex
+import shutil
 import smtplib
 import socket
 import ssl
@@ -93,15 +94,22 @@ class Browser:
         return self.open(path, {"csrfmiddlewaretoken": token, **fields})
 
 
+@pytest.fixture
+def reachable_tmp_path():
+    """A throwaway folder the service user can reach. Not under pytest's own: every pytest session that
+    starts makes that one private again (0700), so another run on the machine would lock the user out."""
+    folder = Path(tempfile.mkdtemp(prefix="portal-install-"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_installer_leaves_a_portal_that_serves_a_held_message_over_https(
-    separate_database, tmp_path, mailbox
+    separate_database, reachable_tmp_path, mailbox
 ):
+    tmp_path = reachable_tmp_path
     root = tmp_path / "root"
-    for folder in (tmp_path, *tmp_path.parents):  # the service user must reach the throwaway root
-        if folder == Path(tempfile.gettempdir()):
-            break
-        folder.chmod(folder.stat().st_mode | 0o055)
     http_port, https_port, web_port, intake_port = free_port(), free_port(), free_port(), free_port()
     database = separate_database["DATABASE_URL"]
     if database.startswith("sqlite"):  # a file the service user may write: under /var/lib/portal
