@@ -505,9 +505,8 @@ def test_with_a_key_of_its_own_the_portal_signs_its_logout_requests(
     assert identity_provider.last_logout["signed"] is True
 
 
-def test_an_idp_that_takes_logout_requests_by_post_gets_a_signed_one_by_post(
-    identity_provider, make_user, settings, tmp_path
-):
+def signed_in_where_the_idp_logs_out_by_post(identity_provider, make_user, settings, tmp_path):
+    """Sam's browser, signed in by an IdP whose logout service takes HTTP-POST only; the portal has a key."""
     from accounts.methods import saml
 
     from .certificates import self_signed
@@ -519,11 +518,21 @@ def test_an_idp_that_takes_logout_requests_by_post_gets_a_signed_one_by_post(
     identity_provider.sign_in_as("sam@sso.example")
     client = Client()
     sso_log_in(client, "sam@sso.example")
+    return client
+
+
+def form_action_origins(page):
+    """What the page's CSP lets its forms post to."""
+    return page["Content-Security-Policy"].split("form-action")[1].split(";")[0]
+
+
+def test_an_idp_that_takes_logout_requests_by_post_gets_a_signed_one_by_post(
+    identity_provider, make_user, settings, tmp_path
+):
+    client = signed_in_where_the_idp_logs_out_by_post(identity_provider, make_user, settings, tmp_path)
     page = client.post("/logout/")
     assert page.status_code == 200 and signed_in_user(client) is None
-    assert (
-        f"{identity_provider.base}" in page["Content-Security-Policy"].split("form-action")[1].split(";")[0]
-    )
+    assert identity_provider.base in form_action_origins(page)
     form = re.search(
         r'<form method="post" action="([^"]+)" data-autosubmit>.*?</form>', page.content.decode(), re.S
     )
@@ -582,22 +591,12 @@ def test_a_logout_request_over_http_post_is_taken_when_signed(identity_provider,
 def test_an_idp_that_logs_out_by_post_gets_its_logout_response_by_post_signed(
     identity_provider, make_user, settings, tmp_path
 ):
-    from accounts.methods import saml
-
-    from .certificates import self_signed
-
-    make_user("sam@sso.example")
-    settings.SAML_CERT_FILE, settings.SAML_KEY_FILE = map(str, self_signed(tmp_path, "sp", algorithm="rsa"))
-    settings.SAML_IDP_METADATA = str(identity_provider.metadata_logging_out_by_post())
-    identity_provider.trust(saml.sp_metadata())
-    identity_provider.sign_in_as("sam@sso.example")
-    client = Client()
-    sso_log_in(client, "sam@sso.example")
+    client = signed_in_where_the_idp_logs_out_by_post(identity_provider, make_user, settings, tmp_path)
     address, fields = identity_provider.logout_request("sam@sso.example", binding=BINDING_POST)
     page = client.post(urlsplit(address).path, fields)
     assert page.status_code == 200 and not is_signed_in(client)
     assert "You have logged out here, as your organisation's single sign-on asked." in page.content.decode()
-    assert identity_provider.base in page["Content-Security-Policy"].split("form-action")[1].split(";")[0]
+    assert identity_provider.base in form_action_origins(page)
     answer = {"action": form_action(page.content.decode()), **form_fields(page.content.decode())}
     assert answer["action"] == f"{identity_provider.base}/slo" and answer["RelayState"] == "idp-logout"
     posted = urllib.request.Request(
