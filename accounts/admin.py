@@ -281,6 +281,15 @@ class UserAdmin(DjangoUserAdmin):
             if inline_form in formset.deleted_forms and inline_form.instance.pk:
                 account_actions.remove_alias(request.user, client, inline_form.instance)
                 formset.deleted_objects.append(inline_form.instance)
+            elif inline_form.has_changed() and inline_form.instance.pk:
+                # Another address typed over an alias: the old one goes and the new one comes, each through
+                # its action (the form holds the new address already; the database still the old one).
+                stored = EmailAlias.objects.get(pk=inline_form.instance.pk)
+                account_actions.remove_alias(request.user, client, stored)
+                alias = account_actions.add_alias(
+                    request.user, client, form.instance, inline_form.cleaned_data["email"]
+                )
+                formset.changed_objects.append((alias, ["email"]))
         for inline_form in formset.extra_forms:
             if inline_form.has_changed() and inline_form not in formset.deleted_forms:
                 alias = account_actions.add_alias(

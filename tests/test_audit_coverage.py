@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from accounts.admin import UserAdmin
-from accounts.models import Throttle, User, portal_permission
+from accounts.models import EmailAlias, Throttle, User, portal_permission
 from portal.models import AuditEvent
 
 from .helpers import log_in
@@ -82,6 +82,24 @@ def test_the_change_form_records_fields_groups_and_permissions(admin_client, mak
     assert sorted(written) == ["account.changed", "alias.added", "group.changed", "permission.granted"]
     person.refresh_from_db()
     assert person.name == "Pat Person" and person.groups.get() == group and person.aliases.get().email
+
+
+def test_an_alias_typed_over_in_the_change_form_is_changed_and_recorded(admin_client, make_user):
+    """It was silently kept: the form said saved, the old address stayed an alias."""
+    person = make_user("person@example.com", name="Pat")
+    old = EmailAlias.objects.create(user=person, email="pat@example.com")
+    data = {
+        "email": person.email, "name": person.name, "kind": "internal", "auth_profile": "",
+        "is_active": "on", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+        "user_permissions": [portal_permission().pk],
+        "aliases-TOTAL_FORMS": "1", "aliases-INITIAL_FORMS": "1",
+        "aliases-0-id": old.pk, "aliases-0-user": person.pk, "aliases-0-email": "Patricia@Example.com",
+    }  # fmt: skip
+    written = events_during(lambda: admin_client.post(f"/admin/accounts/user/{person.pk}/change/", data))
+    assert sorted(written) == ["alias.added", "alias.removed"]
+    assert [alias.email for alias in person.aliases.all()] == ["patricia@example.com"]
+    assert User.objects.find_by_address("pat@example.com") == (None, False)
+    assert User.objects.find_by_address("patricia@example.com") == (person, True)
 
 
 def test_the_add_form_and_the_password_page_record_what_they_did(admin_client):
