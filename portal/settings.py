@@ -267,7 +267,10 @@ SAML_EMAIL_ATTRIBUTE = env("SAML_EMAIL_ATTRIBUTE")  # the attribute with the add
 OIDC_ISSUER = env("OIDC_ISSUER")  # https://... (its /.well-known/openid-configuration is read)
 OIDC_CLIENT_ID = env("OIDC_CLIENT_ID")
 OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET")
-OIDC_EMAIL_CLAIM = env("OIDC_EMAIL_CLAIM", "email")  # the claim with the address; email_verified must be true
+OIDC_EMAIL_CLAIM = env("OIDC_EMAIL_CLAIM", "email")  # the claim with the address
+# The claim that must be true for the address to count: Entra ID sends no email_verified; its optional
+# claim xms_edov says the address's domain is the tenant's own.
+OIDC_EMAIL_VERIFIED_CLAIM = env("OIDC_EMAIL_VERIFIED_CLAIM", "email_verified")
 
 # Network passwords (LDAP). Off while LDAP_SERVER_URI is unset.
 LDAP_SERVER_URI = env("LDAP_SERVER_URI")

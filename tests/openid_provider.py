@@ -69,12 +69,16 @@ class OpenIdProvider:
         new_key(self.folder)
         self.start()
 
-    def sign_in_as(self, address, *, verified=True, name="Olive Open", address_in="id_token", account=""):
+    def sign_in_as(
+        self, address, *, verified=True, name="Olive Open", address_in="id_token", account="", style=""
+    ):
         """The browser's session at the provider: a new one, signed in as `address` (which the provider
         puts in the ID token, or only at its userinfo endpoint). `account`: the provider's account, when
-        it is not the one named by the address (its subject is another)."""
+        it is not the one named by the address (its subject is another). `style="entra"`: the address
+        vouched for by `xms_edov`, not `email_verified`, as Microsoft Entra ID does."""
         self.browser = requests.Session()
         fields = {"email": address, "verified": "yes" if verified else "no", "name": name, "account": account}
+        fields["style"] = style
         answer = self.browser.post(
             f"{self.base}/test-login/", {**fields, "address_in": address_in}, timeout=10
         )

@@ -101,6 +101,7 @@ def test_login(request):
     user.email, user.last_name = email, request.POST.get("verified", "yes")
     user.first_name = request.POST.get("name", "")
     user.is_staff = request.POST.get("address_in") == "userinfo"  # the address only at userinfo
+    user.is_superuser = request.POST.get("style") == "entra"  # xms_edov instead of email_verified
     user.save()
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     return HttpResponse("signed in")
@@ -170,13 +171,12 @@ def _validator():
     from oauth2_provider.oauth2_validators import OAuth2Validator
 
     class Validator(OAuth2Validator):
+        oidc_claim_scope = {**OAuth2Validator.oidc_claim_scope, "xms_edov": "email"}  # with the address
+
         def get_additional_claims(self, request):
             user = request.user
-            return {
-                "email": user.email,
-                "email_verified": user.last_name != "no",
-                "name": user.first_name,
-            }
+            verified = "xms_edov" if user.is_superuser else "email_verified"  # as Entra ID names it
+            return {"email": user.email, verified: user.last_name != "no", "name": user.first_name}
 
         def get_id_token_dictionary(self, token, token_handler, request):
             claims, expires = super().get_id_token_dictionary(token, token_handler, request)

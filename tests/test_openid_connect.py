@@ -104,6 +104,28 @@ def test_an_address_the_provider_has_not_verified_is_refused(openid_provider, ma
     assert "no verified address" in last_attempt().detail
 
 
+def test_an_entra_style_provider_vouches_by_the_claim_the_administrator_names(
+    openid_provider, make_user, settings
+):
+    """Microsoft Entra ID sends no email_verified: its address counts only through the claim named by
+    OIDC_EMAIL_VERIFIED_CLAIM (xms_edov, the domain is the tenant's), and only when that claim is true."""
+    olive = make_user("olive@oidc.example")
+    openid_provider.sign_in_as("olive@oidc.example", style="entra")
+    refused = Client()
+    assert GENERIC_FAILURE in oidc_log_in(refused, openid_provider, "olive@oidc.example").content.decode()
+    assert signed_in_user(refused) is None and "email_verified" in last_attempt().detail
+
+    settings.OIDC_EMAIL_VERIFIED_CLAIM = "xms_edov"
+    openid_provider.sign_in_as("olive@oidc.example", style="entra")
+    vouched = Client()
+    oidc_log_in(vouched, openid_provider, "olive@oidc.example")
+    assert signed_in_user(vouched) == olive
+    openid_provider.sign_in_as("olive@oidc.example", style="entra", verified=False)
+    unvouched = Client()
+    assert GENERIC_FAILURE in oidc_log_in(unvouched, openid_provider, "olive@oidc.example").content.decode()
+    assert signed_in_user(unvouched) is None and "xms_edov" in last_attempt().detail
+
+
 def test_the_address_may_come_from_the_userinfo_endpoint(openid_provider, make_user):
     olive = make_user("olive@oidc.example")
     openid_provider.sign_in_as("olive@oidc.example", address_in="userinfo")

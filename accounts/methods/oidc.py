@@ -253,7 +253,8 @@ def _with_userinfo(config, claims, access_token):
     info = answer.json()
     if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
         raise ValueError("the userinfo endpoint answered for another subject")
-    address = {name: info[name] for name in (settings.OIDC_EMAIL_CLAIM, "email_verified") if name in info}
+    names = (settings.OIDC_EMAIL_CLAIM, settings.OIDC_EMAIL_VERIFIED_CLAIM)
+    address = {name: info[name] for name in names if name in info}
     return {**claims, **address}
 
 
@@ -278,7 +279,7 @@ def _checked_claims(id_token, nonce):
 
 
 def _verified_address(claims):
-    if claims.get("email_verified") not in (True, "true"):
+    if claims.get(settings.OIDC_EMAIL_VERIFIED_CLAIM) not in (True, "true"):
         return ""
     return normalize_address(str(claims.get(settings.OIDC_EMAIL_CLAIM) or ""))
 
@@ -314,7 +315,8 @@ def verify(answer, pending, address):
         return refused(f"{type(error).__name__}: {error}")
     asserted = _verified_address(claims)
     if not asserted:
-        return refused(f"the provider vouches for no verified address ({settings.OIDC_EMAIL_CLAIM})")
+        claimed = f"{settings.OIDC_EMAIL_CLAIM}, {settings.OIDC_EMAIL_VERIFIED_CLAIM}"
+        return refused(f"the provider vouches for no verified address ({claimed})")
     user, _alias = User.objects.find_by_address(asserted)
     if asserted != address and (user is None or user != typed_user):
         return refused(f"the provider signed in {asserted}")  # its session is someone else's
