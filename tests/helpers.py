@@ -17,6 +17,13 @@ def last_attempt():
     return LoginAttempt.objects.order_by("-at", "-pk").first()
 
 
+def signed_in_user(client):
+    """Whom the test client's session belongs to, or None."""
+    from accounts.models import User
+
+    return User.objects.filter(pk=client.session.get("_auth_user_id")).first()
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now."""
     import socket

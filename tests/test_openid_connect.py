@@ -10,7 +10,7 @@ from django.test import Client
 
 from accounts.models import LoginAttempt
 
-from .helpers import GENERIC_FAILURE, last_attempt
+from .helpers import GENERIC_FAILURE, last_attempt, signed_in_user
 from .openid_provider import path_and_query
 
 
@@ -26,12 +26,6 @@ def oidc_log_in(client, provider, email):
     """The whole round: to the provider, its answer to the portal's callback; the last page."""
     back = provider.authorize(to_provider(client, email))
     return client.get(path_and_query(back), follow=True)
-
-
-def signed_in_user(client):
-    from django.contrib.auth import get_user_model
-
-    return get_user_model().objects.filter(pk=client.session.get("_auth_user_id")).first()
 
 
 def test_the_provider_signs_in_the_person_it_vouches_for(openid_provider, make_user):

@@ -9,12 +9,11 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from accounts.models import AuthProfile, LoginAttempt, User
 
-from .helpers import GENERIC_FAILURE, last_attempt, log_in
+from .helpers import GENERIC_FAILURE, last_attempt, log_in, signed_in_user
 from .identity_provider import form_action, form_fields
 
 BINDING_POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -49,10 +48,6 @@ def sso_log_in(client, email):
 def signed_in_user_after(client, email):
     sso_log_in(client, email)
     return signed_in_user(client)
-
-
-def signed_in_user(client):
-    return get_user_model().objects.filter(pk=client.session.get("_auth_user_id")).first()
 
 
 def test_the_idp_signs_in_the_person_it_vouches_for(identity_provider, make_user):

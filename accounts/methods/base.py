@@ -1,9 +1,9 @@
 """The contract every sign-in method keeps, and what a password method answers."""
 
 from ..login.contract import Verdict
-from ..models import MethodKey
+from ..models import MethodKey, PasswordHelpRequest
 
-__all__ = ["SignInMethod", "Verdict"]
+__all__ = ["IdentityProviderSignIn", "SignInMethod", "Verdict"]
 
 
 class SignInMethod:
@@ -49,3 +49,13 @@ class SignInMethod:
 
     def form_origins(self):
         return []
+
+
+class IdentityProviderSignIn(SignInMethod):
+    """A method where another service proves who the person is (SAML, OpenID Connect): its first sign-in
+    may make the account, and a forgotten password is the provider's business."""
+
+    creates_accounts = True
+
+    def password_help(self, user):
+        return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON

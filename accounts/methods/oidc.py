@@ -34,11 +34,11 @@ from portal import audit
 
 from .. import actions, tokens
 from ..login.contract import LoginFailed, Redirect, Step, StepName
-from ..models import MethodKey, PasswordHelpRequest, ProviderIdentity, User, normalize_address
+from ..models import MethodKey, ProviderIdentity, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
 from ..troubleshooting import Check, FixKey, Reason
 from . import register
-from .base import SignInMethod, Verdict
+from .base import IdentityProviderSignIn, Verdict
 
 log = logging.getLogger("portal.oidc")
 
@@ -483,21 +483,17 @@ class OpenIdStep(Step):
         return None
 
 
-class OpenIdConnect(SignInMethod):
+class OpenIdConnect(IdentityProviderSignIn):
     """The organisation's OpenID provider signs the person in; the portal keeps no password."""
 
     key = MethodKey.OIDC
     service_label = gettext_lazy("OpenID Connect")
-    creates_accounts = True
 
     def enabled(self):
         return enabled()
 
     def steps(self):
         return [OpenIdStep()]
-
-    def password_help(self, user):
-        return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
 
     def end_session(self, kept):
         return end_session(kept)

@@ -26,11 +26,11 @@ from portal import audit
 
 from .. import actions
 from ..login.contract import LoginFailed, Page, Redirect, Step, StepName
-from ..models import LoginAttempt, MethodKey, PasswordHelpRequest, User, normalize_address
+from ..models import LoginAttempt, MethodKey, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
 from ..troubleshooting import Check, Reason
 from . import register
-from .base import SignInMethod, Verdict
+from .base import IdentityProviderSignIn, Verdict
 
 log = logging.getLogger("portal.saml")
 
@@ -531,21 +531,17 @@ class SingleSignOnStep(Step):
         return self.show(flow)
 
 
-class SingleSignOn(SignInMethod):
+class SingleSignOn(IdentityProviderSignIn):
     """The organisation's identity provider (SAML 2.0) signs the person in; the portal keeps no password."""
 
     key = MethodKey.SAML
     service_label = gettext_lazy("Single sign-on")
-    creates_accounts = True
 
     def enabled(self):
         return enabled()
 
     def steps(self):
         return [SingleSignOnStep()]
-
-    def password_help(self, user):
-        return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
 
     def end_session(self, kept):
         return end_session(kept)
