@@ -6,9 +6,8 @@ from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from . import throttle, validators
+from . import passwords, throttle, validators
 from .models import normalize_address
-from .tokens import compact
 
 
 class IdentifyForm(forms.Form):
@@ -44,7 +43,7 @@ class ForcedPasswordChangeForm(SetPasswordForm):
     def clean(self):
         cleaned = super().clean()
         password = cleaned.get("new_password2")
-        if password and (self.user.check_password(password) or self.user.check_password(compact(password))):
+        if password and passwords.check(self.user, password):
             self.add_error("new_password2", _("Choose a new password: it must differ from your current one."))
         return cleaned
 

@@ -63,8 +63,27 @@ def temporary_password_expired(user):
     return expires is not None and expires <= timezone.now()
 
 
+def in_use_as_password(user):
+    """Whether the account's password is a temporary one already used once, waiting for the forced change.
+
+    It is kept as typed codes are (tokens.compact), so it is compared the same way at every later login:
+    the code works with its dashes, as the email shows it, or without.
+    """
+    return (
+        user.must_change_password
+        and user.temporary_password_expires_at is not None
+        and not user.temporary_password
+    )
+
+
+def check(user, typed):
+    """Whether `typed` is the account's password: one Argon2 computation, whatever its state."""
+    return user.check_password(tokens.compact(typed) if in_use_as_password(user) else typed)
+
+
 def start_using_temporary_password(user, typed):
-    """The first login with a temporary password: it becomes the password, to be changed now."""
+    """The first login with a temporary password: it becomes the password, to be changed now (kept
+    compacted, see in_use_as_password)."""
     user.set_password(tokens.compact(typed))
     user.temporary_password = ""
     user.must_change_password = True

@@ -56,7 +56,7 @@ class IdentityProvider:
 
     def _config(self, sp_metadata_file=None, slo_binding=BINDING_HTTP_REDIRECT):
         sso = [(f"{self.base}/sso", BINDING_HTTP_REDIRECT)]
-        slo = [(f"{self.base}/slo", slo_binding)]
+        slo = [(f"{self.base}/slo", slo_binding)] if slo_binding else []
         config = IdPConfig()
         config.load(
             {
@@ -86,6 +86,12 @@ class IdentityProvider:
         """Another copy of its metadata whose logout service takes HTTP-POST only (as some IdPs do)."""
         path = self.folder / "idp-metadata-post-logout.xml"
         path.write_text(str(entity_descriptor(self._config(slo_binding=BINDING_HTTP_POST))))
+        return path
+
+    def metadata_without_logout(self):
+        """Another copy of its metadata with no SingleLogoutService at all (Google Workspace publishes none)."""
+        path = self.folder / "idp-metadata-no-logout.xml"
+        path.write_text(str(entity_descriptor(self._config(slo_binding=None))))
         return path
 
     def trust(self, sp_metadata):

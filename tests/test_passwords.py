@@ -112,6 +112,21 @@ def test_the_temporary_password_typed_by_hand_leads_to_the_forced_change(client,
     assert "Welcome" in log_in(Client(), "staff@example.com", "a brand new secret 42").content.decode()
 
 
+def test_the_temporary_password_works_as_emailed_after_its_first_use(client, make_user, mailbox):
+    """Someone who closed the browser at the forced change comes back with the email: the password as
+    it shows there, dashes and all, still leads to the change (it was stored compacted and compared as
+    typed)."""
+    make_user("staff@example.com", "correct horse battery")
+    forgot(client, "staff@example.com")
+    temporary = temporary_password_in(mailbox.wait_for(1)[0])
+    assert log_in(client, "staff@example.com", temporary).request["PATH_INFO"] == "/password/change/"
+
+    for typed in (temporary, temporary.replace("-", ""), temporary.upper()):
+        response = log_in(Client(), "staff@example.com", typed)
+        assert response.request["PATH_INFO"] == "/password/change/", typed
+    assert GENERIC_FAILURE in log_in(Client(), "staff@example.com", "correct horse battery").content.decode()
+
+
 @pytest.mark.parametrize(
     ("new_password", "error"),
     [

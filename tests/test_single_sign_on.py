@@ -466,6 +466,24 @@ def test_logging_out_after_single_sign_on_logs_out_at_the_idp_and_comes_back(ide
     assert ended.details == {"scope": "logout", "provider": "saml"}
 
 
+def test_an_idp_without_a_logout_service_signs_in_and_logout_ends_the_portals_session(
+    identity_provider, make_user, settings
+):
+    """Google Workspace publishes no SingleLogoutService: the pages that offer SAML answered 500."""
+    settings.SAML_IDP_METADATA = str(identity_provider.metadata_without_logout())
+    sam = make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    client = Client()
+    page = client.get("/login/")
+    assert page.status_code == 200 and identity_provider.base in form_action_origins(page)
+    assert "Welcome" in sso_log_in(client, "sam@sso.example").content.decode()
+    assert signed_in_user(client) == sam
+    out = client.post("/logout/", follow=True)
+    assert out.redirect_chain[-1][0] == "/login/" and "You have logged out." in out.content.decode()
+    assert signed_in_user(client) is None
+    assert identity_provider.last_logout is None  # nothing was sent to the IdP
+
+
 def idp_logout(request):
     """The browser at the IdP's logout address (a URL, or a POST request): where the IdP sends it back
     (its LogoutResponse)."""

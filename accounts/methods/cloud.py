@@ -41,7 +41,7 @@ def verify(address, user, password):
     (none, a password, a temporary one pending, both, neither): the time tells nobody which it is.
     """
     if user is not None and user.has_usable_password():
-        password_ok = user.check_password(password)
+        password_ok = passwords.check(user, password)
     else:
         _spend_one_hash(password)
         password_ok = False

@@ -43,6 +43,7 @@ def _saml2():
     from saml2.config import SPConfig
     from saml2.metadata import entity_descriptor
     from saml2.response import StatusError
+    from saml2.s_utils import UnsupportedBinding
     from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, name_id_from_string
     from saml2.sigver import RSACrypto, verify_redirect_signature
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
@@ -54,6 +55,7 @@ def _saml2():
         SPConfig=SPConfig,
         entity_descriptor=entity_descriptor,
         StatusError=StatusError,
+        UnsupportedBinding=UnsupportedBinding,
         NAMEID_FORMAT_EMAILADDRESS=NAMEID_FORMAT_EMAILADDRESS,
         name_id_from_string=name_id_from_string,
         verify_redirect_signature=verify_redirect_signature,
@@ -195,13 +197,22 @@ def _idp_entity_id(sp_config):
     return sp_config.metadata.identity_providers()[0]
 
 
+def _idp_logout_services(sp_config, idp):
+    """The IdP's SingleLogoutService locations by binding; {} when its metadata offers none (Google
+    Workspace publishes none: sign-in works, and logout ends the portal's session only)."""
+    try:
+        return sp_config.metadata.single_logout_service(idp, None, "idpsso") or {}
+    except _saml2().UnsupportedBinding:
+        return {}
+
+
 def idp_origins():
     """The IdP's sign-in and logout addresses, for the pages' CSP form-action (their forms lead there)."""
     try:
         sp_config = config()
         idp = _idp_entity_id(sp_config)
         services = sp_config.metadata.single_sign_on_service(idp, _saml2().BINDING_HTTP_REDIRECT)
-        logouts = sp_config.metadata.single_logout_service(idp, None, "idpsso") or {}  # by binding
+        logouts = _idp_logout_services(sp_config, idp)
     except Unavailable:
         return []
     locations = [s["location"] for s in services] + [s["location"] for ss in logouts.values() for s in ss]
@@ -309,7 +320,7 @@ def end_session(kept):
     except Unavailable:
         return None
     idp = _idp_entity_id(sp_config)
-    offered = sp_config.metadata.single_logout_service(idp, None, "idpsso") or {}  # by binding
+    offered = _idp_logout_services(sp_config, idp)
     for binding in (_saml2().BINDING_HTTP_REDIRECT, _saml2().BINDING_HTTP_POST):
         if services := offered.get(binding):
             return _logout_request(sp_config, idp, binding, services[0]["location"], kept)
