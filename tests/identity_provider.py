@@ -89,7 +89,7 @@ class IdentityProvider:
         return path
 
     def metadata_without_logout(self):
-        """Another copy of its metadata with no SingleLogoutService at all (Google Workspace publishes none)."""
+        """A copy of its metadata with no SingleLogoutService (as Google Workspace publishes none)."""
         path = self.folder / "idp-metadata-no-logout.xml"
         path.write_text(str(entity_descriptor(self._config(slo_binding=None))))
         return path
