@@ -94,10 +94,13 @@ class IndexSessionsMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        before = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
         response = self.get_response(request)
         user = getattr(request, "signed_in_user", None)
         key = user is not None and request.session.session_key
-        if key:
+        if not key:
+            _follow_new_key(request, before)
+        else:
             user_agent = request.META.get("HTTP_USER_AGENT", "")
             SignedInSession.objects.create(
                 user=user,
@@ -107,6 +110,15 @@ class IndexSessionsMiddleware:
                 provider_subject=request.session.get(SINGLE_LOGOUT, {}).get("subject", ""),
             )
         return response
+
+
+def _follow_new_key(request, before):
+    """A session given a new key while signed in (a password change cycles it) keeps its index row: it
+    stays listed, and every way of ending a person's sessions still reaches it."""
+    session = getattr(request, "session", None)
+    after = session.session_key if session is not None else None
+    if before and after and after != before:
+        SignedInSession.objects.filter(session_key=before).update(session_key=after)
 
 
 class LastSeenMiddleware:

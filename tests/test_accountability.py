@@ -231,6 +231,32 @@ def test_a_password_change_ends_every_other_session(make_user):
     assert changed.details["sessions_ended"] == 1
 
 
+def test_after_a_password_change_the_session_is_still_listed_and_can_be_ended(admin_client, make_user):
+    """The change gives this session a new key: it stayed alive but left the list, and survived "Log out
+    everywhere else" and the administrator's "End all sessions"."""
+    here, there = two_sessions(make_user)
+    new = "a brand new passphrase 2026"
+    here.post("/password/change/", {"old_password": PASSWORD, "new_password1": new, "new_password2": new})
+    assert "(this session)" in here.get("/security/").content.decode()
+    listed = SignedInSession.objects.filter(user__email="staff@example.com")
+    assert list(listed.values_list("session_key", flat=True)) == [here.session.session_key]
+
+    log_in(there, "staff@example.com", new)
+    there.post("/security/sessions/", {"action": "others"})
+    assert here.get("/").status_code == 302 and there.get("/").status_code == 200
+
+    log_in(here, "staff@example.com", new)
+    here.post(
+        "/password/change/", {"old_password": new, "new_password1": PASSWORD, "new_password2": PASSWORD}
+    )
+    person = User.objects.get(email="staff@example.com")
+    admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "end_all_sessions", "_selected_action": [person.pk], "confirm": "yes"},
+    )
+    assert here.get("/").status_code == 302
+
+
 def test_the_administrator_ends_all_sessions_of_a_person(admin_client, make_user):
     here, there = two_sessions(make_user)
     person = User.objects.get(email="staff@example.com")
