@@ -9,7 +9,9 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from accounts.models import AuthProfile, LoginAttempt, User
 
@@ -581,6 +583,25 @@ def test_a_logout_at_the_idp_ends_the_persons_sessions_here(identity_provider, m
     ended = AuditEvent.objects.filter(event="session.ended").latest("at")
     assert ended.actor_name == "system" and ended.subject_name == "sam@sso.example"
     assert ended.details == {"count": 2, "scope": "single_logout", "by": "saml"}
+
+
+def test_a_logout_request_counts_once_and_only_while_fresh(identity_provider, make_user):
+    """A LogoutRequest copied from a log or a browser's history must not log the person out again."""
+    make_user("sam@sso.example")
+    identity_provider.sign_in_as("sam@sso.example")
+    request = path_of(identity_provider.logout_request("sam@sso.example"))
+    assert Client().get(request).status_code == 302
+    laptop = Client()
+    sso_log_in(laptop, "sam@sso.example")
+    assert Client().get(request).status_code == 400  # the same request again
+    assert is_signed_in(laptop)
+
+    with time_machine.travel(timezone.now() - timedelta(minutes=10), tick=True):
+        stale = path_of(identity_provider.logout_request("sam@sso.example"))
+    assert Client().get(stale).status_code == 400
+    assert is_signed_in(laptop)
+    assert Client().get(path_of(identity_provider.logout_request("sam@sso.example"))).status_code == 302
+    assert not is_signed_in(laptop)
 
 
 def path_of(url):

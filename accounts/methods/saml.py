@@ -7,6 +7,7 @@ must name the address that was typed. The portal keeps no SAML password; the IdP
 """
 
 import base64
+import calendar
 import datetime
 import functools
 import logging
@@ -17,6 +18,7 @@ from urllib.parse import urlsplit
 
 from cryptography import x509
 from django.conf import settings
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -24,7 +26,7 @@ from django.utils.translation import gettext_lazy
 
 from portal import audit
 
-from .. import actions
+from .. import actions, tokens
 from ..login.contract import LoginFailed, Page, Redirect, Step, StepName
 from ..models import LoginAttempt, MethodKey, User, normalize_address
 from ..sessions import SINGLE_LOGOUT
@@ -46,6 +48,7 @@ def _saml2():
     from saml2.s_utils import UnsupportedBinding
     from saml2.saml import NAMEID_FORMAT_EMAILADDRESS, name_id_from_string
     from saml2.sigver import RSACrypto, verify_redirect_signature
+    from saml2.time_util import str_to_time
     from saml2.xmldsig import DIGEST_SHA256, SIG_RSA_SHA256
 
     return SimpleNamespace(
@@ -60,6 +63,7 @@ def _saml2():
         name_id_from_string=name_id_from_string,
         verify_redirect_signature=verify_redirect_signature,
         RSACrypto=RSACrypto,
+        str_to_time=str_to_time,
         DIGEST_SHA256=DIGEST_SHA256,
         SIG_RSA_SHA256=SIG_RSA_SHA256,
     )
@@ -101,6 +105,8 @@ def entity_id():
 
 
 RELAY_PAGE = "accounts/saml_logout_relay.html"  # a page whose form posts a logout message to the IdP
+LOGOUT_REQUEST_SECONDS = 300  # an older LogoutRequest is refused; a newer one's ID is remembered as long
+CLOCK_SKEW_SECONDS = 60  # the clocks of the IdP and the portal may differ this much
 METADATA_TIMEOUT = 5  # seconds, to fetch the metadata from an https URL
 METADATA_REFRESH_SECONDS = 3600  # read it again every hour: the IdP rotates its certificates
 RETRY_FAILED_READ_SECONDS = 60
@@ -139,7 +145,7 @@ def _config(metadata, entity, acs, sls, key_file, cert_file, _hour):
                     "digest_algorithm": _saml2().DIGEST_SHA256,
                 }
             },
-            "accepted_time_diff": 60,
+            "accepted_time_diff": CLOCK_SKEW_SECONDS,
             "http_client_timeout": METADATA_TIMEOUT,
             "allow_unknown_attributes": True,
             **keys,
@@ -393,7 +399,20 @@ def take_logout_request(params, binding):
     name_id = request.message.name_id
     if name_id is None or not name_id.text:
         raise Refused("the logout request names nobody")
+    _refuse_replay(idp, request.message)
     return f"saml:{name_id.text}", name_id.text, _logout_response(client, request.message, relay_state)
+
+
+def _refuse_replay(idp, message):
+    """A LogoutRequest counts once, and only while fresh: one copied from a log or a browser's history
+    would otherwise log the person out again at every later sign-in."""
+    issued = calendar.timegm(_saml2().str_to_time(message.issue_instant))
+    age = time.time() - issued
+    if age > LOGOUT_REQUEST_SECONDS + CLOCK_SKEW_SECONDS or age < -CLOCK_SKEW_SECONDS:
+        raise Refused(f"the logout request was issued {int(age)} seconds ago")
+    seen = tokens.token_hash(f"{idp} {message.id}")
+    if not cache.add(f"saml-logout-request:{seen}", 1, LOGOUT_REQUEST_SECONDS + 2 * CLOCK_SKEW_SECONDS):
+        raise Refused("the logout request was used before")
 
 
 def _logout_response(client, request, relay_state):
