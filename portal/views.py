@@ -1,12 +1,14 @@
 """Views that belong to no app: health and readiness, metrics, the admin's way in, the branding's files."""
 
 import base64
+import logging
 import re
+import sys
 from datetime import timedelta
 from types import SimpleNamespace
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import Http404, HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
@@ -24,6 +26,8 @@ from .forms import SampleIdentifyForm
 from .health import readiness
 from .mail import build_email
 from .models import Branding
+
+log = logging.getLogger("portal.errors")
 
 
 @never_cache
@@ -73,16 +77,27 @@ def admin_login(request):
     return redirect(target)
 
 
+DATABASE_AWAY = (OperationalError, InterfaceError)  # how Django reports a database it cannot reach
+RETRY_AFTER_SECONDS = 30
+
+
 def server_error(request):
-    """The 500 page in the organisation's look, even when the database or the cache is what failed."""
+    """The 500 page in the organisation's look, even when the database or the cache is what failed; a
+    database that cannot be reached is a 503 that says to try again shortly (the page is called while
+    Django handles the exception, so it is at hand)."""
+    error = sys.exc_info()[1]
     try:
         look = branding.current()
     except Exception:  # the error page must not fail in turn
         look = branding.default_look()
-    html = loader.get_template("500.html").render(
-        {"branding": look, "request_id": getattr(request, "id", "")}
-    )
-    return HttpResponseServerError(html)
+    context = {"branding": look, "request_id": getattr(request, "id", "")}
+    if isinstance(error, DATABASE_AWAY):
+        log.error("event=database_unavailable error=%s", type(error).__name__)
+        html = loader.get_template("503.html").render(context)
+        response = HttpResponse(html, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return HttpResponseServerError(loader.get_template("500.html").render(context))
 
 
 YEAR = 365 * 24 * 3600

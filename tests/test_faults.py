@@ -10,13 +10,15 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from .conftest import Mailbox
-from .helpers import free_port, manage, wait_until_listening
+from .helpers import free_port, gunicorn, manage, wait_until_listening
 from .postgres_cluster import Cluster
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -253,3 +255,35 @@ def test_postgresql_stopped_and_started_while_mail_arrives(relay, tmp_path):
     assert sorted(held.split("|")) == sorted(accepted)  # each acknowledged message held, once
     expected = {f"{subject.replace(' ', '').lower()}@outside.example" for subject in accepted}
     assert set(notifications(relay)) == expected
+
+
+def test_with_the_database_unreachable_pages_say_try_again_shortly_with_a_503(tmp_path):
+    """Every page was a 500 "Something went wrong"; a database away is a 503, Retry-After, one log line."""
+    from .conftest import TEST_KEK
+
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}},
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/portal",  # nobody listens there
+        "PORTAL_KEKS": TEST_KEK,
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "CACHE_DIR": str(tmp_path / "cache"),
+        "STATIC_ROOT": str(tmp_path / "static"),
+    }
+    manage(env, "collectstatic", "--no-input", "-v0")  # as the installer does: the pages need the manifest
+    log = (tmp_path / "web.log").open("w+")
+    with gunicorn(env, log=log) as base:
+        # A signed-in person's next page (the session is read from the database), and a message link.
+        signed_in = {"Cookie": "sessionid=abcdefghijklmnopqrstuvwxyz012345"}
+        for path, headers in (("/", signed_in), ("/security/", signed_in), ("/m/" + "A" * 43 + "/", {})):
+            try:
+                urllib.request.urlopen(urllib.request.Request(base + path, headers=headers), timeout=30)
+            except urllib.error.HTTPError as answer:
+                page = answer.read().decode()
+                assert answer.code == 503, (path, page[:500])
+                assert answer.headers["Retry-After"] == "30"
+                assert "The portal is briefly unavailable" in page and "try again in a minute" in page
+            else:
+                raise AssertionError(f"{path} answered 200 without a database")
+    log.seek(0)
+    lines = [line for line in log.read().splitlines() if "event=database_unavailable" in line]
+    assert len(lines) == 3 and all("error=OperationalError" in line for line in lines)
