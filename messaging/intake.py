@@ -287,9 +287,6 @@ class IntakeHandler:
         if not client_allowed(session.peer[0], self.allowed_clients):
             log.warning("event=intake_refused reason=client_not_allowed")
             return "550 5.7.1 This client may not submit messages here"
-        if settings.INTAKE_REQUIRE_TLS and session.ssl is None:
-            log.warning("event=intake_refused reason=tls_required")
-            return "530 5.7.0 Must issue a STARTTLS command first"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -320,6 +317,15 @@ class IntakeHandler:
 class IntakeSMTP(SMTP):
     """aiosmtpd's SMTP session, which holds what it spooled when the sending server says QUIT (the
     worker holds what a session that ended otherwise left)."""
+
+    async def smtp_MAIL(self, arg):
+        """TLS first, before AUTH is looked at: a client that skipped STARTTLS is told so, not that
+        authentication is required (which it could not even be offered in clear)."""
+        if settings.INTAKE_REQUIRE_TLS and self.session.ssl is None:
+            log.warning("event=intake_refused reason=tls_required")
+            await self.push("530 5.7.0 Must issue a STARTTLS command first")
+            return
+        await super().smtp_MAIL(arg)
 
     async def smtp_QUIT(self, arg):
         spooled = getattr(self.session, "spooled", None)

@@ -92,6 +92,19 @@ def test_starttls_carries_the_mail_and_a_mail_without_it_is_refused_when_tls_is_
     assert Message.objects.get().subject == "Over TLS"
 
 
+def test_with_tls_required_and_auth_a_mail_in_clear_is_told_that_tls_is_required(start_intake, tmp_path):
+    port = start_intake(tls=True, require_tls=True, auth=True)
+    plain = swaks(port, "--header", "Subject: In clear", tmp_path=tmp_path)
+    assert "530 5.7.0 Must issue a STARTTLS command first" in plain, plain
+    assert "Authentication required" not in plain
+    secured = swaks(
+        port, "--tls", "--auth", "LOGIN", "--auth-user", "relay", "--auth-password", "relay secret 42",
+        "--header", "Subject: Over TLS", tmp_path=tmp_path,
+    )  # fmt: skip
+    assert "250 2.0.0 Held as" in secured, secured
+    assert Message.objects.get().subject == "Over TLS"
+
+
 def test_auth_is_offered_only_after_starttls(start_intake, tmp_path):
     port = start_intake(tls=True, auth=True)
     with smtplib.SMTP("127.0.0.1", port) as smtp:
