@@ -70,6 +70,16 @@ class ApiView(APIView):
         return rights
 
 
+def _content_digest(file, chunk=1024 * 1024):
+    """The SHA-256 of a file read in chunks (memory does not grow with its size), then rewound."""
+    digest = hashlib.sha256()
+    file.seek(0)
+    while block := file.read(chunk):
+        digest.update(block)
+    file.seek(0)
+    return digest.hexdigest()
+
+
 class MessagesPage(CursorPagination):
     page_size = 50
     ordering = "-id"
@@ -120,7 +130,7 @@ class MessageList(ApiView):
                 f"The attachments are larger than the {settings.MAX_UPLOAD_MB} MB a message may hold."
             )
         key = request.headers.get("Idempotency-Key", "")[:255]
-        fingerprint = self._fingerprint(data, files)
+        fingerprint = self._fingerprint(data, files) if key else ""
         if key:
             earlier = self._earlier_answer(key, fingerprint)
             if earlier is not None:
@@ -167,8 +177,12 @@ class MessageList(ApiView):
         return files
 
     def _fingerprint(self, data, files):
+        """What the request says, files' content included: a corrected file of the same size under the
+        same Idempotency-Key is another request (409), not a retry of the first."""
         described = json.dumps(
-            {"data": data, "files": [(n, t, s) for n, t, _f, s in files]}, sort_keys=True, default=str
+            {"data": data, "files": [(n, t, s, _content_digest(f)) for n, t, f, s in files]},
+            sort_keys=True,
+            default=str,
         )
         return hashlib.sha256(described.encode()).hexdigest()
 

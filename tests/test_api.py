@@ -2,6 +2,7 @@
 downloaded, recalls it; signed webhooks reach a real receiver; the audit trail by API; the schema fuzzed."""
 
 import base64
+import hashlib
 import http.server
 import io
 import re
@@ -124,6 +125,30 @@ def test_a_retry_with_the_same_idempotency_key_holds_nothing_twice(key):
     assert Message.objects.count() == 1
     other = send(client, subject="Another statement")
     assert other.status_code == 409 and Message.objects.count() == 1
+
+
+def test_a_corrected_file_of_the_same_size_under_the_same_idempotency_key_is_another_request(key):
+    """Only the name, type and size were compared: the corrected file got the first answer, nothing sent."""
+    client = api(key)
+
+    def send_file(content):
+        upload = io.BytesIO(content)
+        upload.name = "statement.pdf"
+        fields = {
+            "to": "client@outside.example",
+            "subject": "Statement",
+            "text": "Here.",
+            "attachments": upload,
+        }
+        return client.post("/api/v1/messages/", fields, HTTP_IDEMPOTENCY_KEY="statement-2026-11-0042")
+
+    first = send_file(b"%PDF total: 1000 EUR")
+    assert first.status_code == 201
+    assert send_file(b"%PDF total: 1000 EUR").json() == first.json()  # a retry
+    corrected = send_file(b"%PDF total: 9000 EUR")
+    assert corrected.status_code == 409 and Message.objects.count() == 1
+    stored = Message.objects.get().attachments.get()  # read whole after its digest was taken
+    assert (stored.size, stored.sha256) == (20, hashlib.sha256(b"%PDF total: 1000 EUR").hexdigest())
 
 
 def test_bad_input_gets_a_problem_never_a_500(key, settings):
