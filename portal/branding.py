@@ -5,10 +5,10 @@ Redis for several), so a page costs no query for it; saving the row drops the ca
 process reads the new one at its next page.
 """
 
+import dataclasses
 import hashlib
 import io
 import string
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
@@ -22,15 +22,16 @@ from django.utils.translation import gettext as _
 
 from .models import Branding
 
-# v1 held the name resolved from PORTAL_NAME; v2 the class at its old path (accounts.branding).
-CACHE_KEY = "portal:branding:v3"
+# v1 held the name resolved from PORTAL_NAME; v2 the class at its old path (accounts.branding); v3 the
+# pickled Look (v4: its fields).
+CACHE_KEY = "portal:branding:v4"
 PLACEHOLDERS = {"sender", "subject", "expires"}
 LOGO_FORMATS = {"PNG", "JPEG", "WEBP"}
 LOGO_MAX_BYTES = 1024 * 1024
 LOGO_MAX_SIDE = 600  # pixels: larger logos are scaled down, a header needs no more
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Look:
     """What pages and emails read of the branding (never the logo's bytes). It holds what the database
     holds; the server's defaults (PORTAL_NAME) are read at each use, so a restart with a new one shows."""
@@ -79,16 +80,14 @@ def look_of(row):
 def current():
     """The branding in force: from the cache, else from the database (then cached), else the defaults."""
     try:
-        look = cache.get(CACHE_KEY)
-    except Exception:  # a copy this version cannot read (written by another one): read the database
-        look = None
-    if not isinstance(look, Look):
+        look = Look(**cache.get(CACHE_KEY))
+    except Exception:  # none yet, or a copy this version cannot read (written by another): the database
         try:
             row = Branding.objects.defer("logo").filter(pk=1).first()
         except DatabaseError:  # an error page while the database is away still has a look
             return default_look()
         look = look_of(row) if row else default_look()
-        cache.set(CACHE_KEY, look, None)
+        cache.set(CACHE_KEY, dataclasses.asdict(look), None)  # plain fields: JSON in a shared Redis
     return look
 
 

@@ -208,6 +208,43 @@ def test_two_processes_serve_the_new_branding_right_after_the_save(
         assert {_name_served(second) for _ in range(4)} == {"Renamed Ltd"}
 
 
+class RunsCode:
+    """A pickle that runs a command when it is read."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (subprocess.call, (["sh", "-c", self.command],))
+
+
+def test_what_another_redis_client_writes_under_the_branding_key_runs_no_code(
+    separate_database, tmp_path, redis_server
+):
+    """The documented shared Redis has no password: a pickle written there ran code in every page."""
+    import pickle
+
+    import redis
+
+    from portal import branding
+
+    env = {**separate_database, "CACHE_URL": redis_server, "CACHE_DIR": str(tmp_path / "node")}
+    manage(env, "migrate", "--no-input", "-v0")
+    manage(env, "collectstatic", "--no-input", "-v0")
+    proof = tmp_path / "the-cache-ran-code"
+    with gunicorn(env, "--workers", "1") as base:
+        assert _name_served(base) == "Secure portal"
+        intruder = redis.Redis.from_url(redis_server)
+        for key in intruder.keys("*"):
+            intruder.set(key, pickle.dumps(RunsCode(f"touch {proof}")))
+        intruder.set(f":1:{branding.CACHE_KEY}", pickle.dumps(RunsCode(f"touch {proof}")))
+        assert _name_served(base) == "Secure portal"  # read again from the database
+        metrics = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+    assert not proof.exists()
+    unreadable = re.search(r"^portal_cache_unreadable_values_total ([0-9.]+)$", metrics, re.MULTILINE)
+    assert float(unreadable.group(1)) >= 1  # counted, where an operator looks
+
+
 def test_a_cached_copy_this_version_cannot_read_is_read_again_from_the_database(settings, tmp_path):
     """A file cache survives upgrades: what an older version pickled (a class since moved) must not break
     every page and email."""
