@@ -10,7 +10,9 @@ that the account is theirs; the portal's own work (`audit.SYSTEM`) and commands 
 are trusted actors.
 """
 
+import functools
 import logging
+import operator
 
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_out
@@ -26,6 +28,7 @@ from portal.client import Client
 
 from . import passwords, sessions, throttle, twostep
 from .models import (
+    AuthProfile,
     EmailAlias,
     Passkey,
     ProviderIdentity,
@@ -146,6 +149,13 @@ def send_temporary_password(actor, user):
     """Queue a temporary password; the notification worker issues and sends it."""
     _name, by = audit.actor_fields(actor)
     passwords.queue_temporary_password(user, requested_by=by)
+
+
+@account_action(SELF, gettext_lazy("Sign in with a temporary password"), Event.TEMPORARY_PASSWORD_USED)
+def start_using_temporary_password(actor, user, typed):
+    """The first sign-in with a temporary password: it replaces the password, to be changed now."""
+    passwords.start_using_temporary_password(user, typed)
+    return {"must_change": True}
 
 
 @account_action(
@@ -416,6 +426,78 @@ def delete_group(actor, client, group):
     with transaction.atomic():
         audit.record(Event.GROUP_CHANGED, actor=actor, client=client, group=group.name, deleted=True)
         group.delete()
+
+
+def accounts_decided_by(profile):
+    """Every account whose sign-in `profile` (as it is on the instance, saved or not) may decide: its own
+    accounts, those of its domains without a profile of their own, and for the default profile every
+    account without one (more than it decides when other profiles claim domains: the rule errs safe)."""
+    unassigned = Q(auth_profile__isnull=True)
+    if profile.is_default:
+        covered = unassigned
+    else:
+        domains = [Q(email__iendswith=f"@{domain}") for domain in profile.domain_list()]
+        covered = unassigned & functools.reduce(operator.or_, domains, Q(pk__in=[]))
+    if profile.pk:
+        covered |= Q(auth_profile_id=profile.pk)
+    return User.objects.filter(covered)
+
+
+def may_change_profile(actor, profile):
+    """A profile decides how its accounts sign in: changing it is acting on all of them. Only a superuser
+    changes one that covers a superuser; anyone else only one whose accounts' permissions are all theirs."""
+    if audit.is_trusted(actor) or actor.is_superuser:
+        return True
+    covered = accounts_decided_by(profile)
+    if covered.filter(is_superuser=True).exists():
+        return False
+    held = Permission.objects.filter(Q(user__in=covered) | Q(group__user__in=covered)).values_list(
+        "content_type__app_label", "codename"
+    )
+    return {f"{app}.{codename}" for app, codename in held} <= set(actor.get_all_permissions())
+
+
+def _check_power_over_profile(actor, permission, *profiles):
+    check(actor, permission)
+    for profile in profiles:
+        if not may_change_profile(actor, profile):
+            raise Refused(
+                _(
+                    "The profile %(profile)s decides how accounts with rights that you do not have sign "
+                    "in: only an administrator with those rights can change it."
+                )
+                % {"profile": profile.name}
+            )
+
+
+def save_profile(actor, client, profile):
+    """An authentication profile added or changed (as the admin's form set it on `profile`): checked
+    against its accounts before and after the change, saved and recorded with what changed."""
+    saved = AuthProfile.objects.filter(pk=profile.pk).first() if profile.pk else None
+    permission = "accounts.change_authprofile" if saved else "accounts.add_authprofile"
+    _check_power_over_profile(actor, permission, *[p for p in (saved, profile) if p is not None])
+    fields = [f.attname for f in AuthProfile._meta.concrete_fields if not f.primary_key]
+    changes = {
+        field: [str(getattr(saved, field)) if saved else None, str(getattr(profile, field))]
+        for field in fields
+        if saved is None or getattr(saved, field) != getattr(profile, field)
+    }
+    with transaction.atomic():
+        profile.save()
+        audit.record(
+            Event.AUTH_PROFILE_CHANGED, actor=actor, client=client, profile=profile.name,
+            created=saved is None or None, changes=changes or None,
+        )  # fmt: skip
+    return profile
+
+
+def delete_profile(actor, client, profile):
+    _check_power_over_profile(actor, "accounts.delete_authprofile", profile)
+    with transaction.atomic():
+        audit.record(
+            Event.AUTH_PROFILE_CHANGED, actor=actor, client=client, profile=profile.name, deleted=True
+        )
+        profile.delete()
 
 
 def add_alias(actor, client, user, address):

@@ -376,6 +376,20 @@ class DirectoryCheckForm(forms.Form):
     email = forms.EmailField(label=_("Look up this address (optional)"), required=False)
 
 
+class ProfilePowerForm(forms.ModelForm):
+    """The profile as it would be saved must not decide for accounts with more rights than the actor's
+    (a domain added, made the default): said on the form, before the action refuses."""
+
+    actor = None
+
+    def _post_clean(self):
+        super()._post_clean()
+        if not account_actions.may_change_profile(self.actor, self.instance):
+            self.add_error(
+                None, _("This profile would decide how accounts with rights that you do not have sign in.")
+            )
+
+
 @admin.register(AuthProfile)
 class AuthProfileAdmin(admin.ModelAdmin):
     change_list_template = "admin/accounts/authprofile/change_list.html"
@@ -394,6 +408,29 @@ class AuthProfileAdmin(admin.ModelAdmin):
     @admin.display(description=_("domains"))
     def domain_summary(self, profile):
         return ", ".join(profile.domain_list()) or "—"
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or account_actions.may_change_profile(request.user, obj))
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or account_actions.may_change_profile(request.user, obj))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (ProfilePowerForm, form), {"actor": request.user})
+
+    def save_model(self, request, obj, form, change):
+        """Saved by the action: checked against every account the profile decides, and recorded."""
+        account_actions.save_profile(request.user, Client.of(request), obj)
+
+    def delete_model(self, request, obj):
+        account_actions.delete_profile(request.user, Client.of(request), obj)
+
+    def delete_queryset(self, request, queryset):
+        for profile in queryset:
+            account_actions.delete_profile(request.user, Client.of(request), profile)
 
     def get_urls(self):
         directory = self.admin_site.admin_view(self.directory_check)

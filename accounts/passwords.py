@@ -5,10 +5,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password
+from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from portal import mail
+from portal import audit, mail
 
 from . import registry, tokens
 from .models import PasswordHelpRequest, User, normalize_address
@@ -23,18 +24,24 @@ def new_temporary_password():
     return tokens.grouped(tokens.random_code(LENGTH))
 
 
-def issue_temporary_password(user):
+def issue_temporary_password(user, reason="forgot_password"):
     """Give the user a pending temporary password; returns it in plain text, for the email only.
 
     The current password keeps working until the temporary one is used; a new one replaces
-    any earlier one.
+    any earlier one. The notification worker issues it as it sends the email: recorded as the
+    system's doing, with `reason` (who asked for it, or why), in the same transaction.
     """
     plain = new_temporary_password()
     user.temporary_password = _keyed_hash(plain)
     user.temporary_password_expires_at = timezone.now() + timedelta(
         hours=user.profile().temporary_password_hours
     )
-    user.save(update_fields=["temporary_password", "temporary_password_expires_at"])
+    with transaction.atomic():
+        user.save(update_fields=["temporary_password", "temporary_password_expires_at"])
+        audit.record(
+            audit.Event.TEMPORARY_PASSWORD_ISSUED, actor=audit.SYSTEM, subject=user, reason=reason,
+            expires_at=user.temporary_password_expires_at.isoformat(),
+        )  # fmt: skip
     return plain
 
 
@@ -192,7 +199,7 @@ def _help_email(help_request):
     if user is None or not user.is_active:
         return None  # the account went away meanwhile
     if help_request.outcome == PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD:
-        plain = issue_temporary_password(user)
+        plain = issue_temporary_password(user, help_request.requested_by or "forgot_password")
         expires_at = user.temporary_password_expires_at
         context = {"user": user, "temporary_password": plain, "expires_at": expires_at}
         return mail.build_email(to, "temporary_password", context, language=user.language)

@@ -114,15 +114,24 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     list_filter = ["enabled"]
     search_fields = ["url", "description"]
 
+    def has_add_permission(self, request):
+        return request.user.is_superuser and super().has_add_permission(request)
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        webhooks.delete_endpoint(request.user, Client.of(request), obj)
+
+    def delete_queryset(self, request, queryset):
+        for endpoint in queryset:
+            webhooks.delete_endpoint(request.user, Client.of(request), endpoint)
+
     def save_model(self, request, obj, form, change):
-        secret = None
-        if not change:
-            secret = webhooks.new_secret()
-            webhooks.seal_secret(obj, secret)
-        if obj.enabled:
-            obj.failing_since, obj.disabled_reason = None, ""
-        super().save_model(request, obj, form, change)
-        webhooks.forget_endpoints()
+        secret = webhooks.save_endpoint(request.user, Client.of(request), obj)
         if secret:
             messages.warning(
                 request,
@@ -157,6 +166,10 @@ class WebhookDeliveryAdmin(AuditLogAdmin):
 
     @admin.action(description=_("Resend"), permissions=["change"])
     def resend(self, request, queryset):
-        for delivery in queryset:
-            webhooks.resend(delivery)
+        try:
+            for delivery in queryset:
+                webhooks.resend(request.user, Client.of(request), delivery)
+        except account_actions.Refused as refusal:
+            self.message_user(request, str(refusal), messages.ERROR)
+            return
         self.message_user(request, _("The worker sends them again at its next round."), messages.SUCCESS)

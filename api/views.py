@@ -221,6 +221,7 @@ class MessageList(ApiView):
                 source=Message.Source.API,
                 client=Client.of(self.request._request),
                 language=fields.get("language", ""),
+                actor=self.actor(),  # api-key:<name>, as the trail names what a key does
             )
         except DjangoValidationError as error:
             raise ValidationError({"to": error.messages}) from None

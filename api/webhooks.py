@@ -30,6 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from standardwebhooks.webhooks import Webhook
 
+from accounts import actions as account_actions
 from accounts.models import User
 from messaging import crypto
 from portal import audit, mail
@@ -290,8 +291,56 @@ def deliver_due(limit=200):
     return sum(deliver(pk) for pk in list(due.values_list("pk", flat=True)[:limit]))
 
 
-def resend(delivery):
+def _check_may_change_endpoints(actor):
+    """An endpoint receives events about every account, signed with a secret it is given: a new outbound
+    channel for the organisation's data, so only a superuser (or the portal itself) opens or changes one."""
+    if not audit.is_trusted(actor) and not getattr(actor, "is_superuser", False):
+        raise account_actions.Refused(
+            _("Only a superuser changes webhook endpoints: they receive events about every account.")
+        )
+
+
+def save_endpoint(actor, client, endpoint):
+    """An endpoint added or changed (as the admin's form set it): a new one gets its secret, returned
+    in plain text this once. Checked and recorded with what changed."""
+    _check_may_change_endpoints(actor)
+    saved = WebhookEndpoint.objects.filter(pk=endpoint.pk).first() if endpoint.pk else None
+    secret = None
+    if saved is None:
+        secret = new_secret()
+        seal_secret(endpoint, secret)
+    if endpoint.enabled:
+        endpoint.failing_since, endpoint.disabled_reason = None, ""
+    changed = [
+        field
+        for field in ("url", "events", "enabled")
+        if saved is not None and getattr(saved, field) != getattr(endpoint, field)
+    ]
+    with transaction.atomic():
+        endpoint.save()
+        audit.record(
+            audit.Event.WEBHOOK_CHANGED, actor=actor, client=client, url=endpoint.url,
+            created=saved is None or None, changed=changed or None, events=endpoint.events,
+            enabled=endpoint.enabled,
+        )  # fmt: skip
+    return secret
+
+
+def delete_endpoint(actor, client, endpoint):
+    _check_may_change_endpoints(actor)
+    with transaction.atomic():
+        audit.record(audit.Event.WEBHOOK_CHANGED, actor=actor, client=client, url=endpoint.url, deleted=True)
+        endpoint.delete()
+
+
+def resend(actor, client, delivery):
     """The admin's 'Resend': the delivery is tried again now (a new try; the old ones stay)."""
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        delivered_at=None, failed_at=None, next_attempt_at=timezone.now()
-    )
+    _check_may_change_endpoints(actor)
+    with transaction.atomic():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            delivered_at=None, failed_at=None, next_attempt_at=timezone.now()
+        )
+        audit.record(
+            audit.Event.WEBHOOK_RESENT, actor=actor, client=client, webhook_id=delivery.webhook_id,
+            event_type=delivery.event_type,
+        )  # fmt: skip

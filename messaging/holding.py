@@ -183,12 +183,13 @@ def hold(
     client=None,
     public_id=None,
     language="",
+    actor=None,
 ):
     """Hold a message for its recipients and queue their notifications; all or nothing.
 
     `shown_recipients` are the addresses its recipients may see (To and Cc); by default all of them.
     Mail from the intake names them in its headers, so that blind copies stay blind. `client`: where
-    it came from (portal.client.Client), for the audit trail.
+    it came from (portal.client.Client), and `actor` who held it (by default its sender), for the audit trail.
 
     Attachments are scanned for malware first (messaging.scanning). An upload (compose, reply) with
     malware or that cannot be checked raises `scanning.Infected` or `scanning.Unavailable` and nothing is
@@ -240,7 +241,7 @@ def hold(
                 Notification.objects.bulk_create(_notifications(copies))
             audit.record(
                 audit.Event.MESSAGE_HELD,
-                actor=sender_user or normalize_address(sender),
+                actor=actor or sender_user or normalize_address(sender),
                 client=client,
                 message=message,
                 source=source,

@@ -52,7 +52,7 @@ def _credentials_email(notification):
         return None  # they have set a password since: nothing to send
     if user.temporary_password and not passwords.temporary_password_expired(user):
         return None  # an earlier message's credentials still work
-    plain = passwords.issue_temporary_password(user)
+    plain = passwords.issue_temporary_password(user, "new_recipient")
     return build_email(
         recipient.address,
         "recipient_credentials",

@@ -3,11 +3,13 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from . import branding
+from . import audit, branding
+from .client import Client
 from .models import AuditEvent, Branding
 from .views import branding_preview
 
@@ -110,8 +112,14 @@ class BrandingAdmin(admin.ModelAdmin):
         return redirect("admin:portal_branding_change", 1)
 
     def save_model(self, request, obj, form, change):
+        """The look every recipient trusts (name, logo, email texts): saved and recorded together."""
         form.apply_logo(obj)
-        super().save_model(request, obj, form, change)
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            audit.record(
+                audit.Event.BRANDING_CHANGED, actor=request.user, client=Client.of(request),
+                changed=sorted(form.changed_data) or None,
+            )  # fmt: skip
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method == "POST" and "_preview" in request.POST:

@@ -261,3 +261,115 @@ def test_the_purge_timer_records_each_message_it_empties(hold_message):
     assert written == ["message.purged"]
     message.refresh_from_db()
     assert message.purged_at and message.body_text == b""
+
+
+# What decides who may sign in, or where data goes (issue: a plain ModelAdmin saved these unrecorded).
+
+
+def profile_form(profile, **changes):
+    fields = {
+        "name": profile.name, "domains": profile.domains, "methods": profile.methods,
+        "temporary_password_hours": profile.temporary_password_hours,
+        "session_minutes": profile.session_minutes, "message_expiry_days": profile.message_expiry_days,
+        **({"require_two_step": "on"} if profile.require_two_step else {}),
+        **({"is_default": "on"} if profile.is_default else {}),
+    }  # fmt: skip
+    fields.update(changes)
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def helper_with(make_user, *codenames):
+    helper = make_user("helper@example.com", is_staff=True)
+    helper.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    log_in(client, "helper@example.com", PASSWORD)
+    return client
+
+
+def test_nobody_weakens_the_sign_in_of_accounts_with_more_rights_than_theirs(
+    admin_client, make_user, make_profile
+):
+    from accounts.models import AuthProfile
+
+    admins = make_profile("Administrators", domains="corp.example", methods="saml", require_two_step=True)
+    make_user("root@corp.example", is_staff=True, is_superuser=True)
+    helper = helper_with(make_user, "change_authprofile", "view_authprofile", "add_authprofile")
+    weaker = profile_form(admins, methods="cloud", require_two_step=None, session_minutes=525600)
+    assert helper.post(f"/admin/accounts/authprofile/{admins.pk}/change/", weaker).status_code == 403
+    assert AuthProfile.objects.get(pk=admins.pk).methods == "saml"
+    # Nor by a profile of their own that claims the superuser's domain.
+    staff = make_profile("Staff", domains="staff.example", methods="cloud")
+    claim = helper.post(
+        f"/admin/accounts/authprofile/{staff.pk}/change/",
+        profile_form(staff, domains="staff.example\ncorp.example"),
+    )
+    assert "would decide how accounts with rights that you do not have sign in" in claim.content.decode()
+    assert AuthProfile.objects.get(pk=staff.pk).domains == "staff.example"
+    assert not AuditEvent.objects.filter(event="auth_profile.changed").exists()
+
+    written = events_during(
+        lambda: admin_client.post(f"/admin/accounts/authprofile/{admins.pk}/change/", weaker)
+    )
+    assert written == ["auth_profile.changed"]
+    event = AuditEvent.objects.get(event="auth_profile.changed")
+    assert event.actor_name == "admin@example.com" and event.details["profile"] == "Administrators"
+    assert event.details["changes"]["methods"] == ["saml", "cloud"]
+    assert event.details["changes"]["require_two_step"] == ["True", "False"]
+
+
+def test_webhook_endpoints_are_a_superusers_and_each_change_is_recorded(admin_client, make_user, settings):
+    from api.models import WebhookDelivery, WebhookEndpoint
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    helper = helper_with(make_user, "add_webhookendpoint", "change_webhookendpoint", "view_webhookendpoint")
+    form = {"url": "https://127.0.0.1:9/portal", "description": "SIEM", "events": ["message.held"],
+            "enabled": "on"}  # fmt: skip
+    assert helper.post("/admin/api/webhookendpoint/add/", form).status_code == 403
+    assert not WebhookEndpoint.objects.exists()
+    written = events_during(lambda: admin_client.post("/admin/api/webhookendpoint/add/", form))
+    assert written == ["webhook.changed"]
+    endpoint = WebhookEndpoint.objects.get()
+    event = AuditEvent.objects.get(event="webhook.changed")
+    assert event.details["created"] is True and event.details["url"] == "https://127.0.0.1:9/portal"
+    delivery = WebhookDelivery.objects.create(endpoint=endpoint, event_type="message.held", payload={},
+                                              failed_at=endpoint.created_at)  # fmt: skip
+    written = events_during(
+        lambda: admin_client.post(
+            "/admin/api/webhookdelivery/", {"action": "resend", "_selected_action": [delivery.pk]}
+        )
+    )
+    assert written == ["webhook.resent"]
+
+
+def test_the_branding_saved_is_recorded(admin_client):
+    form = {"name": "Northwind Legal", "colour": "#0b4f8a", "footer": "", "support_contact": "",
+            "email_subject": "", "email_introduction": ""}  # fmt: skip
+    admin_client.get("/admin/portal/branding/")  # the one row, made on first visit
+    written = events_during(lambda: admin_client.post("/admin/portal/branding/1/change/", form))
+    assert written == ["branding.changed"]
+    assert "name" in AuditEvent.objects.get(event="branding.changed").details["changed"]
+
+
+def test_a_temporary_password_issued_by_the_worker_and_used_once_are_recorded(make_user, mailbox):
+    from accounts.passwords import password_help
+    from messaging.notify import deliver_due
+
+    from .test_passwords import temporary_password_in
+
+    person = make_user("staff@example.com")
+    password_help("staff@example.com", "192.0.2.1")
+    deliver_due()
+    issued = AuditEvent.objects.get(event="password.temporary_issued")
+    assert (issued.actor_name, issued.subject, issued.details["reason"]) == (
+        "system",
+        person,
+        "forgot_password",
+    )
+    log_in(Client(), "staff@example.com", temporary_password_in(mailbox.wait_for(1)[0]))
+    used = AuditEvent.objects.get(event="password.temporary_used")
+    assert (used.actor_name, used.subject) == ("staff@example.com", person)
+
+
+def test_the_operators_guide_names_every_audit_event():
+    guide = (ROOT / "docs" / "audit.md").read_text()
+    assert [e.value for e in AuditEvent.Event if f"`{e.value}`" not in guide] == []

@@ -7,7 +7,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import passwords
+from .. import actions, passwords
 from ..models import MethodKey, PasswordHelpRequest, User
 from ..troubleshooting import Check, FixKey, Reason
 from . import register
@@ -57,7 +57,7 @@ def verify(address, user, password):
             return Verdict(user=user, reason=Reason.TEMPORARY_PASSWORD_EXPIRED)
         if not user.is_active:
             return Verdict(user=user, reason=Reason.INACTIVE)
-        passwords.start_using_temporary_password(user, password)
+        actions.start_using_temporary_password(user, None, user, password)
         return Verdict(user=user, detail="temporary password")
     if not user.has_usable_password():
         return Verdict(user=user, reason=Reason.NO_CLOUD_PASSWORD)
