@@ -7,8 +7,12 @@ class ApiConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from messaging import sealed
         from portal import worker
 
         from . import schema, webhooks  # noqa: F401  (the OpenAPI extension registers itself)
+        from .models import WebhookEndpoint
+
+        sealed.register(WebhookEndpoint, key_id="secret_key_id", wrapped="secret_wrapped")
 
         worker.register(webhooks.deliver_due)

@@ -3,8 +3,9 @@
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
-from . import crypto, scanning, storage
+from . import crypto, scanning, sealed, storage
 
 
 @checks.register("portal_keys")
@@ -58,3 +59,32 @@ def malware_scanning(app_configs=None, **kwargs):
     if not scanning.ping():
         return [checks.Error(f"clamd does not answer at {settings.CLAMD_ADDRESS}.", id="portal.E006")]
     return []
+
+
+@checks.register("portal_keys", deploy=True)
+def sealed_under_old_keys(app_configs=None, **kwargs):
+    """Before an old key-encryption key is taken away: everything sealed under it must be re-wrapped, or
+    it cannot be opened any more (messages, spooled mail, webhook secrets)."""
+    try:
+        missing, older = sealed.under_missing_keys(), sealed.under_older_keys()
+    except (ImproperlyConfigured, DatabaseError):
+        return []  # no keys: portal.E001 says so; no database: nothing to count
+    found = []
+    if missing:
+        found.append(
+            checks.Error(
+                f"Sealed under a key that PORTAL_KEKS no longer holds: {sealed.describe(missing)}.",
+                hint="Put the old key back in PORTAL_KEKS (below the newest) and run `manage.py rotate_keys` "
+                "(docs/keys.md).",
+                id="portal.E008",
+            )
+        )
+    if older:
+        found.append(
+            checks.Warning(
+                f"Still sealed under an older key: {sealed.describe(older)}.",
+                hint="Run `manage.py rotate_keys` before removing the older key from PORTAL_KEKS.",
+                id="portal.W003",
+            )
+        )
+    return found

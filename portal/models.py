@@ -132,6 +132,7 @@ class AuditEvent(models.Model):
         WEBHOOK_RESENT = "webhook.resent", _("Webhook delivery sent again")
         AUTH_PROFILE_CHANGED = "auth_profile.changed", _("Authentication profile changed")
         BRANDING_CHANGED = "branding.changed", _("Branding changed")
+        KEYS_ROTATED = "keys.rotated", _("Keys re-wrapped under the newest key-encryption key")
         API_USED = "api.used", _("API request")
 
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)

@@ -67,3 +67,57 @@ def test_an_unreadable_key_file_stops_the_process(settings, tmp_path):
     settings.PORTAL_KEKS_FILE = str(tmp_path / "missing")
     assert "portal.E001" in [c.id for c in checks.run_checks(tags=["portal_keys"])]
     assert isinstance(crypto.UnknownKey("x"), Exception)
+
+
+def test_rotate_keys_reaches_everything_sealed_and_the_checks_name_what_an_old_key_still_holds(
+    key_file, hold_message, client, settings
+):
+    """rotate_keys re-wrapped message keys only: webhook secrets and spooled mail stayed under the old key,
+    and once it was removed the worker failed every round while deliveries waited."""
+    from django.core import checks
+
+    from api import webhooks
+    from api.models import WebhookEndpoint
+    from messaging import spool
+    from portal import audit
+    from portal.models import AuditEvent
+
+    settings.WEBHOOK_ALLOW_PRIVATE = True
+    message = hold_message(["client@outside.example"])
+    endpoint = WebhookEndpoint(url="https://127.0.0.1:9/hooks", events=["message.held"])
+    secret = webhooks.save_endpoint(audit.SYSTEM, None, endpoint)
+    waiting = spool.spool(
+        "staff@example.com", ["client@outside.example"], b"Subject: Spooled\r\n\r\nHello\r\n"
+    )
+
+    def deploy_check_ids():
+        return [c.id for c in checks.run_checks(tags=["portal_keys"], include_deployment_checks=True)]
+
+    key_file.write_text(f"{NEW}\n{OLD}\n")
+    assert "portal.W003" in deploy_check_ids()  # still under the older key: rotate first
+    key_file.write_text(f"{NEW}\n")  # removed too early
+    assert "portal.E008" in deploy_check_ids()
+    settings.METRICS_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    from messaging import sealed
+
+    sealed._probed["at"] = 0.0
+    ready = client.get("/readyz")
+    assert ready.status_code == 503 and "keys" in ready.json()["failed"]
+
+    key_file.write_text(f"{NEW}\n{OLD}\n")  # put back, as the check's hint says
+    out = io.StringIO()
+    call_command("rotate_keys", stdout=out)
+    assert "may be removed" in out.getvalue()
+    key_file.write_text(f"{NEW}\n")
+    assert not {"portal.W003", "portal.E008"} & set(deploy_check_ids())
+    assert client.get("/readyz").status_code == 200
+    for row in (message, endpoint, waiting):
+        row.refresh_from_db()
+    assert (message.key_id, endpoint.secret_key_id, waiting.key_id) == ("new", "new", "new")
+    assert webhooks.secret_of(endpoint) == secret
+    assert b"Hello" in spool.raw_of(waiting)
+    rotated = AuditEvent.objects.get(event="keys.rotated")
+    assert rotated.actor_name == "manage.py" and rotated.details["newest"] == "new"
+    assert rotated.details["rewrapped"] == {
+        "messaging.Message": 1, "messaging.SpooledMail": 1, "api.WebhookEndpoint": 1,
+    }  # fmt: skip

@@ -98,7 +98,7 @@ def test_readyz_is_ready_and_turns_503_with_the_storage_away(settings, tmp_path)
     health._storage_probed.update(at=0.0)  # the probe's answer is kept a few seconds: ask afresh
     assert Client().get("/readyz").json() == {
         "status": "ready",
-        "checks": {"database": "ok", "storage": "ok", "cache": "ok"},
+        "checks": {"database": "ok", "storage": "ok", "cache": "ok", "keys": "ok"},
     }
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the attachments' folder should be")

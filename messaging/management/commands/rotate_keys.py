@@ -1,23 +1,21 @@
-"""Re-wrap every message key under the newest key-encryption key."""
+"""Re-wrap everything sealed under PORTAL_KEKS (messages, spooled mail, webhook secrets) with the newest."""
 
-from django.core.management.base import BaseCommand
-from django.db import transaction
+from django.core.management.base import BaseCommand, CommandError
 
-from messaging import crypto
-from messaging.models import Message
+from messaging import crypto, sealed
 
 
 class Command(BaseCommand):
-    help = "Re-wrap message keys under the newest key in PORTAL_KEKS (the first one)."
+    help = "Re-wrap every sealed key (messages, spooled mail, webhook secrets) under the newest KEK."
 
     def handle(self, *args, **options):
         newest = crypto.keks()[0].id
-        count = 0
-        for pk in Message.objects.exclude(key_id=newest).values_list("pk", flat=True).iterator():
-            with transaction.atomic():
-                message = Message.objects.select_for_update().get(pk=pk)
-                key = crypto.unwrap(message.key_id, message.wrapped_key)
-                message.key_id, message.wrapped_key = crypto.wrap(key)
-                message.save(update_fields=["key_id", "wrapped_key"])
-                count += 1
-        self.stdout.write(f"Re-wrapped {count} message keys under {newest}.")
+        done, unknown = sealed.rotate()
+        for label, count in done.items():
+            self.stdout.write(f"{label}: re-wrapped {count} under {newest}.")
+        if unknown:
+            raise CommandError(
+                f"Not re-wrapped, their key is not in PORTAL_KEKS here: {sealed.describe(unknown)}. "
+                "Put the old key back (below the new one) and run rotate_keys again."
+            )
+        self.stdout.write(f"Everything sealed is under {newest}: the older keys may be removed.")
