@@ -11,7 +11,7 @@ from rest_framework import serializers
 
 from messaging.access import availability
 from messaging.forms import LONGEST_EXPIRY_DAYS
-from messaging.models import Availability, ScanState
+from messaging.models import QUARANTINED, Availability, ScanState
 
 MOST_RECIPIENTS = 500
 RECIPIENT_STATES = [
@@ -76,7 +76,7 @@ def recipient_status(recipient, message):
         return "recalled"
     if availability(message, recipient) == Availability.EXPIRED:
         return "expired"
-    if message.scan == ScanState.INFECTED:
+    if message.scan in QUARANTINED:
         return "quarantined"
     if message.scan == ScanState.PENDING:
         return "scanning"
@@ -90,7 +90,7 @@ def recipient_status(recipient, message):
 
 
 def message_status(message):
-    if message.scan == ScanState.INFECTED:
+    if message.scan in QUARANTINED:
         return "quarantined"
     if message.scan == ScanState.PENDING:
         return "scanning"

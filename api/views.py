@@ -21,9 +21,9 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from messaging import access, actions
+from messaging import access, actions, scanning
 from messaging.holding import IncomingAttachment, hold
-from messaging.models import AccessEvent, Message, Recipient, ScanState
+from messaging.models import QUARANTINED, AccessEvent, Message, Recipient, ScanState
 from portal import audit
 from portal.client import Client
 from portal.models import AuditEvent
@@ -225,6 +225,11 @@ class MessageList(ApiView):
             )
         except DjangoValidationError as error:
             raise ValidationError({"to": error.messages}) from None
+        except scanning.TooLarge as too_large:
+            raise TooLarge(
+                f"{too_large.filename}: larger than the malware scanner accepts, so it cannot be checked. "
+                "Nothing was held."
+            ) from None
         return message
 
     @extend_schema(
@@ -259,7 +264,7 @@ class MessageList(ApiView):
         now = timezone.now()
         clean = messages.filter(scan=ScanState.CLEAN)
         choices = {
-            "quarantined": messages.filter(scan=ScanState.INFECTED),
+            "quarantined": messages.filter(scan__in=QUARANTINED),
             "scanning": messages.filter(scan=ScanState.PENDING),
             "recalled": clean.filter(revoked_at__isnull=False),
             "expired": clean.filter(revoked_at__isnull=True, expires_at__lte=now),

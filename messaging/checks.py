@@ -56,9 +56,24 @@ def malware_scanning(app_configs=None, **kwargs):
                 id="portal.W002",
             )
         ]
+    found = []
     if not scanning.ping():
-        return [checks.Error(f"clamd does not answer at {settings.CLAMD_ADDRESS}.", id="portal.E006")]
-    return []
+        found.append(checks.Error(f"clamd does not answer at {settings.CLAMD_ADDRESS}.", id="portal.E006"))
+    short = scanning.limits_below(settings.MAX_UPLOAD_MB * 1024 * 1024)
+    if short:
+        found.append(
+            checks.Warning(
+                f"clamd's limits in {settings.CLAMD_CONFIG_FILE} are below what the portal accepts "
+                f"(MAX_UPLOAD_MB={settings.MAX_UPLOAD_MB}): {', '.join(short)}. A larger file, or an archive "
+                "member past them, is quarantined as too large to scan (or passes as clean, without "
+                "AlertExceedsMax).",
+                hint="Set StreamMaxLength, MaxFileSize and MaxScanSize to at least "
+                f"{settings.MAX_UPLOAD_MB}M and AlertExceedsMax yes, then restart clamd "
+                "(deploy/install --with-clamav does; docs/scanning.md).",
+                id="portal.W004",
+            )
+        )
+    return found
 
 
 @checks.register("portal_keys", deploy=True)

@@ -1,5 +1,6 @@
 """`hold()`: the one way a message enters the portal, whatever its source."""
 
+import hashlib
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from accounts.models import User, normalize_address
 from portal import audit
 
 from . import crypto, scanning
-from .models import Attachment, Message, Notification, Recipient, ScanState
+from .models import QUARANTINED, Attachment, Message, Notification, Recipient, ScanState
 from .storage import open_blob
 
 log = logging.getLogger("portal.messaging")
@@ -56,6 +57,23 @@ class IncomingAttachment:
     content_type: str
     file: BinaryIO
     content_id: str = ""
+    received: tuple = ()  # (size, SHA-256) of the file as it came: what is stored must be the same
+
+
+class NotWhole(Exception):
+    """What would be stored of an attachment is not the file as received: nothing is held (the intake's
+    spool keeps the mail and tries again; an upload is refused)."""
+
+
+def _note_received(incoming):
+    """Its size and digest as received, read from the start in chunks."""
+    digest, size = hashlib.sha256(), 0
+    incoming.file.seek(0)
+    while block := incoming.file.read(crypto.CHUNK):
+        digest.update(block)
+        size += len(block)
+    incoming.file.seek(0)
+    incoming.received = (size, digest.hexdigest())
 
 
 # Control characters (NUL above all: PostgreSQL refuses it in text) have no place in a subject or a file
@@ -107,9 +125,16 @@ def _store_attachment(message, key, incoming, finding=""):
     )
     blob = f"messages/{message.public_id}/{attachment.public_id.hex}.bin"
     with tempfile.TemporaryFile() as encrypted:
+        incoming.file.seek(0)  # the whole file, wherever a scanner that gave up left it
         attachment.size, attachment.sha256 = crypto.encrypt_stream(
             key, incoming.file, encrypted, attachment.crypto_context()
         )
+        if incoming.received and (attachment.size, attachment.sha256) != incoming.received:
+            log.error(
+                "event=attachment_not_whole message=%s received=%d stored=%d",
+                message.public_id, incoming.received[0], attachment.size,
+            )  # fmt: skip
+            raise NotWhole(f"{attachment.filename}: {attachment.size} of {incoming.received[0]} bytes")
         encrypted.seek(0)
         attachment.blob = default_storage.save(blob, File(encrypted))
     attachment.save()
@@ -121,16 +146,30 @@ def _store_attachment(message, key, incoming, finding=""):
 UPLOADS = {Message.Source.COMPOSE, Message.Source.REPLY}
 
 
+# Where the sender waits for the answer, a file clamd will never scan (past its limits) is refused; mail
+# the intake already accepted is held in quarantine for the administrators to review.
+REFUSE_UNSCANNABLE = UPLOADS | {Message.Source.API}
+TOO_LARGE_FINDING = "not scanned: larger than the malware scanner accepts"
+
+
 def _scan(attachments, source):
-    """(ScanState, {index of an infected attachment: what clamd found}) before anything is stored."""
+    """(ScanState, {index of an attachment: what clamd found}) before anything is stored. Each file's
+    size and digest as received are noted first: what is stored is checked against them."""
+    for incoming in attachments:
+        _note_received(incoming)
     if not attachments or not scanning.enabled():
         return ScanState.CLEAN, {}
+    found, too_large = {}, []
     try:
-        found = {}
         for index, incoming in enumerate(attachments):
             incoming.file.seek(0)
-            signature = scanning.scan_stream(incoming.file)
-            incoming.file.seek(0)
+            try:
+                signature = scanning.scan_stream(incoming.file)
+            except scanning.TooLarge:
+                too_large.append(index)  # a verdict for this file; the others are still scanned
+                continue
+            finally:
+                incoming.file.seek(0)
             if signature:
                 found[index] = signature
     except scanning.Unavailable:
@@ -140,7 +179,15 @@ def _scan(attachments, source):
         return ScanState.PENDING, {}
     if found and source in UPLOADS:
         raise scanning.Infected([scanning.Finding(attachments[i].filename, s) for i, s in found.items()])
-    return (ScanState.INFECTED if found else ScanState.CLEAN), found
+    if found:
+        return ScanState.INFECTED, found
+    if too_large:
+        names = ", ".join(attachments[i].filename for i in too_large)
+        log.warning("event=scan_too_large source=%s files=%d", source, len(too_large))
+        if source in REFUSE_UNSCANNABLE:
+            raise scanning.TooLarge(names)
+        return ScanState.TOO_LARGE, dict.fromkeys(too_large, TOO_LARGE_FINDING)
+    return ScanState.CLEAN, {}
 
 
 def _notifications(recipients):
@@ -194,7 +241,8 @@ def hold(
     Attachments are scanned for malware first (messaging.scanning). An upload (compose, reply) with
     malware or that cannot be checked raises `scanning.Infected` or `scanning.Unavailable` and nothing is
     kept; other mail is held quarantined (its sender told), or waiting for the scanner (nobody notified
-    until `scan_waiting` has scanned it).
+    until `scan_waiting` has scanned it). A file past clamd's limits is never taken for clean: refused
+    (`scanning.TooLarge`) where the sender waits for the answer, else held in quarantine.
     """
     addresses = clean_addresses(recipients)
     attachments = list(attachments)
@@ -251,7 +299,7 @@ def hold(
                 in_reply_to=str(in_reply_to.public_id) if in_reply_to is not None else None,
                 scan=scan if scan != ScanState.CLEAN else None,
             )
-            if scan == ScanState.INFECTED:
+            if scan in QUARANTINED:
                 findings = [(attachments[i].filename, signature) for i, signature in found.items()]
                 _quarantine(message, copies, findings, audit.SYSTEM, client)
                 message.save(update_fields=["finding"])
@@ -270,32 +318,47 @@ def hold(
     return message
 
 
+def _scan_stored(attachment):
+    """What clamd finds in a stored attachment ('' clean, TOO_LARGE_FINDING when it will never scan it)."""
+    try:
+        return scanning.scan_chunks(open_attachment(attachment))
+    except scanning.TooLarge:
+        return TOO_LARGE_FINDING
+
+
 def scan_waiting(limit=20):
     """The worker's round: scan the held mail that waits for the scanner, oldest first; notify its
-    recipients when clean, quarantine it when not. Stops at the first time clamd cannot answer (the rest
-    waits for the next round). Returns how many were scanned."""
+    recipients when clean, quarantine it when not (malware, or a file clamd will never scan). A message
+    clamd fails on is left for the next round without holding up the ones behind it; the round stops
+    only when clamd cannot be reached at all. Returns how many were scanned."""
     done = 0
     waiting = Message.objects.filter(scan=ScanState.PENDING).order_by("created_at", "pk")
     for message in waiting[:limit]:
         attachments = list(message.attachments.order_by("pk"))
         try:
-            found = {a.pk: scanning.scan_chunks(open_attachment(a)) for a in attachments}
-        except scanning.Unavailable as error:
+            found = {a.pk: _scan_stored(a) for a in attachments}
+        except scanning.Unreachable as error:
             log.warning("event=scan_waiting_deferred message=%s error=%s", message.public_id, error)
             break
+        except scanning.Unavailable as error:
+            log.warning("event=scan_waiting_failed message=%s error=%s", message.public_id, error)
+            continue
         with transaction.atomic():
             locked = Message.objects.select_for_update().filter(pk=message.pk, scan=ScanState.PENDING).first()
             if locked is None:
                 continue  # another worker scanned it meanwhile
             copies = list(locked.recipients.select_related("user").order_by("pk"))
-            infected = [(a.filename, found[a.pk]) for a in attachments if found[a.pk]]
+            flagged = [(a.filename, found[a.pk]) for a in attachments if found[a.pk]]
             for attachment in attachments:
                 if found[attachment.pk]:
                     Attachment.objects.filter(pk=attachment.pk).update(finding=found[attachment.pk][:255])
-            locked.scan = ScanState.INFECTED if infected else ScanState.CLEAN
+            if any(finding != TOO_LARGE_FINDING for _name, finding in flagged):
+                locked.scan = ScanState.INFECTED
+            else:
+                locked.scan = ScanState.TOO_LARGE if flagged else ScanState.CLEAN
             locked.scanned_at = timezone.now()
-            if infected:
-                _quarantine(locked, copies, infected, audit.SYSTEM, None)
+            if flagged:
+                _quarantine(locked, copies, flagged, audit.SYSTEM, None)
             else:
                 Notification.objects.bulk_create(_notifications(copies))
             locked.save(update_fields=["scan", "scanned_at", "finding"])

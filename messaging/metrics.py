@@ -6,7 +6,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from portal.metrics import collects
 
-from .models import AccessEvent, Message, Notification, ScanState, SpooledMail
+from .models import QUARANTINED, AccessEvent, Message, Notification, ScanState, SpooledMail
 
 
 @collects
@@ -59,6 +59,6 @@ def messages():
         value=(timezone.now() - oldest_waiting).total_seconds() if oldest_waiting else 0,
     )
     yield GaugeMetricFamily(
-        "portal_messages_quarantined", "Held messages in quarantine (malware found)",
-        value=Message.objects.filter(scan=ScanState.INFECTED, purged_at__isnull=True).count(),
+        "portal_messages_quarantined", "Held messages in quarantine (malware found, or too large to scan)",
+        value=Message.objects.filter(scan__in=QUARANTINED, purged_at__isnull=True).count(),
     )  # fmt: skip

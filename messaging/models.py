@@ -22,6 +22,11 @@ class ScanState(models.TextChoices):
     CLEAN = "clean", _("Clean, or nothing to scan")
     PENDING = "pending", _("Waiting for the scanner")
     INFECTED = "infected", _("Quarantined: malware found")
+    TOO_LARGE = "too_large", _("Quarantined: too large for the malware scanner")
+
+
+# Held, nobody notified, nobody opens it: what the administrators review on the Quarantine page.
+QUARANTINED = (ScanState.INFECTED, ScanState.TOO_LARGE)
 
 
 class Availability(models.TextChoices):
@@ -381,11 +386,12 @@ class Notification(Outbox):
 
 class QuarantinedMessageManager(models.Manager):
     def get_queryset(self):
-        return super().get_queryset().filter(scan=ScanState.INFECTED)
+        return super().get_queryset().filter(scan__in=QUARANTINED)
 
 
 class QuarantinedMessage(Message):
-    """The held messages the scanner found malware in, for the administrators' Quarantine page."""
+    """The held messages the scanner found malware in, or could not scan whole, for the administrators'
+    Quarantine page."""
 
     objects = QuarantinedMessageManager()
 

@@ -12,7 +12,7 @@ from portal.mail import Outbox, build_email, deliver_all, register_outbox
 
 from . import actions, authenticity, intake, spool, tokens
 from .holding import scan_waiting
-from .models import Notification
+from .models import Notification, ScanState
 
 
 def message_link(token):
@@ -83,7 +83,11 @@ def _malware_notice_email(notification):
     return build_email(
         message.sender,
         "malware_notice",
-        {"message": message, "infected": message.attachments.exclude(finding="").order_by("pk")},
+        {
+            "message": message,
+            "infected": message.attachments.exclude(finding="").order_by("pk"),
+            "unscannable": message.scan == ScanState.TOO_LARGE,
+        },
         language=sender.language if sender else "",
     )
 

@@ -328,6 +328,15 @@ def scanned_uploads(request, form):
                 _("“%(file)s” was refused: the malware scanner found %(finding)s in it. Nothing was sent.")
                 % {"file": finding.filename, "finding": finding.signature},
             )
+    except scanning.TooLarge as too_large:
+        form.add_error(
+            "attachments",
+            _(
+                "%(files)s: larger than the malware scanner accepts, so it cannot be checked. Nothing was "
+                "sent. Send a smaller file, or ask your administrator."
+            )
+            % {"files": too_large.filename},
+        )
     except scanning.Unavailable:
         form.add_error(
             "attachments",

@@ -353,6 +353,8 @@ SUPPORTED_BROWSERS = [
 # scanning (`check --deploy` warns). CLAMD_TIMEOUT: seconds to connect and for each answer.
 CLAMD_ADDRESS = env("CLAMD_ADDRESS")
 CLAMD_TIMEOUT = env_int("CLAMD_TIMEOUT", 30)
+# Where clamd's own configuration is, for `check --deploy` to compare its limits with MAX_UPLOAD_MB.
+CLAMD_CONFIG_FILE = env("CLAMD_CONFIG_FILE", "/etc/clamav/clamd.conf")
 
 # The REST API (api/): requests a minute per key; webhooks to private addresses (and over http://) only
 # when allowed (a test or an internal receiver).

@@ -21,10 +21,12 @@ DatabaseDirectory {database}
 Foreground yes
 LogFile {folder}/clamd.log
 PidFile {folder}/clamd.pid
-StreamMaxLength 64M
-MaxFileSize 64M
-MaxScanSize 128M
+{limits}
 """
+ROOMY = "StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 128M"
+# Debian's own clamd.conf (StreamMaxLength 25M, MaxFileSize 25M, MaxScanSize 100M, AlertExceedsMax false),
+# scaled down 25 times so that a test's files are small.
+DEBIAN_SCALED_DOWN = "StreamMaxLength 1M\nMaxFileSize 1M\nMaxScanSize 4M\nAlertExceedsMax false"
 
 
 def answers(path):
@@ -39,15 +41,16 @@ def answers(path):
 
 
 @contextlib.contextmanager
-def clamd(folder):
-    """Yield (unix socket URL, tcp URL) of a clamd that knows the EICAR signature; stopped at the end."""
+def clamd(folder, limits=ROOMY):
+    """Yield (unix socket URL, tcp URL) of a clamd that knows the EICAR signature; stopped at the end.
+    Its configuration file is `folder/clamd.conf`."""
     folder = Path(folder)
     database = folder / "db"
     database.mkdir(parents=True, exist_ok=True)
     (database / "portal-test.ndb").write_text(f"Portal-Test-EICAR:0:*:{EICAR.hex()}\n")
     path, port = folder / "clamd.sock", free_port()
     config = folder / "clamd.conf"
-    config.write_text(CONFIG.format(socket=path, port=port, database=database, folder=folder))
+    config.write_text(CONFIG.format(socket=path, port=port, database=database, folder=folder, limits=limits))
     server = subprocess.Popen(
         ["/usr/sbin/clamd", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )

@@ -423,3 +423,13 @@ def clamd_server(tmp_path_factory):
 
     with clamd(tmp_path_factory.mktemp("clamd")) as addresses:
         yield addresses
+
+
+@pytest.fixture(scope="session")
+def clamd_with_debians_limits(tmp_path_factory):
+    """Debian's clamd limits, scaled down 25 times (streams of at most 1 MiB): (unix URL, config file)."""
+    from .clamav import DEBIAN_SCALED_DOWN, clamd
+
+    folder = tmp_path_factory.mktemp("clamd-debian")
+    with clamd(folder, DEBIAN_SCALED_DOWN) as addresses:
+        yield addresses[0], folder / "clamd.conf"

@@ -1,8 +1,11 @@
 """Malware scanning with a real clamd: every attachment is scanned before anyone can open it."""
 
+import hashlib
 import io
+import os
 import re
 import smtplib
+import zipfile
 from email.message import EmailMessage
 
 import pytest
@@ -202,3 +205,112 @@ def test_without_a_scanner_check_deploy_warns(settings):
 def test_a_mistyped_scanner_address_stops_the_process(settings):
     settings.CLAMD_ADDRESS = "clamd.example.com:3310"
     assert "portal.E005" in [c.id for c in checks.run_checks(tags=["portal_scanning"])]
+
+
+# clamd as Debian ships it (scaled down): a file past its limits is never cut short, never clean.
+
+LARGE = os.urandom(1024 * 1024 + 512 * 1024)  # 1.5 MiB: past StreamMaxLength (1 MiB here, 25 MiB on Debian)
+
+
+def stored_content(attachment):
+    from messaging.holding import open_attachment
+
+    return b"".join(open_attachment(attachment))
+
+
+def test_mail_past_clamds_stream_limit_is_stored_whole_and_quarantined_and_the_next_one_goes_through(
+    clamd_with_debians_limits, settings, intake, mailbox, make_user
+):
+    """clamd stopped reading at its StreamMaxLength: the portal stored the tail, rescanned it as clean and
+    delivered it."""
+    settings.CLAMD_ADDRESS = clamd_with_debians_limits[0]
+    make_user("staff@example.com")
+    mail_with(intake, "archive.tar", LARGE)
+    mail_with(intake, "note.txt", b"a small clean note", to=("second@outside.example",))
+    large, small = Message.objects.order_by("pk")
+    attachment = large.attachments.get()
+    assert large.scan == ScanState.TOO_LARGE and "larger than the malware scanner accepts" in large.finding
+    assert (attachment.size, attachment.sha256) == (len(LARGE), hashlib.sha256(LARGE).hexdigest())
+    assert stored_content(attachment) == LARGE
+    assert small.scan == ScanState.CLEAN
+    deliver_due()
+    sent = mailbox.wait_for(3)
+    assert not mailbox.to("client@outside.example")  # nobody is told of what nobody may open
+    notice = next(m for m in sent if m["To"] == "staff@example.com")
+    assert notice["Subject"] == "Your secure message was not delivered: too large to check for malware"
+    assert "archive.tar" in notice.get_body(("plain",)).get_content()
+    assert {m["To"] for m in sent} == {"staff@example.com", "second@outside.example"}
+    assert QuarantinedMessage.objects.get().pk == large.pk
+
+
+def test_an_upload_past_clamds_limit_is_refused_on_the_page(clamd_with_debians_limits, settings, make_user):
+    settings.CLAMD_ADDRESS = clamd_with_debians_limits[0]
+    make_user("staff@example.com")
+    client = Client()
+    log_in(client, "staff@example.com", PASSWORD)
+    page = client.post(
+        "/messages/new/",
+        {"to": "client@outside.example", "subject": "Figures", "body": "Attached.", "expiry": "7",
+         "attachments": [_file("figures.bin", LARGE)]},
+    ).content.decode()  # fmt: skip
+    assert "figures.bin: larger than the malware scanner accepts" in page and "Nothing was sent" in page
+    assert not Message.objects.exists()
+
+
+def test_waiting_mail_past_clamds_limit_is_quarantined_without_holding_up_the_mail_behind_it(
+    clamd_server, clamd_with_debians_limits, settings, hold_message, mailbox
+):
+    settings.CLAMD_ADDRESS = f"tcp://127.0.0.1:{free_port()}"  # clamd away while both arrive
+    large = hold_message(
+        ["client@outside.example"], source="smtp",
+        attachments=[IncomingAttachment("big.bin", "application/octet-stream", io.BytesIO(LARGE))],
+    )  # fmt: skip
+    small = hold_message(
+        ["other@outside.example"], source="smtp", sender=large.sender_user,
+        attachments=[IncomingAttachment("small.txt", "text/plain", io.BytesIO(b"clean"))],
+    )  # fmt: skip
+    assert large.attachments.get().size == len(LARGE)
+    settings.CLAMD_ADDRESS = clamd_with_debians_limits[0]
+    assert scan_waiting() == 2
+    large.refresh_from_db()
+    small.refresh_from_db()
+    assert (large.scan, small.scan) == (ScanState.TOO_LARGE, ScanState.CLEAN)
+    deliver_due()
+    assert "other@outside.example" in [m["To"] for m in mailbox.wait_for(2)]
+    assert not mailbox.to("client@outside.example")
+
+
+def test_an_archive_member_past_clamds_file_limit_is_not_taken_for_clean(tmp_path, settings, hold_message):
+    """With Debian's AlertExceedsMax false, clamd says OK for an archive past MaxScanSize; the
+    installer turns it on, and then the portal takes clamd's limit finding as 'too large', not as clean."""
+    from .clamav import clamd
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("padding.bin", b"\0" * (2 * 1024 * 1024))  # past MaxScanSize, 2 KiB compressed
+        zipped.writestr("notes.txt", b"nothing else")
+    limits = "StreamMaxLength 1M\nMaxFileSize 4M\nMaxScanSize 1M\nAlertExceedsMax yes"
+    with clamd(tmp_path / "clamd", limits) as (address, _tcp):
+        settings.CLAMD_ADDRESS = address
+        message = hold_message(
+            ["client@outside.example"], source="smtp",
+            attachments=[IncomingAttachment("bundle.zip", "application/zip", archive)],
+        )  # fmt: skip
+    assert message.scan == ScanState.TOO_LARGE  # clamd's Heuristics.Limits.Exceeded: not malware, not clean
+
+
+def test_check_deploy_says_when_clamds_limits_are_below_what_the_portal_accepts(
+    clamd_with_debians_limits, settings, tmp_path
+):
+    settings.CLAMD_ADDRESS, settings.CLAMD_CONFIG_FILE = clamd_with_debians_limits
+    settings.MAX_UPLOAD_MB = 2048
+    found = {c.id: c.msg for c in checks.run_checks(include_deployment_checks=True, tags=["security"])}
+    assert "StreamMaxLength 1M" in found["portal.W004"] and "AlertExceedsMax" in found["portal.W004"]
+    settings.MAX_UPLOAD_MB = 1
+    config = clamd_with_debians_limits[1]
+    settings.CLAMD_CONFIG_FILE = tmp_path / "clamd.conf"
+    settings.CLAMD_CONFIG_FILE.write_text(
+        config.read_text().replace("AlertExceedsMax false", "AlertExceedsMax yes")
+    )
+    found = {c.id for c in checks.run_checks(include_deployment_checks=True, tags=["security"])}
+    assert "portal.W004" not in found
