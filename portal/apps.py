@@ -8,4 +8,6 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from . import branding, checks  # noqa: F401  (the system checks and the branding's signal register)
+        from . import audit_syslog, branding, checks, worker  # noqa: F401  (checks and signals register)
+
+        worker.register(audit_syslog.ship)

@@ -2,10 +2,10 @@
 
 The actions call it (accounts.actions, messaging.actions, the login's record, the readers' opens);
 nothing else writes `AuditEvent`. Once the transaction commits, the event also goes to the
-organisation's SIEM through the syslog stream (AUDIT_SYSLOG), which never blocks a request.
+organisation's SIEM through the syslog stream (AUDIT_SYSLOG): marked pending here, sent by the worker,
+so that a SIEM that is down never blocks a request nor loses an event.
 """
 
-from django.db import transaction
 from django.dispatch import Signal
 
 from . import audit_syslog
@@ -57,6 +57,7 @@ def event_of(event, *, actor=None, client=None, subject=None, message=None, **de
         ip=(client.ip if client is not None else "") or None,
         request_id="" if request_id == "-" else request_id,
         details={key: value for key, value in details.items() if value not in (None, "")},
+        syslog_pending=audit_syslog.enabled(),
     )
 
 
@@ -65,7 +66,6 @@ def record(event, *, actor=None, client=None, subject=None, message=None, **deta
     (a portal.client.Client), with a few harmless `details` (never a password, token or body)."""
     row = event_of(event, actor=actor, client=client, subject=subject, message=message, **details)
     row.save()
-    _stream_after_commit([row])
     recorded.send(sender=AuditEvent, events=[row])
     return row
 
@@ -73,11 +73,5 @@ def record(event, *, actor=None, client=None, subject=None, message=None, **deta
 def record_many(rows):
     """Write events made by `event_of` in one statement."""
     rows = AuditEvent.objects.bulk_create(rows)
-    _stream_after_commit(rows)
     recorded.send(sender=AuditEvent, events=rows)
     return rows
-
-
-def _stream_after_commit(rows):
-    if audit_syslog.enabled():
-        transaction.on_commit(lambda: [audit_syslog.send(row) for row in rows])

@@ -1,40 +1,47 @@
-"""The audit trail as it happens, to the organisation's SIEM: RFC 5424 syslog over UDP or TCP.
+"""The audit trail to the organisation's SIEM: RFC 5424 syslog over TCP or UDP, sent from the table.
 
-AUDIT_SYSLOG=udp://host:port or tcp://host:port. Each committed event is one syslog message whose MSG
-is the event's JSON, as `manage.py audit_export` writes it. A background thread of each process sends
-them from a bounded queue, so a syslog that is slow or gone never blocks or fails a request: what
-cannot be sent is counted (`portal_audit_syslog_failures_total`) and the trail in the database stays
-whole for `audit_export` to fill the gap.
+AUDIT_SYSLOG=tcp://host:port or udp://host:port. Each event written while it is set is marked pending
+in its own transaction; the worker sends the pending ones, oldest first, each as one syslog message
+whose MSG is the event's JSON (as `manage.py audit_export` writes it, with its `id`), and marks them
+sent only once they are out. A SIEM that is down, restarted or gone gets everything written meanwhile
+when it is back (at least once: a SIEM drops repeats by `id`). Over TCP a connection the SIEM closed is
+noticed before and after each batch, never written into; UDP says nothing of delivery (use TCP).
+What waits is in /metrics of every process (`portal_audit_syslog_backlog`, read from the database) with
+an alert; each failed round is counted (`portal_audit_syslog_failures_total`) and logged.
 """
 
-import atexit
 import json
 import logging
 import os
-import queue
+import select
 import socket
-import threading
 import time
 from datetime import UTC
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import Counter
+
+from .models import AuditEvent
 
 log = logging.getLogger("portal.audit")
 
 FAILURES = Counter(
-    "portal_audit_syslog_failures", "Audit events that could not be sent to AUDIT_SYSLOG", ["cause"]
+    "portal_audit_syslog_failures",
+    "Rounds in which audit events could not be sent to AUDIT_SYSLOG",
+    ["cause"],
 )
 SENT = Counter("portal_audit_syslog_sent", "Audit events sent to AUDIT_SYSLOG")
 
 AUTHPRIV, INFO, NOTICE = 10, 6, 5
 APP_NAME = "secure-portal"
-QUEUE_SIZE = 10_000
-CONNECT_SECONDS = 2
-RETRY_SECONDS = 5
-FLUSH_SECONDS = 3
+CONNECT_SECONDS = 5
+BATCH = 500
+SHIPPING_LOCK = "portal:audit-syslog:shipping"  # one sender at a time per cache (repeats are allowed)
+LOCK_SECONDS = 60
+SETTLE_SECONDS = 0.05  # after a batch: time for a SIEM that is closing the connection to say so
 
 
 def parse(url):
@@ -63,74 +70,46 @@ def frame(event):
     return f"{header} {body}".encode()
 
 
-class Stream:
-    """One process's sender: a queue and a thread, started at the first event (and again after a fork)."""
+class Connection:
+    """The worker's connection to the SIEM, opened again whenever the SIEM has closed it."""
 
     def __init__(self, url):
+        self.url = url
         self.scheme, self.host, self.port = parse(url)
-        self.queue = queue.Queue(maxsize=QUEUE_SIZE)
-        self.pid = None
         self.sock = None
-        self.down_until = 0.0
-        self.lock = threading.Lock()
 
-    def put(self, payload):
-        with self.lock:
-            if self.pid != os.getpid():  # a forked worker has the queue but not the thread
-                self.pid, self.queue, self.sock = os.getpid(), queue.Queue(maxsize=QUEUE_SIZE), None
-                threading.Thread(target=self._run, name="audit-syslog", daemon=True).start()
-        try:
-            self.queue.put_nowait(payload)
-        except queue.Full:
-            FAILURES.labels("queue_full").inc()
-
-    def flush(self, seconds=FLUSH_SECONDS):
-        """At exit: give the thread a moment to send what is queued (a command's events)."""
-        deadline = time.monotonic() + seconds
-        while self.pid == os.getpid() and self.queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-
-    def _run(self):
-        while True:
-            payload = self.queue.get()
-            try:
-                self._deliver(payload)
-            finally:
-                self.queue.task_done()
-
-    def _deliver(self, payload):
-        if time.monotonic() < self.down_until:
-            FAILURES.labels("unreachable").inc()
-            return
-        for attempt in (1, 2):  # a TCP connection the server closed is opened once more
-            try:
-                self._send(payload)
-                SENT.inc()
-                return
-            except OSError as error:
-                self._close()
-                if attempt == 2:
-                    self.down_until = time.monotonic() + RETRY_SECONDS
-                    FAILURES.labels("unreachable").inc()
-                    log.warning(
-                        "event=audit_syslog_failed target=%s://%s:%s error=%s",
-                        self.scheme, self.host, self.port, type(error).__name__,
-                    )  # fmt: skip
-
-    def _send(self, payload):
+    def send(self, payloads):
         if self.scheme == "udp":
-            if self.sock is None:
-                family = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)[0]
-                self.sock = socket.socket(family[0], socket.SOCK_DGRAM)
-                self.address = family[4]
-            self.sock.sendto(payload, self.address)
+            self._send_udp(payloads)
             return
+        if self.sock is not None and not self._open():
+            self.close()
         if self.sock is None:
             self.sock = socket.create_connection((self.host, self.port), timeout=CONNECT_SECONDS)
         # RFC 6587 octet counting: the length, a space, the message.
-        self.sock.sendall(str(len(payload)).encode() + b" " + payload)
+        self.sock.sendall(b"".join(str(len(p)).encode() + b" " + p for p in payloads))
+        time.sleep(SETTLE_SECONDS)
+        if not self._open():
+            self.close()
+            raise ConnectionResetError("the SIEM closed the connection while the events were sent")
 
-    def _close(self):
+    def _send_udp(self, payloads):
+        family, kind, _proto, _name, address = socket.getaddrinfo(
+            self.host, self.port, type=socket.SOCK_DGRAM
+        )[0]
+        with socket.socket(family, kind) as sock:
+            for payload in payloads:
+                sock.sendto(payload, address)
+
+    def _open(self):
+        """False when the SIEM closed its side (it never writes to us: anything readable means closed)."""
+        try:
+            readable, _w, _x = select.select([self.sock], [], [], 0)
+            return not readable or self.sock.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
+
+    def close(self):
         if self.sock is not None:
             try:
                 self.sock.close()
@@ -139,14 +118,40 @@ class Stream:
             self.sock = None
 
 
-_streams = {}
+_connections = {}
 
 
-def send(event):
-    """Queue one committed event for the SIEM (never raises, never waits)."""
+def ship(batch=BATCH):
+    """The worker's step: send the pending events to AUDIT_SYSLOG, oldest first, and mark them sent;
+    how many went. On a failure nothing is marked: the next round sends them again."""
+    if not enabled() or not cache.add(SHIPPING_LOCK, os.getpid(), LOCK_SECONDS):
+        return 0
+    try:
+        return _ship(batch)
+    finally:
+        cache.delete(SHIPPING_LOCK)
+
+
+def _ship(batch):
     url = settings.AUDIT_SYSLOG
-    stream = _streams.get(url)
-    if stream is None:
-        stream = _streams[url] = Stream(url)
-        atexit.register(stream.flush)
-    stream.put(frame(event))
+    connection = _connections.get(url) or _connections.setdefault(url, Connection(url))
+    total = 0
+    while True:
+        events = list(AuditEvent.objects.filter(syslog_pending=True).order_by("pk")[:batch])
+        if not events:
+            return total
+        try:
+            connection.send([frame(event) for event in events])
+        except OSError as error:
+            connection.close()
+            FAILURES.labels("unreachable").inc()
+            log.warning(
+                "event=audit_syslog_failed target=%s waiting_from=%s error=%s",
+                url, events[0].pk, type(error).__name__,
+            )  # fmt: skip
+            return total
+        AuditEvent.objects.filter(pk__in=[event.pk for event in events]).update(syslog_pending=False)
+        SENT.inc(len(events))
+        total += len(events)
+        if len(events) < batch:
+            return total

@@ -11,12 +11,15 @@ import os
 import time
 
 from django.conf import settings
+from django.db.models import Min
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
 from .client import client_ip, client_is_a_trusted_proxy
 from .health import readiness
+from .models import AuditEvent
 
 REQUESTS = Counter(
     "portal_http_requests_total", "HTTP requests answered, by view and status", ["view", "status"]
@@ -69,6 +72,24 @@ class DatabaseCollector:
         for function in COLLECTORS:
             yield from function()
         yield GaugeMetricFamily("portal_ready", "1 when /readyz answers 200", value=int(not readiness()[1]))
+
+
+@collects
+def audit_syslog_backlog():
+    """Audit events written for AUDIT_SYSLOG that the SIEM has not taken yet (read from the database, so
+    every process shows it)."""
+    pending = AuditEvent.objects.filter(syslog_pending=True)
+    oldest = pending.aggregate(at=Min("at"))["at"]
+    yield GaugeMetricFamily(
+        "portal_audit_syslog_backlog",
+        "Audit events waiting to be sent to AUDIT_SYSLOG",
+        value=pending.count(),
+    )
+    yield GaugeMetricFamily(
+        "portal_audit_syslog_backlog_oldest_seconds",
+        "Age of the oldest audit event waiting for AUDIT_SYSLOG (0: none waits)",
+        value=(timezone.now() - oldest).total_seconds() if oldest else 0,
+    )
 
 
 _database_collector = DatabaseCollector()

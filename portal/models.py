@@ -156,12 +156,17 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     request_id = models.CharField(_("request id"), max_length=100, blank=True)
     details = models.JSONField(_("details"), default=dict, blank=True)
+    # Written while AUDIT_SYSLOG is set: not sent to the SIEM yet (portal.audit_syslog sends, then clears).
+    syslog_pending = models.BooleanField(_("waiting for the SIEM"), default=False, editable=False)
 
     class Meta:
         verbose_name = _("audit event")
         verbose_name_plural = _("audit trail")
         ordering = ["-at", "-pk"]
-        indexes = [models.Index(fields=["subject", "-at"], name="audit_subject_at")]
+        indexes = [
+            models.Index(fields=["subject", "-at"], name="audit_subject_at"),
+            models.Index(fields=["id"], condition=models.Q(syslog_pending=True), name="audit_syslog_pending"),
+        ]
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.event} {self.actor_name}"

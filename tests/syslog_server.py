@@ -18,26 +18,42 @@ template(name="received" type="string" string="%PRI%|%APP-NAME%|%MSGID%|%msg%\\n
 """
 
 
+class Rsyslog:
+    """rsyslogd -n with UDP and TCP inputs on fixed loopback ports, stopped and started at will."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        work, self.out = self.folder / "work", self.folder / "received.log"
+        work.mkdir(parents=True, exist_ok=True)
+        self.udp, self.tcp = free_port(), free_port()
+        self.config = self.folder / "rsyslog.conf"
+        self.config.write_text(CONFIG.format(work=work, udp=self.udp, tcp=self.tcp, out=self.out))
+        self.server = None
+
+    def start(self):
+        self.server = subprocess.Popen(
+            ["/usr/sbin/rsyslogd", "-n", "-f", str(self.config), "-i", str(self.folder / "rsyslog.pid")],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.folder / "rsyslog.err").open("a"),
+        )
+        wait_until_listening(self.tcp)
+
+    def stop(self):
+        if self.server is not None:
+            self.server.terminate()
+            self.server.wait(timeout=10)
+            self.server = None
+
+
 @contextlib.contextmanager
 def rsyslog(folder):
-    """rsyslogd -n with UDP and TCP inputs; yields (udp port, tcp port, the file it writes)."""
-    folder = Path(folder)
-    work, out = folder / "work", folder / "received.log"
-    work.mkdir(parents=True, exist_ok=True)
-    udp, tcp = free_port(), free_port()
-    config = folder / "rsyslog.conf"
-    config.write_text(CONFIG.format(work=work, udp=udp, tcp=tcp, out=out))
-    server = subprocess.Popen(
-        ["/usr/sbin/rsyslogd", "-n", "-f", str(config), "-i", str(folder / "rsyslog.pid")],
-        stdout=subprocess.DEVNULL,
-        stderr=(folder / "rsyslog.err").open("w"),
-    )
+    """A started Rsyslog; yields (udp port, tcp port, the file it writes)."""
+    server = Rsyslog(folder)
+    server.start()
     try:
-        wait_until_listening(tcp)
-        yield udp, tcp, out
+        yield server.udp, server.tcp, server.out
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def received(path, count=1, seconds=10):
