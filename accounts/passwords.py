@@ -24,24 +24,29 @@ def new_temporary_password():
     return tokens.grouped(tokens.random_code(LENGTH))
 
 
-def issue_temporary_password(user, reason="forgot_password"):
+def issue_temporary_password(user, reason="forgot_password", when_sent=None):
     """Give the user a pending temporary password; returns it in plain text, for the email only.
 
     The current password keeps working until the temporary one is used; a new one replaces
-    any earlier one. The notification worker issues it as it sends the email: recorded as the
-    system's doing, with `reason` (who asked for it, or why), in the same transaction.
+    any earlier one. The notification worker issues it as it sends the email (`when_sent`: it is kept
+    only once the relay has taken the email), recorded as the system's doing with `reason` (who asked
+    for it, or why), in the same transaction.
     """
     plain = new_temporary_password()
     user.temporary_password = _keyed_hash(plain)
     user.temporary_password_expires_at = timezone.now() + timedelta(
         hours=user.profile().temporary_password_hours
     )
-    with transaction.atomic():
-        user.save(update_fields=["temporary_password", "temporary_password_expires_at"])
-        audit.record(
-            audit.Event.TEMPORARY_PASSWORD_ISSUED, actor=audit.SYSTEM, subject=user, reason=reason,
-            expires_at=user.temporary_password_expires_at.isoformat(),
-        )  # fmt: skip
+
+    def keep():
+        with transaction.atomic():
+            user.save(update_fields=["temporary_password", "temporary_password_expires_at"])
+            audit.record(
+                audit.Event.TEMPORARY_PASSWORD_ISSUED, actor=audit.SYSTEM, subject=user, reason=reason,
+                expires_at=user.temporary_password_expires_at.isoformat(),
+            )  # fmt: skip
+
+    (when_sent or (lambda write: write()))(keep)
     return plain
 
 
@@ -199,7 +204,9 @@ def _help_email(help_request):
     if user is None or not user.is_active:
         return None  # the account went away meanwhile
     if help_request.outcome == PasswordHelpRequest.Outcome.TEMPORARY_PASSWORD:
-        plain = issue_temporary_password(user, help_request.requested_by or "forgot_password")
+        plain = issue_temporary_password(
+            user, help_request.requested_by or "forgot_password", when_sent=mail.when_sent
+        )
         expires_at = user.temporary_password_expires_at
         context = {"user": user, "temporary_password": plain, "expires_at": expires_at}
         return mail.build_email(to, "temporary_password", context, language=user.language)

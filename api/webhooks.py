@@ -16,6 +16,7 @@ import logging
 import secrets
 import socket
 import ssl
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -52,7 +53,7 @@ EVENTS = {
     AuditEvent.Event.MESSAGE_QUARANTINED: "message.quarantined",
 }
 TYPES = sorted(set(EVENTS.values()))
-TIMEOUT = 10
+LEASE = timedelta(minutes=2)  # a claimed delivery is not taken by another worker meanwhile
 RETRY_FOR = timedelta(hours=24)
 FIRST_RETRY = timedelta(seconds=30)
 ENDPOINTS_SECONDS = 60  # at most this stale, should a change bypass Django's signals
@@ -172,7 +173,8 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
     """HTTPS to the address that was checked, with the host's name for TLS (SNI) and its certificate."""
 
     def __init__(self, host, port, address, **kwargs):
-        super().__init__(host, port, timeout=TIMEOUT, context=ssl.create_default_context(), **kwargs)
+        context = ssl.create_default_context()
+        super().__init__(host, port, timeout=settings.WEBHOOK_TIMEOUT, context=context, **kwargs)
         self.address = address
 
     def connect(self):
@@ -182,7 +184,7 @@ class _PinnedHTTPS(http.client.HTTPSConnection):
 
 class _PinnedHTTP(http.client.HTTPConnection):
     def __init__(self, host, port, address):
-        super().__init__(host, port, timeout=TIMEOUT)
+        super().__init__(host, port, timeout=settings.WEBHOOK_TIMEOUT)
         self.address = address
 
     def connect(self):
@@ -190,14 +192,19 @@ class _PinnedHTTP(http.client.HTTPConnection):
 
 
 def post(endpoint, delivery):
-    """Send one delivery: (HTTP status or None, error text)."""
+    """Send one delivery: (HTTP status or None, error text). The attempt as a whole takes at most the
+    seconds (WEBHOOK_TIMEOUT): a receiver that answers a byte at a time is cut off at the deadline."""
     try:
         scheme, host, port, addresses = check_url(endpoint.url)
     except ValidationError as refused:
         return None, "; ".join(refused.messages)[:300]
     body = json.dumps(delivery.payload, separators=(",", ":"))
     moment = timezone.now()
-    signature = Webhook(secret_of(endpoint)).sign(delivery.webhook_id, moment, body)
+    try:
+        secret = secret_of(endpoint)
+    except crypto.UnknownKey as error:
+        return None, f"its signing secret cannot be opened: {error}"[:300]
+    signature = Webhook(secret).sign(delivery.webhook_id, moment, body)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "secure-portal-webhooks/1",
@@ -209,34 +216,61 @@ def post(endpoint, delivery):
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
     connection = connection_class(host, port, addresses[0])
+    deadline = threading.Timer(settings.WEBHOOK_TIMEOUT, _cut_off, [connection])
+    deadline.start()
     try:
         connection.request("POST", path, body=body.encode(), headers=headers)
         answer = connection.getresponse()
         answer.read(64 * 1024)
         return answer.status, "" if 200 <= answer.status < 300 else f"HTTP {answer.status}"
-    except (OSError, http.client.HTTPException) as error:
+    except (OSError, ValueError, http.client.HTTPException) as error:
+        if not deadline.is_alive():
+            return None, f"no answer within {settings.WEBHOOK_TIMEOUT} seconds"
         return None, f"{type(error).__name__}: {error}"[:300]
     finally:
+        deadline.cancel()
         connection.close()
 
 
-def deliver(pk):
-    """Try one due delivery; True when the endpoint took it."""
+def _cut_off(connection):
+    """The attempt's deadline: whatever it is waiting for, the socket is shut."""
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _claim(pk):
+    """Take one due delivery for this worker (a short transaction): other workers skip it for LEASE."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(pk=pk, delivered_at__isnull=True, failed_at__isnull=True)
+            .filter(
+                pk=pk, delivered_at__isnull=True, failed_at__isnull=True, next_attempt_at__lte=timezone.now()
+            )
             .first()
         )
-        if delivery is None:
-            return False
-        endpoint = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).first()
-        if endpoint is None:
-            delivery.failed_at, delivery.last_error = timezone.now(), "the endpoint was deleted"
-            delivery.save(update_fields=["failed_at", "last_error"])
-            return False
-        started = time.monotonic()
-        status, error = post(endpoint, delivery) if endpoint.enabled else (None, "the endpoint is disabled")
+        if delivery is not None:
+            WebhookDelivery.objects.filter(pk=pk).update(next_attempt_at=timezone.now() + LEASE)
+        return delivery
+
+
+def deliver(pk):
+    """Try one due delivery; True when the endpoint took it. Claimed, then sent with no transaction open
+    (a slow receiver holds no lock and no connection to the database), then recorded."""
+    delivery = _claim(pk)
+    if delivery is None:
+        return False
+    endpoint = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id).first()
+    if endpoint is None:
+        delivery.failed_at, delivery.last_error = timezone.now(), "the endpoint was deleted"
+        delivery.save(update_fields=["failed_at", "last_error"])
+        return False
+    started = time.monotonic()
+    status, error = post(endpoint, delivery) if endpoint.enabled else (None, "the endpoint is disabled")
+    with transaction.atomic():
         now = timezone.now()
         WebhookAttempt.objects.create(
             delivery=delivery,
@@ -253,11 +287,12 @@ def deliver(pk):
             retry = now + FIRST_RETRY * 2 ** (delivery.attempts - 1)
             if retry > delivery.created_at + RETRY_FOR:
                 delivery.failed_at = now
+                log.warning("event=webhook_given_up delivery=%s endpoint=%s", delivery.pk, endpoint.pk)
             else:
                 delivery.next_attempt_at = retry
             _note_failure(endpoint, now)
         delivery.save()
-        return delivery.delivered_at is not None
+    return delivery.delivered_at is not None
 
 
 def _note_failure(endpoint, now):

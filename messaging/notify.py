@@ -8,10 +8,9 @@ from django.conf import settings
 
 from accounts import passwords
 from portal import audit, branding, worker
-from portal.mail import Outbox, build_email, deliver_all, register_outbox
+from portal.mail import Outbox, build_email, register_outbox, when_sent
 
-from . import actions, authenticity, intake, spool, tokens
-from .holding import scan_waiting
+from . import authenticity, tokens
 from .models import Notification, ScanState
 
 
@@ -22,7 +21,7 @@ def message_link(token):
 def _new_message_email(notification):
     recipient = notification.recipient
     token, recipient.token_hash = tokens.new_token()
-    recipient.save(update_fields=["token_hash"])
+    when_sent(lambda: recipient.save(update_fields=["token_hash"]))  # the old link works until then
     check_code, notification.check_hash = authenticity.new_check_code()  # saved with the row, once sent
     message = recipient.message
     return build_email(
@@ -52,7 +51,7 @@ def _credentials_email(notification):
         return None  # they have set a password since: nothing to send
     if user.temporary_password and not passwords.temporary_password_expired(user):
         return None  # an earlier message's credentials still work
-    plain = passwords.issue_temporary_password(user, "new_recipient")
+    plain = passwords.issue_temporary_password(user, "new_recipient", when_sent=when_sent)
     return build_email(
         recipient.address,
         "recipient_credentials",
@@ -125,12 +124,8 @@ NOTIFICATIONS = register_outbox(
 )
 
 
-def deliver_due(limit=200):
-    """The worker's round: hold the spooled mail, scan the held mail that waited for the scanner, then
-    send every email that is due now (notifications, password help, sign-in codes); how many went."""
-    spool.hold_due(intake.hold_mail)
-    scan_waiting()
-    actions.record_expiries()
-    sent = deliver_all(limit)
-    worker.run_steps()  # what other apps do in the background (the API's webhooks)
-    return sent
+def deliver_due():
+    """Every job of the worker once, in order (`--once`, and the tests): hold the spooled mail, scan the
+    held mail that waited for the scanner, record expiries, send the emails that are due, then the other
+    apps' jobs (webhooks, the audit stream); how many emails went."""
+    return worker.run_steps().get("emails") or 0

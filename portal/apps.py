@@ -10,4 +10,4 @@ class PortalConfig(AppConfig):
     def ready(self):
         from . import audit_syslog, branding, checks, worker  # noqa: F401  (checks and signals register)
 
-        worker.register(audit_syslog.ship)
+        worker.register(audit_syslog.ship, "audit_syslog", order=90)  # last: this round's events too

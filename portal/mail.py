@@ -6,8 +6,11 @@ relay refuses. So a page takes the same time whether or not it sent something, a
 of the relay loses nothing.
 """
 
+import contextvars
 import logging
 import smtplib
+import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,7 +22,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from . import branding, dkim
+from . import branding, dkim, metrics
 
 log = logging.getLogger("portal.mail")
 SEND_ERRORS = (smtplib.SMTPException, OSError)
@@ -58,24 +61,73 @@ def retry_delay(attempts):
     return timedelta(seconds=min(settings.NOTIFICATION_RETRY_SECONDS * 2 ** (attempts - 1), 3600))
 
 
-def send_from_outbox(row, compose):
-    """Send the email of an outbox row locked by the caller: True when done, False when it must wait.
+_when_sent = contextvars.ContextVar("portal_mail_when_sent", default=None)
+LEASE = timedelta(minutes=2)  # a claimed row is not taken by another worker meanwhile
 
-    `compose(row)` builds the email (or None: nothing to send any more). Building and sending share
-    a savepoint, so what building changed (a temporary password issued, a link token made) is kept
-    only if the relay accepted the email. The row has attempts, next_attempt_at, sent_at, last_error.
+
+def when_sent(write):
+    """What building an email would change (a link token, a temporary password, a code's hash): done by
+    `write()` only once the relay has taken the email, with the row marked sent, in one transaction. So
+    a relay that refuses changes nothing, and no transaction is open while the relay is talked to."""
+    writes = _when_sent.get()
+    if writes is None:
+        write()  # built outside an outbox (a command, a test): nothing to wait for
+    else:
+        writes.append(write)
+
+
+def send_within_deadline(email):
+    """Send one email; the exchange with the relay as a whole takes at most EMAIL_TIMEOUT seconds (a relay
+    that answers a byte at a time is cut off then, instead of holding the worker)."""
+    connection = email.get_connection()
+    email.connection = connection
+    connection.open()
+    sock = getattr(getattr(connection, "connection", None), "sock", None)
+    deadline = threading.Timer(settings.EMAIL_TIMEOUT, _cut_off, [sock]) if sock is not None else None
+    if deadline is not None:
+        deadline.start()
+    try:
+        sent = connection.send_messages([email])
+    finally:
+        if deadline is not None:
+            deadline.cancel()
+        try:
+            connection.close()
+        except SEND_ERRORS:
+            pass
+    if sent == 0:  # Django's SMTP backend reports a failure it was told to keep silent as 0
+        raise smtplib.SMTPException("the relay did not take the email")
+
+
+def _cut_off(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def send_from_outbox(row, compose, after_sent=None):
+    """Send the email of an outbox row claimed by the caller: True when done, False when it must wait.
+
+    `compose(row)` builds the email (or None: nothing to send any more) and says through `when_sent` what
+    it would change; those changes, `after_sent(row)` and the row's `sent_at` are written together once
+    the relay has taken it. The row has attempts, next_attempt_at, sent_at, last_error.
     """
     now = timezone.now()
     row.attempts += 1
+    writes = []
+    token = _when_sent.set(writes)
     try:
-        with transaction.atomic():
-            email = compose(row)
-            if email is not None:
-                email.send()
+        email = compose(row)
+    finally:
+        _when_sent.reset(token)
+    try:
+        if email is not None:
+            send_within_deadline(email)
     except SEND_ERRORS as error:
         row.next_attempt_at = now + retry_delay(row.attempts)
         row.last_error = f"{type(error).__name__}: {error}"[:500]
-        row.save()
+        row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
         log.warning(
             "event=email_deferred outbox=%s id=%s attempts=%d error=%s",
             row._meta.model_name,
@@ -84,8 +136,13 @@ def send_from_outbox(row, compose):
             type(error).__name__,
         )
         return False
-    row.sent_at, row.last_error = now, ""
-    row.save()
+    with transaction.atomic():
+        for write in writes:
+            write()
+        row.sent_at, row.last_error = now, ""
+        row.save()
+        if after_sent is not None:
+            after_sent(row)
     log.info("event=email_sent outbox=%s id=%s", row._meta.model_name, row.pk)
     return True
 
@@ -100,22 +157,26 @@ class Outbox:
     related: tuple = ()
     after_sent: Callable = None
 
-    def deliver(self, pk):
-        """Send one row's email if it is still due: True when sent, False when it must wait."""
+    def _claim(self, pk):
+        """Take one due row for this worker (a short transaction): other workers skip it for LEASE."""
         with transaction.atomic():
             row = (
                 self.model.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related(*self.related)
-                .filter(pk=pk, sent_at__isnull=True, next_attempt_at__isnull=False)
+                .filter(pk=pk, sent_at__isnull=True, next_attempt_at__lte=timezone.now())
                 .first()
             )
-            if row is None:
-                return False  # sent meanwhile, or another worker has it
-            if not send_from_outbox(row, self.compose):
-                return False
-            if self.after_sent is not None:
-                self.after_sent(row)
-            return True
+            if row is not None:
+                self.model.objects.filter(pk=pk).update(next_attempt_at=timezone.now() + LEASE)
+            return row
+
+    def deliver(self, pk):
+        """Send one row's email if it is still due: True when sent, False when it must wait. Claimed, then
+        built and sent with no transaction open, then recorded."""
+        row = self._claim(pk)
+        if row is None:
+            return False  # sent meanwhile, or another worker has it
+        return send_from_outbox(row, self.compose, self.after_sent)
 
     def deliver_due(self, limit=200):
         """Send every email of this outbox that is due now; returns how many went out."""
@@ -128,6 +189,11 @@ OUTBOXES = []  # every kind of outbox row; each app registers its own when it is
 
 def register_outbox(outbox):
     OUTBOXES.append(outbox)
+    model = outbox.model
+    metrics.watch_queue(
+        model._meta.model_name,
+        lambda: model.objects.filter(sent_at__isnull=True, next_attempt_at__isnull=False),
+    )
     return outbox
 
 

@@ -11,6 +11,7 @@ import os
 import time
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -68,10 +69,53 @@ def collects(function):
 class DatabaseCollector:
     """What the database knows, as counters and gauges, at each scrape."""
 
+    def describe(self):
+        return []  # nothing read at registration (a process may start while the database is away)
+
     def collect(self):
+        unreadable = 0
         for function in COLLECTORS:
-            yield from function()
+            try:
+                yield from list(function())
+            except DatabaseError:  # the database is away: the process's own counters still serve
+                unreadable += 1
+        yield GaugeMetricFamily(
+            "portal_metrics_unreadable",
+            "Groups of metrics the database could not give at this scrape",
+            value=unreadable,
+        )
         yield GaugeMetricFamily("portal_ready", "1 when /readyz answers 200", value=int(not readiness()[1]))
+
+
+QUEUES = {}  # name: (the rows still to do, with next_attempt_at; the rows given up on, or None)
+
+
+def watch_queue(name, pending, given_up=None):
+    """A background queue (an outbox) whose due rows and give-ups /metrics shows: `pending()` and
+    `given_up()` return querysets (each app registers its own when it is ready)."""
+    QUEUES[name] = (pending, given_up)
+
+
+@collects
+def background_queues():
+    """How long the oldest due row of each queue has been due (a worker that is stuck, or a job that fails
+    every round, shows here whatever the reason), and how many rows each gave up on."""
+    now = timezone.now()
+    oldest = GaugeMetricFamily(
+        "portal_queue_oldest_due_seconds",
+        "How long the oldest due row of each background queue has waited past its time (0: none)",
+        labels=["queue"],
+    )
+    gave_up = GaugeMetricFamily(
+        "portal_queue_given_up", "Rows a background queue gave up on (see the admin)", labels=["queue"]
+    )
+    for name, (pending, given_up) in sorted(QUEUES.items()):
+        due_at = pending().filter(next_attempt_at__lte=now).aggregate(at=Min("next_attempt_at"))["at"]
+        oldest.add_metric([name], (now - due_at).total_seconds() if due_at else 0)
+        if given_up is not None:
+            gave_up.add_metric([name], given_up().count())
+    yield oldest
+    yield gave_up
 
 
 @collects

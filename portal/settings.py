@@ -360,6 +360,8 @@ CLAMD_CONFIG_FILE = env("CLAMD_CONFIG_FILE", "/etc/clamav/clamd.conf")
 # when allowed (a test or an internal receiver).
 API_RATE = env_int("API_RATE", 600)
 WEBHOOK_ALLOW_PRIVATE = env_bool("WEBHOOK_ALLOW_PRIVATE", False)
+# Seconds for one webhook attempt as a whole (connecting, sending, the answer however slowly it comes).
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 10)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],

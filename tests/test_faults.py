@@ -4,8 +4,10 @@ stopped. Real processes, a real SMTP relay on loopback, a throwaway PostgreSQL c
 import asyncio
 import collections
 import os
+import re
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import threading
@@ -287,3 +289,119 @@ def test_with_the_database_unreachable_pages_say_try_again_shortly_with_a_503(tm
     log.seek(0)
     lines = [line for line in log.read().splitlines() if "event=database_unavailable" in line]
     assert len(lines) == 3 and all("error=OperationalError" in line for line in lines)
+
+
+class TricklingReceiver:
+    """A webhook receiver that reads the request, then answers one byte every two seconds, for ever."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        self.server.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                connection, _address = self.server.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection):
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" * 100:
+                if self.stop.wait(2):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    def close(self):
+        self.stop.set()
+        self.server.close()
+
+
+def scrape(port):
+    return urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+
+
+def test_a_webhook_receiver_that_trickles_delays_no_notification(portal, relay):
+    """It held the worker indefinitely (the timeout was per read), inside a transaction holding a row lock,
+    while no notification went out."""
+    receiver = TricklingReceiver()
+    env = {**portal.env, "WEBHOOK_ALLOW_PRIVATE": "1", "WEBHOOK_TIMEOUT": "4"}
+    portal.env = env
+    manage(
+        env, "shell", "-v", "0", "-c",
+        "from api import webhooks; from api.models import WebhookEndpoint; from portal import audit\n"
+        f"webhooks.save_endpoint(audit.SYSTEM, None, WebhookEndpoint(url='http://127.0.0.1:{receiver.port}/hooks',"
+        " events=['message.held']))",
+    )  # fmt: skip
+    metrics_port = free_port()
+    portal.start("deliver_notifications", "--interval", "0.2", "--metrics-port", str(metrics_port))
+    try:
+        hold_for_staff(env, 1)
+        wait_for(lambda: len(notifications(relay)) >= 1, 30, "the first notification")
+        time.sleep(1)  # the worker is in the trickling receiver's hands now
+        manage(
+            env, "shell", "-v", "0", "-c",
+            "import messaging; from accounts.models import User\n"
+            "User.objects.create_user('later@example.com', password='correct horse battery')\n"
+            "messaging.hold(sender='sender@example.com', recipients=['later@example.com'], subject='Later',"
+            " source='admin')",
+        )  # fmt: skip
+        started = time.monotonic()
+        wait_for(lambda: "later@example.com" in notifications(relay), 20, "the second notification")
+        assert time.monotonic() - started < 5
+        wait_until_listening(metrics_port)
+        metrics = scrape(metrics_port)
+        assert re.search(r'portal_worker_job_rounds_total\{job="emails"\} [1-9]', metrics)
+        assert 'portal_queue_oldest_due_seconds{queue="webhookdelivery"}' in metrics
+        deadline = time.monotonic() + 30
+        error = ""
+        while "no answer within 4 seconds" not in error and time.monotonic() < deadline:
+            error = manage(
+                env, "shell", "-v", "0", "-c",
+                "from api.models import WebhookAttempt as A; print([a.error for a in A.objects.all()])",
+            )  # fmt: skip
+            time.sleep(0.5)
+        assert "no answer within 4 seconds" in error  # cut off at the deadline, to be tried again
+    finally:
+        receiver.close()
+
+
+def test_a_job_that_fails_every_round_is_one_warning_a_minute_and_counted(tmp_path):
+    """With the database away every job fails every round: a traceback every 2 seconds filled the log."""
+    from .conftest import TEST_KEK
+
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DJANGO_ALLOW_ASYNC_UNSAFE", "DEBUG"}},
+        "DATABASE_URL": f"postgres://postgres@127.0.0.1:{free_port()}/portal",
+        "PORTAL_KEKS": TEST_KEK,
+        "CACHE_DIR": str(tmp_path / "cache"),
+    }
+    metrics_port = free_port()
+    log = (tmp_path / "worker.log").open("w+")
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "deliver_notifications", "--interval", "0.1", "--metrics-port",
+         str(metrics_port)],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        wait_until_listening(metrics_port)
+        time.sleep(3)
+        metrics = scrape(metrics_port)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    failures = re.search(r'portal_worker_job_failures_total\{job="emails"\} ([0-9.]+)', metrics)
+    assert failures and float(failures.group(1)) >= 10
+    log.seek(0)
+    warnings = [line for line in log.read().splitlines() if "event=worker_job_failed" in line]
+    jobs = [re.search(r"job=(\w+)", line).group(1) for line in warnings]
+    assert sorted(jobs) == sorted(set(jobs)) and "emails" in jobs  # one line each, not one a round
+    assert all("error=OperationalError" in line for line in warnings)

@@ -183,7 +183,7 @@ def test_the_alert_rules_pass_promtool():
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 8 rules found" in result.stdout
+    assert "SUCCESS: 12 rules found" in result.stdout
 
 
 def test_every_setting_is_documented_once_and_the_readme_stays_short():

@@ -107,8 +107,7 @@ def _code_email(row):
     if not user.is_active or row.used_at:
         return None  # voided by a newer code, or the account went away
     plain = tokens.random_digits(DIGITS)
-    row.code_hash, row.expires_at = keyed_hash(plain), timezone.now() + VALID_FOR
-    row.save(update_fields=["code_hash", "expires_at"])
+    row.code_hash, row.expires_at = keyed_hash(plain), timezone.now() + VALID_FOR  # saved once it is sent
     context = {"code": plain, "minutes": int(VALID_FOR.total_seconds() // 60), "address": row.address}
     return mail.build_email(row.address, "login_code", context, language=user.language)
 
