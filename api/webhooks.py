@@ -53,7 +53,6 @@ EVENTS = {
     AuditEvent.Event.MESSAGE_QUARANTINED: "message.quarantined",
 }
 TYPES = sorted(set(EVENTS.values()))
-LEASE = timedelta(minutes=2)  # a claimed delivery is not taken by another worker meanwhile
 RETRY_FOR = timedelta(hours=24)
 FIRST_RETRY = timedelta(seconds=30)
 ENDPOINTS_SECONDS = 60  # at most this stale, should a change bypass Django's signals
@@ -243,7 +242,8 @@ def _cut_off(connection):
 
 
 def _claim(pk):
-    """Take one due delivery for this worker (a short transaction): other workers skip it for LEASE."""
+    """Take one due delivery for this worker (a short transaction): other workers skip it for three times
+    WEBHOOK_TIMEOUT (an attempt takes at most one; a worker that died meanwhile leaves it to the next)."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
@@ -253,7 +253,8 @@ def _claim(pk):
             .first()
         )
         if delivery is not None:
-            WebhookDelivery.objects.filter(pk=pk).update(next_attempt_at=timezone.now() + LEASE)
+            lease = timedelta(seconds=3 * settings.WEBHOOK_TIMEOUT)
+            WebhookDelivery.objects.filter(pk=pk).update(next_attempt_at=timezone.now() + lease)
         return delivery
 
 

@@ -62,7 +62,13 @@ def retry_delay(attempts):
 
 
 _when_sent = contextvars.ContextVar("portal_mail_when_sent", default=None)
-LEASE = timedelta(minutes=2)  # a claimed row is not taken by another worker meanwhile
+
+
+def lease():
+    """How long a claimed row is left to the worker that claimed it: its exchange with the relay takes at
+    most EMAIL_TIMEOUT to connect and as much again in all; a worker that died meanwhile leaves the row
+    to the next one after this."""
+    return timedelta(seconds=3 * settings.EMAIL_TIMEOUT)
 
 
 def when_sent(write):
@@ -158,7 +164,7 @@ class Outbox:
     after_sent: Callable = None
 
     def _claim(self, pk):
-        """Take one due row for this worker (a short transaction): other workers skip it for LEASE."""
+        """Take one due row for this worker (a short transaction): other workers skip it for `lease()`."""
         with transaction.atomic():
             row = (
                 self.model.objects.select_for_update(skip_locked=True, of=("self",))
@@ -167,7 +173,7 @@ class Outbox:
                 .first()
             )
             if row is not None:
-                self.model.objects.filter(pk=pk).update(next_attempt_at=timezone.now() + LEASE)
+                self.model.objects.filter(pk=pk).update(next_attempt_at=timezone.now() + lease())
             return row
 
     def deliver(self, pk):

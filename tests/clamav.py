@@ -23,7 +23,8 @@ LogFile {folder}/clamd.log
 PidFile {folder}/clamd.pid
 {limits}
 """
-ROOMY = "StreamMaxLength 64M\nMaxFileSize 64M\nMaxScanSize 128M"
+# What deploy/install --with-clamav writes for the default MAX_UPLOAD_MB (2048).
+ROOMY = "StreamMaxLength 2100M\nMaxFileSize 2100M\nMaxScanSize 4000M\nAlertExceedsMax yes"
 # Debian's own clamd.conf (StreamMaxLength 25M, MaxFileSize 25M, MaxScanSize 100M, AlertExceedsMax false),
 # scaled down 25 times so that a test's files are small.
 DEBIAN_SCALED_DOWN = "StreamMaxLength 1M\nMaxFileSize 1M\nMaxScanSize 4M\nAlertExceedsMax false"

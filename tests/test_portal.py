@@ -102,6 +102,7 @@ def test_the_production_environment_of_the_readme_passes_check_deploy(tmp_path, 
         PORTAL_KEKS=TEST_KEK,
         MEDIA_ROOT=str(tmp_path),
         CLAMD_ADDRESS=clamd_server[0],
+        CLAMD_CONFIG_FILE=str(Path(clamd_server[0].removeprefix("unix://")).parent / "clamd.conf"),
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
