@@ -1,6 +1,8 @@
 """System checks of the portal itself: no process starts in production with a key anyone can know."""
 
 import os
+from email.utils import parseaddr
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
@@ -70,3 +72,62 @@ def audit_syslog_address(app_configs=None, **kwargs):
     except ImproperlyConfigured as problem:
         return [checks.Error(str(problem), id="portal.E004")]
     return []
+
+
+PLACEHOLDER_HOSTS = {"smtp.example.com", "localhost"}  # the example's relay; Django's default
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def mail_that_reaches_people(app_configs=None, **kwargs):
+    """What makes a strict relay refuse every email, or recipients' servers distrust it, on the first day."""
+    found = []
+    _name, sender = parseaddr(settings.DEFAULT_FROM_EMAIL)
+    from_domain = sender.rpartition("@")[2].lower() if "@" in sender else ""
+    if not from_domain:
+        found.append(
+            checks.Error(
+                f"DEFAULT_FROM_EMAIL {settings.DEFAULT_FROM_EMAIL!r} has no address with an @: a relay "
+                "refuses every email from it.",
+                hint='Set it as "Secure portal <portal@your-mail-domain>" (deploy/install --mail-domain).',
+                id="portal.E009",
+            )
+        )
+    if settings.EMAIL_HOST in PLACEHOLDER_HOSTS and "smtp" in settings.EMAIL_BACKEND:
+        found.append(
+            checks.Warning(
+                f"EMAIL_HOST is {settings.EMAIL_HOST!r}: no email leaves until it names your relay.",
+                hint="Set EMAIL_HOST, EMAIL_PORT and, if your relay wants them, EMAIL_HOST_USER and "
+                "EMAIL_HOST_PASSWORD (docs/mail.md).",
+                id="portal.W005",
+            )
+        )
+    if dkim.enabled() and from_domain and settings.DKIM_DOMAIN.lower() != from_domain:
+        found.append(
+            checks.Warning(
+                f"DKIM signs for {settings.DKIM_DOMAIN} but the emails come from {from_domain}: DMARC needs "
+                "the two aligned, or recipients' servers may reject or junk every notification.",
+                hint="Set DKIM_DOMAIN to the domain of DEFAULT_FROM_EMAIL and publish its record "
+                "(manage.py dkim_key).",
+                id="portal.W006",
+            )
+        )
+    return found
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def shared_cache_with_a_password(app_configs=None, **kwargs):
+    """The shared Redis holds the sessions: anyone who can reach it unauthenticated can read them."""
+    url = urlsplit(settings.CACHE_URL or "")
+    if url.scheme not in {"redis", "rediss"} or url.password:
+        return []
+    if url.hostname in {"127.0.0.1", "localhost", "::1"}:
+        return []
+    return [
+        checks.Warning(
+            f"CACHE_URL reaches the Redis at {url.hostname} without a password: whoever can reach it reads "
+            "the sessions it holds.",
+            hint="Set `requirepass` in Redis and put it in CACHE_URL (redis://:PASSWORD@host:6379/0); "
+            "docs/configuration.md.",
+            id="portal.W007",
+        )
+    ]

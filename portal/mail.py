@@ -105,6 +105,17 @@ def send_within_deadline(email):
         raise smtplib.SMTPException("the relay did not take the email")
 
 
+def _relay_reply(error):
+    """What the relay answered, for the log line: '553 5.7.1 Sender address rejected' ('' without one)."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        text = error.smtp_error
+        return f"{error.smtp_code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"[:300]
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        code, text = next(iter(error.recipients.values()))
+        return f"{code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"[:300]
+    return ""
+
+
 def _cut_off(sock):
     try:
         sock.shutdown(socket.SHUT_RDWR)
@@ -135,11 +146,12 @@ def send_from_outbox(row, compose, after_sent=None):
         row.last_error = f"{type(error).__name__}: {error}"[:500]
         row.save(update_fields=["attempts", "next_attempt_at", "last_error"])
         log.warning(
-            "event=email_deferred outbox=%s id=%s attempts=%d error=%s",
+            "event=email_deferred outbox=%s id=%s attempts=%d error=%s reply=%s",
             row._meta.model_name,
             row.pk,
             row.attempts,
             type(error).__name__,
+            _relay_reply(error) or "-",
         )
         return False
     with transaction.atomic():

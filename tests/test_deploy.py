@@ -145,3 +145,38 @@ def test_a_failing_readyz_says_why_in_the_log(client, settings, caplog, tmp_path
         storages._storages.pop("default", None)
         health._storage_probed.update(at=0.0, problem=None)
     assert "event=not_ready part=storage" in caplog.text and "cause=" in caplog.text
+
+
+def deploy_findings(**overrides):
+    from django.core import checks
+    from django.test import override_settings
+
+    with override_settings(**overrides):
+        return {c.id: c.msg for c in checks.run_checks(include_deployment_checks=True, tags=["security"])}
+
+
+def test_check_deploy_says_what_breaks_mail_on_the_first_day(tmp_path, settings):
+    """The installer once wrote From: portal.example.test (no @): a strict relay refused every email."""
+    key = tmp_path / "dkim.pem"
+    key.write_text("not read here")
+    dkim = {"DKIM_DOMAIN": "corp.example", "DKIM_SELECTOR": "portal", "DKIM_PRIVATE_KEY_FILE": str(key)}
+    smtp = "django.core.mail.backends.smtp.EmailBackend"
+    found = deploy_findings(DEFAULT_FROM_EMAIL="portal.example.test", EMAIL_BACKEND=smtp, **dkim)
+    assert "has no address with an @" in found["portal.E009"]
+    found = deploy_findings(
+        DEFAULT_FROM_EMAIL="Secure portal <portal@mail.example>", EMAIL_HOST="smtp.example.com",
+        EMAIL_BACKEND=smtp, **dkim,
+    )  # fmt: skip
+    assert "portal.E009" not in found and "smtp.example.com" in found["portal.W005"]
+    assert "DKIM signs for corp.example but the emails come from mail.example" in found["portal.W006"]
+    found = deploy_findings(
+        DEFAULT_FROM_EMAIL="Secure portal <portal@corp.example>", EMAIL_HOST="relay.corp.example",
+        EMAIL_BACKEND=smtp, **dkim,
+    )  # fmt: skip
+    assert not {"portal.E009", "portal.W005", "portal.W006"} & set(found)
+
+
+def test_check_deploy_warns_of_a_shared_redis_without_a_password():
+    assert "without a password" in deploy_findings(CACHE_URL="redis://10.0.0.5:6379/0")["portal.W007"]
+    assert "portal.W007" not in deploy_findings(CACHE_URL="redis://:s3cret@10.0.0.5:6379/0")
+    assert "portal.W007" not in deploy_findings(CACHE_URL="redis://127.0.0.1:6379/0")

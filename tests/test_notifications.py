@@ -1,13 +1,18 @@
 """The notification outbox: while the relay is down nothing is lost; once back, each email goes once."""
 
 import io
+import logging
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.models import User
 from messaging.models import Notification, Recipient
 from messaging.notify import deliver_due
+
+from .conftest import Mailbox
+from .helpers import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,3 +72,35 @@ def test_a_second_message_to_a_recipient_with_a_pending_password_sends_no_new_on
     subjects = [m["Subject"] for m in mailbox.messages]
     assert subjects.count("Your temporary password for reading secure messages") == 1
     assert subjects.count("You have a secure message from sender@example.com") == 2
+
+
+class StrictRelay(Mailbox):
+    """A relay that takes mail only from senders of its own domain, as a strict one does."""
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if not address.endswith("@corp.example"):
+            return "553 5.7.1 Sender address rejected: not owned by user"
+        envelope.mail_from = address
+        return "250 OK"
+
+
+def test_a_relay_that_refuses_the_sender_is_logged_with_its_reply(settings, hold_message, caplog):
+    relay = StrictRelay()
+    relay.start(free_port())
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", relay.port
+    settings.DEFAULT_FROM_EMAIL = "Secure portal <portal@elsewhere.example>"
+    try:
+        hold_message(["client@outside.example"])
+        with caplog.at_level(logging.WARNING, logger="portal.mail"):
+            assert deliver_due() == 0
+        assert (
+            "error=SMTPSenderRefused reply=553 5.7.1 Sender address rejected: not owned by user"
+            in caplog.text
+        )
+        assert Notification.objects.filter(sent_at=None).exclude(last_error="").exists()  # kept, to retry
+        settings.DEFAULT_FROM_EMAIL = "Secure portal <portal@corp.example>"
+        Notification.objects.update(next_attempt_at=timezone.now())
+        assert deliver_due() >= 1 and relay.messages
+    finally:
+        relay.controller.stop()
