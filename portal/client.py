@@ -18,12 +18,19 @@ def _trusted_networks(networks):
     return tuple(ipaddress.ip_network(network, strict=False) for network in networks)
 
 
+UNIX_SOCKET = "unix"  # in TRUSTED_PROXIES: a peer on gunicorn's unix socket, which has no address
+
+
 def _is_trusted(address):
+    proxies = tuple(settings.TRUSTED_PROXIES)
+    if address == "":
+        return UNIX_SOCKET in proxies
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
-    return any(ip in network for network in _trusted_networks(tuple(settings.TRUSTED_PROXIES)))
+    networks = _trusted_networks(tuple(p for p in proxies if p != UNIX_SOCKET))
+    return any(ip in network for network in networks)
 
 
 def _valid(address):

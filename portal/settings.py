@@ -181,8 +181,11 @@ CHECKS_PER_CLIENT = env_int("CHECKS_PER_CLIENT", 20)
 CHECKS_IN_ALL = env_int("CHECKS_IN_ALL", 2000)
 
 # The networks of the reverse proxies and load balancers in front of the portal: only a connection
-# from one of them has its X-Forwarded-For believed (see portal.client). None by default.
-TRUSTED_PROXIES = [str(ipaddress.ip_network(n, strict=False)) for n in env_list("TRUSTED_PROXIES")]
+# from one of them has its X-Forwarded-For believed (see portal.client). None by default. `unix`: the
+# proxy on this host that reaches gunicorn's unix socket (which only it and the portal may open).
+TRUSTED_PROXIES = [
+    n if n == "unix" else str(ipaddress.ip_network(n, strict=False)) for n in env_list("TRUSTED_PROXIES")
+]
 # Two-step codes: the issuer shown in authenticator apps; django-otp's throttling after failures.
 OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Secure portal")
 OTP_TOTP_THROTTLE_FACTOR = 1

@@ -5,6 +5,7 @@ What cannot run here: systemd as PID 1 (the units are verified by systemd-analyz
 started here from their ExecStart lines) and apt-get (the test machine has the packages: --no-packages).
 """
 
+import grp
 import http.client
 import os
 import re
@@ -15,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import time
 import urllib.parse
 from email.message import EmailMessage
 from pathlib import Path
@@ -25,6 +27,7 @@ from .helpers import free_port, wait_until_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "portal.test"
+MAIL_DOMAIN = "mail.test"
 USER = "portaltest"
 
 
@@ -104,59 +107,112 @@ def reachable_tmp_path():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+def checkout_owned_by_someone_else(folder):
+    """A copy of this checkout owned by another account, one file of it writable by everyone."""
+    skip = shutil.ignore_patterns(
+        ".git", ".venv", "staticfiles", "cache", "media", "__pycache__", "*.sqlite*"
+    )
+    shutil.copytree(ROOT, folder, ignore=skip)
+    nobody = _ids("nobody")
+    for path in [folder, *folder.rglob("*")]:
+        os.lchown(path, *nobody)
+    (folder / "portal" / "urls.py").chmod(0o666)
+    return folder
+
+
+def install(checkout, root, database, http_port, https_port, *more):
+    return subprocess.run(
+        [str(checkout / "deploy" / "install"), "--root", str(root), "--hostname", HOST, "--no-packages",
+         "--mail-domain", MAIL_DOMAIN, "--database-url", database, "--user", USER,
+         "--http-port", str(http_port), "--https-port", str(https_port), *more],
+        capture_output=True, text=True, timeout=900, env=operators_environment(),
+    )  # fmt: skip
+
+
+def written_by_others(tree):
+    """Files under `tree` that someone but root owns or may write."""
+    found = []
+    for folder, folders, files in os.walk(tree):
+        for name in [*folders, *files]:
+            path = Path(folder) / name
+            info = path.lstat()
+            if not path.is_symlink() and (info.st_uid != 0 or info.st_mode & 0o022):
+                found.append(str(path))
+    return found
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_installer_leaves_a_portal_that_serves_a_held_message_over_https(
-    separate_database, reachable_tmp_path, mailbox
+    separate_database, reachable_tmp_path, mailbox, clamd_server
 ):
     tmp_path = reachable_tmp_path
     root = tmp_path / "root"
-    http_port, https_port, web_port, intake_port = free_port(), free_port(), free_port(), free_port()
+    http_port, https_port, intake_port = free_port(), free_port(), free_port()
     database = separate_database["DATABASE_URL"]
     if database.startswith("sqlite"):  # a file the service user may write: under /var/lib/portal
         database = f"sqlite:///{root}/var/lib/portal/portal.sqlite3"
-    installed = subprocess.run(
-        [str(ROOT / "deploy" / "install"), "--root", str(root), "--hostname", HOST, "--no-packages",
-         "--database-url", database, "--user", USER,
-         "--http-port", str(http_port), "--https-port", str(https_port)],
-        capture_output=True, text=True, timeout=900, env=operators_environment(),
-    )  # fmt: skip
+    checkout = checkout_owned_by_someone_else(tmp_path / "checkout")
+    installed = install(checkout, root, database, http_port, https_port)
     assert installed.returncode == 0, installed.stdout[-4000:] + installed.stderr[-4000:]
     assert "Done. Next:" in installed.stdout and "portal-manage createsuperuser" in installed.stdout
     # check --deploy ran as the service user with the settings written: warnings (a self-signed
     # certificate, no scanning) but no error.
     assert "System check identified" in installed.stdout + installed.stderr
     assert "ERRORS:" not in installed.stdout + installed.stderr
+    # The code the service runs is root's, whoever owned the checkout (its user could change it).
+    assert written_by_others(root / "opt" / "portal") == []
     etc = root / "etc" / "portal"
     assert oct((etc / "portal.env").stat().st_mode & 0o777) == "0o640"
     assert oct((etc / "dkim.pem").stat().st_mode & 0o777) == "0o640"  # the services' group reads it
     settings = env_of(etc / "portal.env")
     assert settings["SECRET_KEY"] != "GENERATED" and len(settings["SECRET_KEY"]) >= 50
-    again = subprocess.run(
-        [str(ROOT / "deploy" / "install"), "--root", str(root), "--hostname", HOST, "--no-packages",
-         "--database-url", database, "--user", USER,
-         "--http-port", str(http_port), "--https-port", str(https_port)],
-        capture_output=True, text=True, timeout=900, env=operators_environment(),
-    )  # fmt: skip
-    assert again.returncode == 0 and env_of(etc / "portal.env")["SECRET_KEY"] == settings["SECRET_KEY"]
+    # Mail from the domain asked for, signed for it (DMARC aligns the two); the records to publish.
+    assert settings["DEFAULT_FROM_EMAIL"] == f"Secure portal <portal@{MAIL_DOMAIN}>"
+    assert settings["DKIM_DOMAIN"] == MAIL_DOMAIN
+    records = (etc / "dkim-record.txt").read_text()
+    assert f"portal._domainkey.{MAIL_DOMAIN}" in records and "v=spf1" in records and "v=DMARC1" in records
+    assert settings["INTAKE_AUTH_PASSWORD"] not in ("", "GENERATED")
 
-    # The relay of this test, and ports of its own for the services (the units' are 8000 and 2525).
+    # Run again, now with scanning: the settings are kept, scanning is turned on, clamd gets limits that
+    # fit MAX_UPLOAD_MB, and a file the new release no longer has is gone.
+    (root / "etc" / "clamav").mkdir(parents=True)
+    shutil.copy("/etc/clamav/clamd.conf", root / "etc" / "clamav" / "clamd.conf")  # Debian's own
+    (root / "opt" / "portal" / "left_over_from_an_old_release.py").write_text("")
+    again = install(checkout, root, database, http_port, https_port, "--with-clamav")
+    assert again.returncode == 0, again.stdout[-4000:] + again.stderr[-4000:]
+    kept = env_of(etc / "portal.env")
+    assert kept["SECRET_KEY"] == settings["SECRET_KEY"] and kept["CLAMD_ADDRESS"]
+    clamd_conf = (root / "etc" / "clamav" / "clamd.conf").read_text()
+    for line in ("StreamMaxLength 2100M", "MaxFileSize 2100M", "MaxScanSize 4096M", "AlertExceedsMax yes"):
+        assert re.search(rf"^{line}$", clamd_conf, re.MULTILINE), line
+    assert not (root / "opt" / "portal" / "left_over_from_an_old_release.py").exists()
+
+    # The relay of this test, clamd of this test, and places of its own for the services.
     env_file = etc / "portal.env"
     text = env_file.read_text()
     text = re.sub(r"^EMAIL_HOST=.*$", 'EMAIL_HOST="127.0.0.1"', text, flags=re.MULTILINE)
     text = re.sub(r"^EMAIL_PORT=.*$", f'EMAIL_PORT="{mailbox.port}"', text, flags=re.MULTILINE)
     text = re.sub(r"^EMAIL_USE_TLS=.*$", 'EMAIL_USE_TLS="0"', text, flags=re.MULTILINE)
+    text = re.sub(r"^CLAMD_ADDRESS=.*$", f'CLAMD_ADDRESS="{clamd_server[1]}"', text, flags=re.MULTILINE)
     env_file.write_text(text)
+    # gunicorn's socket, in a folder of nginx's group (what the unit's ExecStartPre lines do).
+    sockets = tmp_path / "run" / "portal-web"
+    sockets.mkdir(parents=True)
+    os.chown(sockets, _ids(USER)[0], grp.getgrnam("www-data").gr_gid)
+    sockets.chmod(0o750)
+    socket_path = f"unix:{sockets}/gunicorn.sock"
     site = root / "etc" / "nginx" / "sites-available" / "portal.conf"
-    site.write_text(site.read_text().replace("127.0.0.1:8000", f"127.0.0.1:{web_port}"))
+    site.write_text(site.read_text().replace("unix:/run/portal-web/gunicorn.sock", socket_path))
     environment = {**env_of(env_file), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
     processes = []
     try:
         for name in ("portal-web", "portal-intake", "portal-worker"):
             command, directory, extra = unit(root / "etc" / "systemd" / "system" / f"{name}.service")
             command = (
-                command.replace("127.0.0.1:8000", f"127.0.0.1:{web_port}")
+                command.replace("unix:/run/portal-web/gunicorn.sock", socket_path)
                 .replace("--port 2525", f"--port {intake_port}")
                 .replace("--metrics-port 9102", f"--metrics-port {free_port()}")
+                .replace("--metrics-port 9103", f"--metrics-port {free_port()}")
             )
             if "PROMETHEUS_MULTIPROC_DIR" in extra:
                 extra["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
@@ -174,19 +230,34 @@ def test_the_installer_leaves_a_portal_that_serves_a_held_message_over_https(
             )
         nginx_conf = tmp_path / "nginx.conf"
         nginx_conf.write_text(
-            f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/nginx-error.log;\nevents {{}}\n"
+            f"user www-data;\npid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/nginx-error.log;\nevents {{}}\n"
             f"http {{\n  include /etc/nginx/mime.types;\n  client_body_temp_path {tmp_path}/body;\n"
             f"  include {root}/etc/nginx/sites-enabled/*.conf;\n}}\n"
         )
         site.write_text(site.read_text().replace("/var/log/nginx/", f"{tmp_path}/"))
         processes.append(subprocess.Popen(["/usr/sbin/nginx", "-c", str(nginx_conf), "-g", "daemon off;"]))
-        for port in (web_port, intake_port, https_port):
+        for port in (intake_port, https_port):
             wait_until_listening(port, 60)
+        wait_for_socket(sockets / "gunicorn.sock")
+        # Only the service and nginx reach gunicorn's socket: no other local account talks to it directly.
+        denied = subprocess.run(
+            ["runuser", "-u", "nobody", "--", "curl", "-s", "--unix-socket", str(sockets / "gunicorn.sock"),
+             "-H", "X-Forwarded-For: 192.0.2.1", "http://portal.test/healthz"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert denied.returncode == 7 and "ok" not in denied.stdout  # curl: could not connect
 
         mail = EmailMessage()
         mail["From"], mail["To"], mail["Subject"] = "staff@example.com", "client@outside.example", "Installed"
         mail.set_content("Read through nginx, over HTTPS.")
+        # Any local account could submit mail as staff: now the intake wants its credentials, over TLS.
+        with smtplib.SMTP("127.0.0.1", intake_port) as smtp, pytest.raises(smtplib.SMTPSenderRefused):
+            smtp.send_message(mail)
+        trusting = ssl.create_default_context(cafile=str(root / "etc" / "ssl" / "portal" / "fullchain.pem"))
+        trusting.check_hostname = False
         with smtplib.SMTP("127.0.0.1", intake_port) as smtp:
+            smtp.starttls(context=trusting)
+            smtp.login(kept["INTAKE_AUTH_USER"], kept["INTAKE_AUTH_PASSWORD"])
             smtp.send_message(mail)
         emails = mailbox.wait_for(2, timeout=60)
         texts = [m.get_body(("plain",)).get_content() for m in emails]
@@ -196,6 +267,7 @@ def test_the_installer_leaves_a_portal_that_serves_a_held_message_over_https(
         temporary = next(
             re.search(r"Temporary password: (\S+)", t).group(1) for t in texts if "Temporary" in t
         )
+        assert all(m["From"] == f"Secure portal <portal@{MAIL_DOMAIN}>" for m in emails)
         browser = Browser(https_port, root / "etc" / "ssl" / "portal" / "fullchain.pem")
         where, page = browser.open(link)
         assert where == "/login/"
@@ -210,11 +282,40 @@ def test_the_installer_leaves_a_portal_that_serves_a_held_message_over_https(
             capture_output=True, text=True,
         ).stdout  # fmt: skip
         assert http_answer == "301"  # http goes to https
+        # The readiness probe, from this host through nginx, as install.md says.
+        ready = curl_https(https_port, "/readyz")
+        assert ready.endswith("200") and '"status": "ready"' in ready, ready
+        # What nginx logs keeps no secret of a URL: a SAML request's query, a message link's token.
+        curl_https(https_port, "/saml/sls/?SAMLRequest=SECRET-SAML-REQUEST&RelayState=x")
+        body = tmp_path / "three-megabytes"
+        body.write_bytes(b"x" * 3_000_000)
+        big = curl_https(https_port, "/login/", "--data-binary", f"@{body}")
+        assert big.endswith("413")  # a page takes no upload-sized body (only where files are sent)
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=30)
+    logged = (tmp_path / "portal.access.log").read_text() + (tmp_path / "portal.error.log").read_text()
+    assert "SECRET-SAML-REQUEST" not in logged and "/saml/sls/?..." in logged
+    assert link[3:-1] not in logged and link[:7] in logged
+
+
+def curl_https(port, path, *options):
+    """curl through nginx as portal.test from this host: the body, then the status."""
+    return subprocess.run(
+        ["curl", "-sk", "--resolve", f"{HOST}:{port}:127.0.0.1", "-w", "%{http_code}", *options,
+         f"https://{HOST}:{port}{path}"],
+        capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+
+
+def wait_for_socket(path, seconds=60):
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gunicorn made no socket at {path}")
+        time.sleep(0.1)
 
 
 def _ids(user):
