@@ -101,7 +101,8 @@ def test_the_nginx_site_passes_debians_nginx_t(tmp_path):
 
 def test_the_networks_nginx_lets_reach_metrics_are_the_ones_the_portal_allows():
     site = (ROOT / "deploy" / "nginx" / "portal.conf").read_text()
-    allowed_by_nginx = set(re.findall(r"allow ([0-9a-f.:/]+);", site))
+    scrapers = re.search(r"geo \$portal_scraper_network \{(.*?)\}", site, re.S).group(1)
+    allowed_by_nginx = set(re.findall(r"^\s*([0-9a-f.:]+/\d+) 1;", scrapers, re.MULTILINE))
     example = EXAMPLE.read_text()
     portal = set(re.search(r'METRICS_ALLOWED_NETWORKS="([^"]*)"', example).group(1).split(","))
     assert allowed_by_nginx and allowed_by_nginx <= portal
