@@ -298,6 +298,7 @@ def identity_provider(idp_server, settings, db, make_profile):
     idp_server.refuse()
     idp_server.sign_assertions = True
     idp_server.opaque_name_id = False
+    idp_server.name_id_text = None
     idp_server.sha1 = False
     idp_server.last_logout = None
     make_profile("Single sign-on", domains="sso.example", methods="saml")

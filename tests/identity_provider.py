@@ -50,6 +50,7 @@ class IdentityProvider:
         self.person = None  # (address, display name) to sign in; None refuses
         self.sign_assertions = True
         self.opaque_name_id = False  # a persistent ID instead of the address, as some IdPs send
+        self.name_id_text = None  # another NameID than the address (a UPN that is not the mail address)
         self.sha1 = False  # sign with the old SHA-1, as some IdPs still do
         self.last_request_url = ""
         self.last_logout = None  # the portal's last LogoutRequest: {"name_id", "session_index", "signed"}
@@ -186,6 +187,8 @@ class IdentityProvider:
             address, name = self.person
             if self.opaque_name_id:
                 name_id = NameID(format=NAMEID_FORMAT_PERSISTENT, text="u-8f3a2c")
+            elif self.name_id_text:
+                name_id = NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=self.name_id_text)
             else:
                 name_id = NameID(format=NAMEID_FORMAT_EMAILADDRESS, text=address)
             response = self.server.create_authn_response(

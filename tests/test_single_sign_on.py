@@ -604,6 +604,26 @@ def test_a_logout_request_counts_once_and_only_while_fresh(identity_provider, ma
     assert not is_signed_in(laptop)
 
 
+def test_single_logout_ends_only_the_sessions_it_signed_in_when_the_address_comes_in_an_attribute(
+    identity_provider, make_user, settings
+):
+    """Sign-in matched Sam by the mail attribute; the NameID (a UPN) is another person's address. The
+    logout for that NameID logged that other person out too."""
+    settings.SAML_EMAIL_ATTRIBUTE = "mail"
+    make_user("sam@sso.example")
+    make_user("s.smith@example.com", "correct horse battery")
+    identity_provider.sign_in_as("sam@sso.example")
+    identity_provider.name_id_text = "s.smith@example.com"
+    sam = Client()
+    sso_log_in(sam, "sam@sso.example")
+    bystander = Client()
+    log_in(bystander, "s.smith@example.com", "correct horse battery")
+    assert is_signed_in(sam) and is_signed_in(bystander)
+    assert Client().get(path_of(identity_provider.logout_request("s.smith@example.com"))).status_code == 302
+    assert not is_signed_in(sam)
+    assert is_signed_in(bystander)
+
+
 def path_of(url):
     parts = urlsplit(url)
     return f"{parts.path}?{parts.query}"

@@ -360,8 +360,9 @@ def _logout_request(sp_config, idp, binding, destination, kept):
 
 
 def take_logout_request(params, binding):
-    """The IdP's own LogoutRequest (HTTP-Redirect or POST): (the subject it logs out, its NameID's text,
-    the LogoutResponse to answer with: a Redirect, a Page, or None). Only a request signed by the IdP of
+    """The IdP's own LogoutRequest (HTTP-Redirect or POST): (the subject it logs out, the address whose
+    account it logs out too ('' when sign-in does not match by the NameID), the LogoutResponse to answer
+    with: a Redirect, a Page, or None). Only a request signed by the IdP of
     the metadata counts (SAML's profiles require it on these bindings): anyone else could log anybody out."""
     sp_config = config()
     idp = _idp_entity_id(sp_config)
@@ -400,7 +401,10 @@ def take_logout_request(params, binding):
     if name_id is None or not name_id.text:
         raise Refused("the logout request names nobody")
     _refuse_replay(idp, request.message)
-    return f"saml:{name_id.text}", name_id.text, _logout_response(client, request.message, relay_state)
+    # The account the NameID names is logged out too only where sign-in matches accounts by the NameID;
+    # with SAML_EMAIL_ATTRIBUTE it may be someone else's address (a UPN): the sessions it signed in only.
+    address = "" if settings.SAML_EMAIL_ATTRIBUTE else name_id.text
+    return f"saml:{name_id.text}", address, _logout_response(client, request.message, relay_state)
 
 
 def _refuse_replay(idp, message):
