@@ -86,3 +86,12 @@ def hold_due(hold_mail, limit=200):
     return sum(
         hold_spooled(pk, hold_mail) is not None for pk in list(due.values_list("pk", flat=True)[:limit])
     )
+
+
+def purge_given_up(before):
+    """Mail the worker gave up holding (kept for the administrators to look at) is content like any other:
+    gone PURGE_AFTER_DAYS after it was given up. Returns how many went."""
+    count = SpooledMail.objects.filter(failed_at__lt=before).delete()[0]
+    if count:
+        log.info("event=spool_purged count=%d", count)
+    return count

@@ -244,3 +244,23 @@ def test_an_attachment_is_served_as_a_download_never_shown(hold_message, make_us
     )
     assert "filename*=utf-8''R%C3%A9sum%C3%A9.svg" in svg_answer["Content-Disposition"]
     assert "no-store" in sender.get(f"/messages/{message.public_id}/")["Cache-Control"]
+
+
+def test_spooled_mail_given_up_is_purged_after_the_retention_too(settings):
+    """It was kept for ever: mail nobody could hold, with its content, never purged."""
+    from messaging import spool
+    from messaging.models import SpooledMail
+
+    settings.PURGE_AFTER_DAYS = 30
+    old = spool.spool(
+        "staff@example.com", ["client@outside.example"], b"Subject: Old\r\n\r\nGiven up long ago"
+    )
+    recent = spool.spool(
+        "staff@example.com", ["client@outside.example"], b"Subject: New\r\n\r\nGiven up lately"
+    )
+    SpooledMail.objects.filter(pk=old.pk).update(failed_at=timezone.now() - timedelta(days=31))
+    SpooledMail.objects.filter(pk=recent.pk).update(failed_at=timezone.now() - timedelta(days=1))
+    out = io.StringIO()
+    call_command("purge_expired", stdout=out)
+    assert "Purged 1 spooled emails that could not be held." in out.getvalue()
+    assert list(SpooledMail.objects.values_list("pk", flat=True)) == [recent.pk]

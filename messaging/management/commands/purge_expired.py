@@ -1,5 +1,6 @@
 """Delete what has outlived its use: the content of messages past their retention (their envelope
-stays for the record), and guessing-limit counters that no longer count."""
+stays for the record), spooled mail given up that long ago, and guessing-limit counters that no longer
+count."""
 
 from datetime import timedelta
 
@@ -9,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts import sessions, throttle
-from messaging import actions
+from messaging import actions, spool
 from messaging.models import LegalHold, Message
 from portal import audit
 
@@ -29,5 +30,6 @@ class Command(BaseCommand):
         due = LegalHold.objects.not_held(due)  # what is under legal hold is kept
         count = sum(actions.purge(audit.SYSTEM, None, message) for message in list(due))
         self.stdout.write(f"Purged the content of {count} messages.")
+        self.stdout.write(f"Purged {spool.purge_given_up(cutoff)} spooled emails that could not be held.")
         self.stdout.write(f"Forgot {throttle.forget_stale()} guessing-limit counters that no longer count.")
         self.stdout.write(f"Forgot {sessions.forget_ended()} sessions that ended by themselves.")
