@@ -58,7 +58,15 @@ def malware_scanning(app_configs=None, **kwargs):
         ]
     found = []
     if not scanning.ping():
-        found.append(checks.Error(f"clamd does not answer at {settings.CLAMD_ADDRESS}.", id="portal.E006"))
+        # A warning, as the services take it: they run on, held mail waits for clamd and uploads are refused.
+        found.append(
+            checks.Warning(
+                f"clamd does not answer at {settings.CLAMD_ADDRESS}: held mail waits for it, uploads are "
+                "refused until it does.",
+                hint="systemctl status clamav-daemon (docs/scanning.md).",
+                id="portal.W008",
+            )
+        )
     short = scanning.limits_below(settings.MAX_UPLOAD_MB * 1024 * 1024)
     if short:
         found.append(

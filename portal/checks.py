@@ -1,9 +1,11 @@
 """System checks of the portal itself: no process starts in production with a key anyone can know."""
 
 import os
+import re
 from email.utils import parseaddr
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
@@ -129,5 +131,35 @@ def shared_cache_with_a_password(app_configs=None, **kwargs):
             hint="Set `requirepass` in Redis and put it in CACHE_URL (redis://:PASSWORD@host:6379/0); "
             "docs/configuration.md.",
             id="portal.W007",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def certificate_people_can_trust(app_configs=None, **kwargs):
+    """A self-signed certificate teaches recipients to click through browser warnings: the habit phishing
+    needs. The nginx site's certificate is read where NGINX_SITE_FILE says (nothing when it is absent)."""
+    try:
+        with open(settings.NGINX_SITE_FILE) as handle:
+            site = handle.read()
+    except OSError:
+        return []
+    named = re.search(r"^\s*ssl_certificate\s+([^;\s]+);", site, re.MULTILINE)
+    if named is None:
+        return []
+    try:
+        with open(named.group(1), "rb") as handle:
+            certificate = x509.load_pem_x509_certificate(handle.read())
+    except (OSError, ValueError):
+        return []
+    if certificate.issuer != certificate.subject:
+        return []
+    return [
+        checks.Warning(
+            f"nginx serves a self-signed certificate ({named.group(1)}): browsers warn everyone who opens a "
+            "message link, and people learn to click through the warning.",
+            hint="Give nginx a certificate from a public CA (deploy/install --certificate FILE --key FILE, "
+            "or certbot).",
+            id="portal.W009",
         )
     ]

@@ -358,6 +358,8 @@ CLAMD_ADDRESS = env("CLAMD_ADDRESS")
 CLAMD_TIMEOUT = env_int("CLAMD_TIMEOUT", 30)
 # Where clamd's own configuration is, for `check --deploy` to compare its limits with MAX_UPLOAD_MB.
 CLAMD_CONFIG_FILE = env("CLAMD_CONFIG_FILE", "/etc/clamav/clamd.conf")
+# The nginx site in front, for `check --deploy` to look at its certificate (a self-signed one warns).
+NGINX_SITE_FILE = env("NGINX_SITE_FILE", "/etc/nginx/sites-available/portal.conf")
 
 # The REST API (api/): requests a minute per key; webhooks to private addresses (and over http://) only
 # when allowed (a test or an internal receiver).

@@ -181,3 +181,11 @@ def test_check_deploy_warns_of_a_shared_redis_without_a_password():
     assert "without a password" in deploy_findings(CACHE_URL="redis://10.0.0.5:6379/0")["portal.W007"]
     assert "portal.W007" not in deploy_findings(CACHE_URL="redis://:s3cret@10.0.0.5:6379/0")
     assert "portal.W007" not in deploy_findings(CACHE_URL="redis://127.0.0.1:6379/0")
+
+
+def test_check_deploy_warns_of_a_self_signed_certificate_in_the_nginx_site(tmp_path):
+    cert, _key = self_signed(tmp_path, "portal")
+    site = tmp_path / "portal.conf"
+    site.write_text(f"server {{\n    ssl_certificate     {cert};\n}}\n")
+    assert "self-signed" in deploy_findings(NGINX_SITE_FILE=str(site))["portal.W009"]
+    assert "portal.W009" not in deploy_findings(NGINX_SITE_FILE=str(tmp_path / "absent.conf"))
