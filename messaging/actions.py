@@ -12,7 +12,6 @@ import logging
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -21,9 +20,9 @@ from accounts import throttle
 from accounts.models import Throttle
 from portal import audit
 
-from . import access, mailbox
+from . import access, mailbox, purging
 from .holding import hold
-from .models import AccessEvent, Attachment, LegalHold, Message, Notification, Recipient, ScanState
+from .models import AccessEvent, LegalHold, Message, Notification, Recipient, ScanState
 
 log = logging.getLogger("portal.messaging")
 
@@ -172,32 +171,11 @@ def reply(actor, rights, body, attachments, *, everyone=False, client=None):
 
 
 def purge(actor, client, message, *, reason="retention"):
-    """The content of a message goes (bodies, attachments); its envelope stays for the history.
-    The row is changed and the event recorded first, then the blobs are deleted: a crash between the
-    two leaves a blob nobody can open (its key is gone with the row's), never a message that claims
-    content it no longer has."""
+    """The content of a message goes (bodies, attachments); its envelope stays for the history. Checked
+    here (the sender's controls, or a trusted actor); done by `purging.purge_content`."""
     if not audit.is_trusted(actor):
         _may_manage(actor, message)
-    with transaction.atomic():
-        locked = Message.objects.select_for_update().filter(pk=message.pk, purged_at__isnull=True)
-        if not LegalHold.objects.not_held(locked).exists():
-            return False  # purged already, or under legal hold: kept
-        blobs = list(Attachment.objects.filter(message=message).values_list("blob", flat=True))
-        Attachment.objects.filter(message=message).delete()
-        now = timezone.now()
-        locked.update(body_text=b"", body_html=b"", purged_at=now)
-        message.body_text = message.body_html = b""
-        message.purged_at = now
-        audit.record(
-            audit.Event.MESSAGE_PURGED, actor=actor, client=client, message=message, reason=reason,
-            attachments=len(blobs) or None,
-        )  # fmt: skip
-    for blob in blobs:
-        try:
-            default_storage.delete(blob)
-        except Exception:  # the storage is down: the content is unreadable already; the operator is told
-            log.exception("event=purge_blob_failed message=%s", message.public_id)
-    return True
+    return purging.purge_content(actor, client, message, reason=reason)
 
 
 def refuse_upload(actor, client, infected):

@@ -35,6 +35,14 @@ def blob_store(app_configs=None, **kwargs):
 @checks.register("portal_scanning")
 def scanner_address(app_configs=None, **kwargs):
     """A mistyped CLAMD_ADDRESS would leave every message waiting: the process does not start."""
+    if settings.SCAN_TOO_LARGE not in scanning.TOO_LARGE_VERDICTS:
+        return [
+            checks.Error(
+                f"SCAN_TOO_LARGE must be one of {', '.join(scanning.TOO_LARGE_VERDICTS)}, not "
+                f"{settings.SCAN_TOO_LARGE!r}.",
+                id="portal.E010",
+            )
+        ]
     if not scanning.enabled():
         return []
     try:

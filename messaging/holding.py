@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import nh3
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -18,7 +19,7 @@ from accounts import actions as account_actions
 from accounts.models import User, normalize_address
 from portal import audit
 
-from . import crypto, scanning
+from . import crypto, purging, scanning
 from .models import QUARANTINED, Attachment, Message, Notification, Recipient, ScanState
 from .storage import open_blob
 
@@ -190,6 +191,15 @@ def _scan(attachments, source):
     return ScanState.CLEAN, {}
 
 
+def _refuse_if_too_large(message):
+    """With SCAN_TOO_LARGE=refuse, mail whose file clamd will never read keeps no content: deleted once
+    the message is committed (its envelope, finding and the sender's notice stay)."""
+    if message.scan == ScanState.TOO_LARGE and settings.SCAN_TOO_LARGE == scanning.REFUSE:
+        transaction.on_commit(
+            lambda: purging.purge_content(audit.SYSTEM, None, message, reason="too_large_to_scan")
+        )
+
+
 def _notifications(recipients):
     """The outbox rows that tell each recipient (and a first-time one their credentials)."""
     outbox = []
@@ -303,6 +313,7 @@ def hold(
                 findings = [(attachments[i].filename, signature) for i, signature in found.items()]
                 _quarantine(message, copies, findings, audit.SYSTEM, client)
                 message.save(update_fields=["finding"])
+                _refuse_if_too_large(message)
 
     except BaseException:
         for blob in stored:  # nothing half-held is left behind
@@ -362,6 +373,8 @@ def scan_waiting(limit=20):
             else:
                 Notification.objects.bulk_create(_notifications(copies))
             locked.save(update_fields=["scan", "scanned_at", "finding"])
+            if flagged:
+                _refuse_if_too_large(locked)
         done += 1
     return done
 

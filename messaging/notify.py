@@ -86,6 +86,7 @@ def _malware_notice_email(notification):
             "message": message,
             "infected": message.attachments.exclude(finding="").order_by("pk"),
             "unscannable": message.scan == ScanState.TOO_LARGE,
+            "refused": message.scan == ScanState.TOO_LARGE and message.purged_at is not None,
         },
         language=sender.language if sender else "",
     )

@@ -41,6 +41,10 @@ class TooLarge(Exception):
         self.filename = filename
 
 
+# What becomes of mail already accepted with a file past clamd's limits (SCAN_TOO_LARGE).
+QUARANTINE, REFUSE = "quarantine", "refuse"
+TOO_LARGE_VERDICTS = (QUARANTINE, REFUSE)
+
 # What clamd answers when a stream passes StreamMaxLength; what it finds, with AlertExceedsMax, in a file
 # or an archive member it did not read whole.
 _SIZE_LIMIT = "size limit exceeded"

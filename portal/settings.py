@@ -358,6 +358,9 @@ CLAMD_ADDRESS = env("CLAMD_ADDRESS")
 CLAMD_TIMEOUT = env_int("CLAMD_TIMEOUT", 30)
 # Where clamd's own configuration is, for `check --deploy` to compare its limits with MAX_UPLOAD_MB.
 CLAMD_CONFIG_FILE = env("CLAMD_CONFIG_FILE", "/etc/clamav/clamd.conf")
+# Mail already accepted with a file past clamd's limits: `quarantine` (held for the administrators to
+# review) or `refuse` (its content deleted at once, the envelope kept). Uploads and the API are refused.
+SCAN_TOO_LARGE = env("SCAN_TOO_LARGE", "quarantine")
 # The nginx site in front, for `check --deploy` to look at its certificate (a self-signed one warns).
 NGINX_SITE_FILE = env("NGINX_SITE_FILE", "/etc/nginx/sites-available/portal.conf")
 

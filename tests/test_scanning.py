@@ -314,3 +314,26 @@ def test_check_deploy_says_when_clamds_limits_are_below_what_the_portal_accepts(
     )
     found = {c.id for c in checks.run_checks(include_deployment_checks=True, tags=["security"])}
     assert "portal.W004" not in found
+
+
+def test_with_scan_too_large_refuse_the_content_of_such_mail_is_not_kept(
+    clamd_with_debians_limits, settings, intake, mailbox, make_user
+):
+    """The operator's choice for mail already accepted: quarantine for review (the default), or refuse."""
+    settings.CLAMD_ADDRESS = clamd_with_debians_limits[0]
+    settings.SCAN_TOO_LARGE = "refuse"
+    make_user("staff@example.com")
+    mail_with(intake, "archive.tar", LARGE)
+    message = Message.objects.get()
+    assert message.scan == ScanState.TOO_LARGE and message.purged_at is not None
+    assert not message.attachments.exists() and message.body_text == b""
+    assert "archive.tar: not scanned" in message.finding  # the envelope and the reason stay
+    assert AuditEvent.objects.filter(event="message.purged", details__reason="too_large_to_scan").exists()
+    deliver_due()
+    notice = mailbox.wait_for(1)[0].get_body(("plain",)).get_content()
+    assert "archive.tar: not scanned" in notice and "the message was not kept" in notice
+
+
+def test_a_mistyped_scan_too_large_stops_the_process(settings):
+    settings.SCAN_TOO_LARGE = "delete"
+    assert "portal.E010" in [c.id for c in checks.run_checks(tags=["portal_scanning"])]
