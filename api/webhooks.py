@@ -260,7 +260,7 @@ def _claim(pk):
 
 def deliver(pk):
     """Try one due delivery; True when the endpoint took it. Claimed, then sent with no transaction open
-    (a slow receiver holds no lock and no connection to the database), then recorded."""
+    (a slow receiver holds no lock and keeps no transaction open), then recorded."""
     delivery = _claim(pk)
     if delivery is None:
         return False

@@ -34,7 +34,6 @@ class Job:
     name: str
     function: Callable
     order: int = 50
-    failing_since: float = 0.0
     warned_at: float = 0.0
     failures: int = 0
 
@@ -62,7 +61,7 @@ def run(job):
         return None
     if job.failures:
         log.info("event=worker_job_recovered job=%s failed_rounds=%d", job.name, job.failures)
-        job.failures, job.failing_since, job.warned_at = 0, 0.0, 0.0
+        job.failures, job.warned_at = 0, 0.0
     LAST_SUCCESS.labels(job.name).set_to_current_time()
     return result
 
@@ -71,7 +70,6 @@ def _failed(job, error):
     FAILURES.labels(job.name).inc()
     now = time.monotonic()
     job.failures += 1
-    job.failing_since = job.failing_since or now
     if now - job.warned_at >= WARN_EVERY_SECONDS:
         log.warning(
             "event=worker_job_failed job=%s failed_rounds=%d error=%s cause=%s",
