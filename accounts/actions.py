@@ -492,6 +492,8 @@ def save_profile(actor, client, profile):
 
 
 def delete_profile(actor, client, profile):
+    """A profile deleted: its accounts fall to their domain's profile or the default, so it is checked
+    as a change of all of them, and recorded."""
     _check_power_over_profile(actor, "accounts.delete_authprofile", profile)
     with transaction.atomic():
         audit.record(
