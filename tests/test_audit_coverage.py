@@ -188,6 +188,7 @@ ALLOWED = {
     "accounts/twostep.py",
     "accounts/models.py",
     "api/keys.py",  # the API keys' own actions: checked against the power rule and audited
+    "messaging/purging.py",  # the content's deletion: called by messaging.actions.purge and the holding only
 }
 HELPERS = re.compile(
     r"\b(passwords\.(set_password|remove_password|set_password_to_change|finish_password_change)"
@@ -220,6 +221,13 @@ def test_the_writing_helpers_are_called_by_the_actions_only():
         for match in HELPERS.finditer(text)
     }
     assert found == {}
+
+
+def test_a_messages_content_is_purged_by_the_checked_action_or_the_holding_only():
+    """messaging.purging checks nobody: the action checks the actor; the holding purges, as the system, a
+    message it refuses (SCAN_TOO_LARGE=refuse)."""
+    callers = {name for name, text in source_files() if re.search(r"\bpurging\.purge_content\(", text)}
+    assert callers == {"messaging/actions.py", "messaging/holding.py"}
 
 
 def test_the_scan_finds_a_write_it_is_looking_for():
