@@ -4,7 +4,6 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -64,10 +63,7 @@ def temporary_password_matches(user, typed):
     guess, whoever it is for, so that no account state costs more than another."""
     candidate = _keyed_hash(typed)
     stored = user.temporary_password if user is not None else ""
-    if stored.startswith(KEYED):
-        return constant_time_compare(candidate, stored)
-    # Issued before keyed hashes (an Argon2 hash): works until it expires, within a day or so.
-    return bool(stored) and check_password(tokens.compact(typed), stored)
+    return stored.startswith(KEYED) and constant_time_compare(candidate, stored)
 
 
 def temporary_password_expired(user):

@@ -279,28 +279,19 @@ def confirm_app(request):
     return redirect("accounts:security")
 
 
-# The Security page's forms each have their own address; a form posted to the page itself with an
-# `action` field (as the page's forms were before) is taken by the same view.
-SECURITY_VERBS = {"backup_codes": new_backup_codes, "replace_device": new_app, "confirm_device": confirm_app}
-
-
 @never_cache
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_GET
 def security(request):
-    """Two-step status, passkeys and sessions; each change has its own address (SECURITY_VERBS)."""
-    verb = SECURITY_VERBS.get(request.POST.get("action", "")) if request.method == "POST" else None
-    if verb is not None:
-        return verb(request)
+    """Two-step status, passkeys and sessions; each change has its own address."""
     return _security_page(request)
 
 
 @never_cache
 @login_required
+@require_GET
 def sessions_page(request):
     """Where the person is logged in; 'Log out everywhere else', or end one other session of their own."""
-    if request.method == "POST":  # the forms' earlier address
-        return end_other_sessions(request) if request.POST.get("action") == "others" else end_session(request)
     context = {"sessions": list(sessions.live(request.user)), "this_session": request.session.session_key}
     return render(request, "accounts/sessions.html", context)
 
@@ -352,10 +343,8 @@ def _int_or_none(text):
 def passkeys(request):
     """Add a passkey (the page's script: its options, then the device's answer): within ten minutes of
     logging in, or after the password again. Removing one and declining the offer have their own
-    addresses; a form posted here with their `action`, as before, is taken by the same views."""
+    addresses."""
     action = request.POST.get("action", "")
-    if action in PASSKEY_VERBS:
-        return PASSKEY_VERBS[action](request)
     request.session.pop(OFFER_PASSKEY, None)
     if not _signed_in_lately(request):
         refusal = _("That password is not right.")
@@ -412,6 +401,3 @@ def decline_passkey_offer(request):
     """'Not now' to the offer of a passkey after logging in."""
     request.session.pop(OFFER_PASSKEY, None)
     return redirect("home")
-
-
-PASSKEY_VERBS = {"remove": remove_passkey, "dismiss": decline_passkey_offer}

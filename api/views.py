@@ -1,4 +1,4 @@
-"""The API's endpoints: thin views over messaging.hold, messaging.actions and messaging.access."""
+"""The API's endpoints: thin views over messaging.holding.hold, messaging.actions and messaging.access."""
 
 import hashlib
 import io

@@ -215,7 +215,8 @@ def post(endpoint, delivery):
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection_class = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
     connection = connection_class(host, port, addresses[0])
-    deadline = threading.Timer(settings.WEBHOOK_TIMEOUT, _cut_off, [connection])
+    cut_off = threading.Event()
+    deadline = threading.Timer(settings.WEBHOOK_TIMEOUT, _cut_off, [connection, cut_off])
     deadline.start()
     try:
         connection.request("POST", path, body=body.encode(), headers=headers)
@@ -223,7 +224,7 @@ def post(endpoint, delivery):
         answer.read(64 * 1024)
         return answer.status, "" if 200 <= answer.status < 300 else f"HTTP {answer.status}"
     except (OSError, ValueError, http.client.HTTPException) as error:
-        if not deadline.is_alive():
+        if cut_off.is_set():
             return None, f"no answer within {settings.WEBHOOK_TIMEOUT} seconds"
         return None, f"{type(error).__name__}: {error}"[:300]
     finally:
@@ -231,8 +232,9 @@ def post(endpoint, delivery):
         connection.close()
 
 
-def _cut_off(connection):
-    """The attempt's deadline: whatever it is waiting for, the socket is shut."""
+def _cut_off(connection, cut_off):
+    """The attempt's deadline: whatever it is waiting for, the socket is shut (and `cut_off` says so)."""
+    cut_off.set()
     sock = connection.sock
     if sock is not None:
         try:

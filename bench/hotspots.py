@@ -45,8 +45,8 @@ PASSWORD = "correct horse battery staple"
 
 
 def setup():
-    import messaging
     from accounts.models import Throttle, User, portal_permission
+    from messaging.holding import hold
 
     call_command("migrate", verbosity=0)
     call_command("collectstatic", verbosity=0, interactive=False)
@@ -55,7 +55,7 @@ def setup():
     locked = User.objects.create_user("locked@example.com", password=PASSWORD)
     locked.user_permissions.add(portal_permission())
     sender = User.objects.create_user("sender@example.com", password=None)
-    message = messaging.hold(
+    message = hold(
         sender=sender.email, sender_user=sender, recipients=[reader.email], subject="Figures",
         text="Figures " * 300, source="admin",
     )  # fmt: skip

@@ -47,9 +47,8 @@ def database():
 
 SETUP = f"""
 import io
-import messaging
 from accounts.models import User, portal_permission
-from messaging.holding import IncomingAttachment
+from messaging.holding import IncomingAttachment, hold
 sender = User.objects.create_user("sender@example.com", password=None)
 User.objects.create_user("locked@example.com", password="{PASSWORD}").user_permissions.add(portal_permission())
 
@@ -57,7 +56,7 @@ for i in range({USERS}):
     u = User.objects.create_user(f"user{{i}}@example.com", password="{PASSWORD}", name=f"User {{i}}")
     u.user_permissions.add(portal_permission())
     for j in range(5):
-        messaging.hold(sender=sender.email, sender_user=sender, recipients=[u.email], subject=f"Report {{j}}",
+        hold(sender=sender.email, sender_user=sender, recipients=[u.email], subject=f"Report {{j}}",
             text="Figures " * 300, source="admin",
             attachments=[IncomingAttachment("report.pdf", "application/pdf", io.BytesIO(bytes(100_000)))])
 """

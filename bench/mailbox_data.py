@@ -9,7 +9,7 @@ import time
 from django.db import connection
 
 from accounts.models import User, portal_permission
-from messaging import hold
+from messaging.holding import hold
 
 PASSWORD = "bench password 42"
 OTHERS = 1000  # other people who exchange messages, besides the reader

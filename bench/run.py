@@ -172,13 +172,13 @@ def main():
         "0",
         "-c",
         (
-            "from accounts.models import User, portal_permission; import messaging;"
+            "from accounts.models import User, portal_permission; from messaging.holding import hold;"
             "from messaging.holding import IncomingAttachment;"
             f"u = User.objects.create_user('reader@example.com', password='{PASSWORD}');"
             "u.user_permissions.add(portal_permission());"
             "s = User.objects.create_user('sender@example.com', password=None);"
             f"f = open('{plain}', 'rb');"
-            "m = messaging.hold(sender=s.email, sender_user=s, recipients=[u.email], subject='Bench',"
+            "m = hold(sender=s.email, sender_user=s, recipients=[u.email], subject='Bench',"
             " text='Body ' * 200, html='<p>' + 'Body ' * 200 + '</p>', source='admin',"
             " attachments=[IncomingAttachment('big.bin', 'application/octet-stream', f)]);"
             "print(m.public_id, m.attachments.get().public_id)"
@@ -255,11 +255,11 @@ def s3_download(env, plain, cookie_for):
         ).create_bucket(Bucket="bench")  # fmt: skip
         message_id, attachment_id = manage(
             s3_env, "shell", "-v", "0", "-c",
-            "import messaging; from accounts.models import User;"
+            "from messaging.holding import hold; from accounts.models import User;"
             "from messaging.holding import IncomingAttachment;"
             "u = User.objects.get(email='reader@example.com'); s = User.objects.get(email='sender@example.com');"
             f"f = open('{plain}', 'rb');"
-            "m = messaging.hold(sender=s.email, sender_user=s, recipients=[u.email], subject='Bench S3',"
+            "m = hold(sender=s.email, sender_user=s, recipients=[u.email], subject='Bench S3',"
             " source='admin', attachments=[IncomingAttachment('big.bin', 'application/octet-stream', f)]);"
             "print(m.public_id, m.attachments.get().public_id)",
         ).split()  # fmt: skip

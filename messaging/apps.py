@@ -15,7 +15,6 @@ class MessagingConfig(AppConfig):
         from . import actions, checks, holding, intake, metrics, notify, scanning, sealed, spool, storage  # noqa: F401
         from .models import Message, SpooledMail
 
-        self.module.hold = holding.hold  # messaging.hold(...), the one way a message is created
         health.register("storage", health.storage_check(storage.check))
         health.register("scanner", scanning.check, when=scanning.enabled)
         sealed.register(Message)

@@ -133,7 +133,7 @@ def fresh_cache():
 @pytest.fixture
 def hold_message(db, make_user):
     """hold_message(recipients=[...], **fields): a message held as the compose page would."""
-    import messaging
+    from messaging.holding import hold
 
     def make(recipients=("client@outside.example",), sender=None, **fields):
         if sender is None:
@@ -141,7 +141,7 @@ def hold_message(db, make_user):
         fields.setdefault("subject", "Quarterly figures")
         fields.setdefault("text", "The figures are attached.")
         fields.setdefault("source", "compose")
-        return messaging.hold(sender=sender.email, sender_user=sender, recipients=list(recipients), **fields)
+        return hold(sender=sender.email, sender_user=sender, recipients=list(recipients), **fields)
 
     return make
 

@@ -218,7 +218,7 @@ def test_the_security_page_lists_where_one_is_logged_in_and_logs_out_everywhere_
     page = here.get("/security/").content.decode()
     assert "Where you are logged in" in page and "192.0.2.44" in page and "Firefox" in page
     assert "(this session)" in page
-    here.post("/security/sessions/", {"action": "others"}, follow=True)
+    here.post("/security/sessions/others/", follow=True)
     assert there.get("/").status_code == 302  # sent to the login
     assert here.get("/").status_code == 200
     assert SignedInSession.objects.count() == 1
@@ -229,7 +229,7 @@ def test_the_security_page_lists_where_one_is_logged_in_and_logs_out_everywhere_
 def test_one_other_session_is_ended_by_itself(make_user):
     here, there = two_sessions(make_user)
     other = SignedInSession.objects.get(ip="192.0.2.44")
-    here.post("/security/sessions/", {"session": other.pk})
+    here.post("/security/sessions/end/", {"session": other.pk})
     assert there.get("/").status_code == 302 and here.get("/").status_code == 200
 
 
@@ -239,7 +239,7 @@ def test_nobody_ends_someone_elses_session_from_their_security_page(make_user):
     stranger = Client()
     log_in(stranger, "other@example.com", PASSWORD)
     theirs = SignedInSession.objects.get(ip="192.0.2.44")
-    stranger.post("/security/sessions/", {"session": theirs.pk})
+    stranger.post("/security/sessions/end/", {"session": theirs.pk})
     assert there.get("/").status_code == 200
 
 
@@ -266,7 +266,7 @@ def test_after_a_password_change_the_session_is_still_listed_and_can_be_ended(ad
     assert list(listed.values_list("session_key", flat=True)) == [here.session.session_key]
 
     log_in(there, "staff@example.com", new)
-    there.post("/security/sessions/", {"action": "others"})
+    there.post("/security/sessions/others/")
     assert here.get("/").status_code == 302 and there.get("/").status_code == 200
 
     log_in(here, "staff@example.com", new)

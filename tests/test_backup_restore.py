@@ -16,13 +16,14 @@ pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parent.parent
 
 HOLD = """
-import io, messaging
-from messaging.holding import IncomingAttachment
+import io
+from messaging.holding import IncomingAttachment, hold
 for n in range(3):
-    messaging.hold(sender="sender@example.com", recipients=["client@outside.example"], subject=f"Figures {n}",
+    hold(sender="sender@example.com", recipients=["client@outside.example"], subject=f"Figures {n}",
         text="Confidential figures " * 50, source="admin",
         attachments=[IncomingAttachment(f"f{n}.bin", "application/pdf", io.BytesIO(bytes(range(256)) * 400))])
-print(messaging.models.Message.objects.count())
+from messaging.models import Message
+print(Message.objects.count())
 """
 
 

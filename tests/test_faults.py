@@ -103,10 +103,10 @@ def hold_for_staff(env, count):
         "-v",
         "0",
         "-c",
-        "import messaging; from accounts.models import User\n"
+        "from messaging.holding import hold; from accounts.models import User\n"
         f"for i in range({count}):\n"
         "    User.objects.create_user(f'person{i}@example.com', password='correct horse battery')\n"
-        "    messaging.hold(sender='sender@example.com', recipients=[f'person{i}@example.com'],"
+        "    hold(sender='sender@example.com', recipients=[f'person{i}@example.com'],"
         " subject=f'Message {i}', source='admin')",
     )
 
@@ -349,9 +349,9 @@ def test_a_webhook_receiver_that_trickles_delays_no_notification(portal, relay):
         time.sleep(1)  # the worker is in the trickling receiver's hands now
         manage(
             env, "shell", "-v", "0", "-c",
-            "import messaging; from accounts.models import User\n"
+            "from messaging.holding import hold; from accounts.models import User\n"
             "User.objects.create_user('later@example.com', password='correct horse battery')\n"
-            "messaging.hold(sender='sender@example.com', recipients=['later@example.com'], subject='Later',"
+            "hold(sender='sender@example.com', recipients=['later@example.com'], subject='Later',"
             " source='admin')",
         )  # fmt: skip
         started = time.monotonic()

@@ -93,10 +93,10 @@ def test_the_unread_count_shows_next_to_the_inbox_and_mark_as_unread_brings_it_b
 
 def hold_many(sender, reader, count):
     """`count` messages to the reader, as fast as hold() makes them (subjects 'Message 000' ...)."""
-    import messaging
+    from messaging.holding import hold
 
     for i in range(count):
-        messaging.hold(
+        hold(
             sender=sender.email,
             sender_user=sender,
             recipients=[reader],

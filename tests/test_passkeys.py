@@ -45,14 +45,11 @@ def test_after_ten_minutes_the_security_page_wants_the_password_again(make_user)
     client = Client()
     log_in(client, "staff@example.com", "correct horse battery")
     with time_machine.travel(timezone.now() + timedelta(minutes=11)):
-        page = client.post("/security/passkeys/", {"action": "remove", "passkey": key.pk}, follow=True)
+        page = client.post("/security/passkeys/remove/", {"passkey": key.pk}, follow=True)
         assert "That password is not right." in page.content.decode()
         assert Passkey.objects.filter(pk=key.pk).exists()
         assert client.post("/security/passkeys/", {"action": "options"}).status_code == 403
-        client.post(
-            "/security/passkeys/",
-            {"action": "remove", "passkey": key.pk, "password": "correct horse battery"},
-        )
+        client.post("/security/passkeys/remove/", {"passkey": key.pk, "password": "correct horse battery"})
     assert not Passkey.objects.filter(pk=key.pk).exists()
 
 
@@ -82,8 +79,8 @@ def test_nobody_removes_someone_elses_passkey(make_user):
     theirs = a_passkey(make_user("other@example.com"))
     client = Client()
     log_in(client, "staff@example.com", "correct horse battery")
-    client.post("/security/passkeys/", {"action": "remove", "passkey": theirs.pk})
-    assert client.post("/security/passkeys/", {"action": "remove", "passkey": "1; DROP"}).status_code == 302
+    client.post("/security/passkeys/remove/", {"passkey": theirs.pk})
+    assert client.post("/security/passkeys/remove/", {"passkey": "1; DROP"}).status_code == 302
     assert Passkey.objects.filter(pk=theirs.pk).exists()
 
 

@@ -212,11 +212,9 @@ def test_the_security_page_regenerates_backup_codes_after_the_password(client, e
     page = client.get("/security/").content.decode()
     assert "Two-step authentication is set up" in page and "10 unused backup codes" in page
 
-    page = client.post("/security/", {"action": "backup_codes", "password": "wrong"}).content.decode()
+    page = client.post("/security/backup-codes/", {"password": "wrong"}).content.decode()
     assert "That password is not right." in page
-    page = client.post(
-        "/security/", {"action": "backup_codes", "password": "correct horse battery"}
-    ).content.decode()
+    page = client.post("/security/backup-codes/", {"password": "correct horse battery"}).content.decode()
     new_codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>", page)
     assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
     stored = set(StaticToken.objects.values_list("token", flat=True))
@@ -227,13 +225,9 @@ def test_the_security_page_replaces_the_app_after_the_password(client, enrolled)
     _user, old_device, _codes = enrolled
     password_step(client)
     submit_code(client, code_for(old_device))
-    page = client.post(
-        "/security/", {"action": "replace_device", "password": "correct horse battery"}
-    ).content.decode()
+    page = client.post("/security/app/", {"password": "correct horse battery"}).content.decode()
     secret = re.search(r"data-secret>([A-Z2-7 ]+)<", page).group(1)
-    response = client.post(
-        "/security/", {"action": "confirm_device", "code": code_from_secret(secret)}, follow=True
-    )
+    response = client.post("/security/app/confirm/", {"code": code_from_secret(secret)}, follow=True)
     assert "Your new authenticator app is set up" in response.content.decode()
     device = TOTPDevice.objects.get()
     assert device.pk != old_device.pk and device.confirmed

@@ -5,8 +5,7 @@ import io
 from django.core.management.base import BaseCommand
 
 from accounts.models import User
-from messaging import hold
-from messaging.holding import IncomingAttachment
+from messaging.holding import IncomingAttachment, hold
 from messaging.models import Message
 
 RECIPIENT = "recipient@outside.example"
