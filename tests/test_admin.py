@@ -214,3 +214,30 @@ def test_administrators_resend_a_notification_and_revoke_after_confirming(admin_
         {"action": "revoke_messages", "_selected_action": [message.pk], "confirm": "yes"},
     )
     assert Message.objects.get().revoked_at is not None
+
+
+def test_recent_actions_on_the_admins_home_are_the_persons_own_audit_events(admin_client, make_user):
+    """Django's "Recent actions" read its own log, which stays empty since every change is an action."""
+    person = make_user("person@example.com")
+    admin_client.post(
+        "/admin/accounts/user/",
+        {"action": "deactivate", "_selected_action": [person.pk], "confirm": "yes"},
+    )
+    page = admin_client.get("/admin/").content.decode()
+    recent = page.split('id="recent-actions-module"')[1]
+    assert "Account deactivated: person@example.com" in recent and "None available" not in recent
+
+
+def test_the_admins_pages_keep_to_the_csp_no_inline_style(admin_client, hold_message):
+    message = hold_message(["client@outside.example"])
+    for path in ("/admin/", "/admin/diagnose/", f"/admin/messaging/message/{message.pk}/content/"):
+        page = admin_client.get(path).content.decode()
+        assert "<style" not in page and ' style="' not in page.split("<body")[1], path
+        assert "/static/portal/admin" in page, path
+
+
+def test_the_compose_page_loads_its_upload_script_once_and_not_in_its_title(admin_client):
+    page = admin_client.get("/messages/new/").content.decode()
+    assert (
+        page.count("portal/uploads") == 1 and "<script" not in page.split("<title>")[1].split("</title>")[0]
+    )
