@@ -42,6 +42,8 @@ demo: install .demo-kek
 	$(DEMO_ENV) ./script/run-demo
 
 test: install system-packages
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The same suite against PostgreSQL (a server on 127.0.0.1:5432 with trust auth, as on CI).
