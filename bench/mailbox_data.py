@@ -65,13 +65,13 @@ def fill(to_reader, from_reader, between_others):
             """
             INSERT INTO messaging_message (public_id, kind, sender, sender_user_id, subject, shown_recipients,
                 search_text, key_id, wrapped_key, body_text, body_html, created_at, expires_at, source,
-                allow_reply, read_receipt, restricted)
+                allow_reply, read_receipt, restricted, scan, finding)
             SELECT gen_random_uuid(), 'secure', x.sender, x.sender_id, x.subject,
                    jsonb_build_array(x.recipient),
                    lower(x.sender || ' ' || x.subject || ' ' || x.recipient),
                    m.key_id, m.wrapped_key, m.body_text, m.body_html,
                    now() - interval '1 second' * (%(total)s - x.n), now() + interval '30 days', 'admin',
-                   true, false, false
+                   true, false, false, m.scan, m.finding
             FROM (
                 SELECT p.n,
                        CASE WHEN p.role = 'from' THEN 'reader@example.com' ELSE u.email END AS sender,
