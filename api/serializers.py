@@ -3,6 +3,7 @@
 import base64
 import binascii
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -14,11 +15,28 @@ from messaging.forms import LONGEST_EXPIRY_DAYS
 from messaging.models import QUARANTINED, Availability, ScanState
 
 MOST_RECIPIENTS = 500
+
+
+class State(StrEnum):
+    """Where a message, or one recipient's copy, stands, as the API names it."""
+
+    OPEN = "open"
+    WAITING = "waiting"
+    NOTIFIED = "notified"
+    OPENED = "opened"
+    DOWNLOADED = "downloaded"
+    REPLIED = "replied"
+    RECALLED = "recalled"
+    EXPIRED = "expired"
+    QUARANTINED = "quarantined"
+    SCANNING = "scanning"
+
+
 RECIPIENT_STATES = [
-    "waiting", "notified", "opened", "downloaded", "replied",
-    "recalled", "expired", "quarantined", "scanning",
+    State.WAITING, State.NOTIFIED, State.OPENED, State.DOWNLOADED, State.REPLIED,
+    State.RECALLED, State.EXPIRED, State.QUARANTINED, State.SCANNING,
 ]  # fmt: skip
-MESSAGE_STATES = ["open", "recalled", "expired", "quarantined", "scanning"]
+MESSAGE_STATES = [State.OPEN, State.RECALLED, State.EXPIRED, State.QUARANTINED, State.SCANNING]
 
 
 class AttachmentIn(serializers.Serializer):
@@ -73,30 +91,30 @@ def _time(moment):
 
 def recipient_status(recipient, message):
     if recipient.recalled_at or message.revoked_at:
-        return "recalled"
+        return State.RECALLED
     if availability(message, recipient) == Availability.EXPIRED:
-        return "expired"
+        return State.EXPIRED
     if message.scan in QUARANTINED:
-        return "quarantined"
+        return State.QUARANTINED
     if message.scan == ScanState.PENDING:
-        return "scanning"
+        return State.SCANNING
     if getattr(recipient, "replied_at", None):
-        return "replied"
+        return State.REPLIED
     if recipient.downloaded_at:
-        return "downloaded"
+        return State.DOWNLOADED
     if recipient.first_opened_at:
-        return "opened"
-    return "notified" if recipient.notified_at else "waiting"
+        return State.OPENED
+    return State.NOTIFIED if recipient.notified_at else State.WAITING
 
 
 def message_status(message):
     if message.scan in QUARANTINED:
-        return "quarantined"
+        return State.QUARANTINED
     if message.scan == ScanState.PENDING:
-        return "scanning"
+        return State.SCANNING
     if message.revoked_at:
-        return "recalled"
-    return "expired" if availability(message) == Availability.EXPIRED else "open"
+        return State.RECALLED
+    return State.EXPIRED if availability(message) == Availability.EXPIRED else State.OPEN
 
 
 class RecipientOut(serializers.Serializer):

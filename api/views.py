@@ -263,12 +263,13 @@ class MessageList(ApiView):
     def _with_status(self, messages, wanted):
         now = timezone.now()
         clean = messages.filter(scan=ScanState.CLEAN)
+        State = serializers.State
         choices = {
-            "quarantined": messages.filter(scan__in=QUARANTINED),
-            "scanning": messages.filter(scan=ScanState.PENDING),
-            "recalled": clean.filter(revoked_at__isnull=False),
-            "expired": clean.filter(revoked_at__isnull=True, expires_at__lte=now),
-            "open": clean.filter(revoked_at__isnull=True, expires_at__gt=now, purged_at__isnull=True),
+            State.QUARANTINED: messages.filter(scan__in=QUARANTINED),
+            State.SCANNING: messages.filter(scan=ScanState.PENDING),
+            State.RECALLED: clean.filter(revoked_at__isnull=False),
+            State.EXPIRED: clean.filter(revoked_at__isnull=True, expires_at__lte=now),
+            State.OPEN: clean.filter(revoked_at__isnull=True, expires_at__gt=now, purged_at__isnull=True),
         }
         if wanted not in choices:
             raise ValidationError({"status": f"One of: {', '.join(choices)}."})
