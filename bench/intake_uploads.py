@@ -102,7 +102,7 @@ def intake(folder):
         sink, accepted = rate(sink_port, mail, 300), rate(intake_port, mail, 300)
         # Held end to end, with the worker holding beside the intake (what a busy relay gets).
         processes.append(
-            subprocess.Popen([PY, "manage.py", "deliver_notifications", "--interval", "0.2"], **quiet)
+            subprocess.Popen([PY, "manage.py", "worker", "--interval", "0.2"], **quiet)
         )
         time.sleep(3)
         start = time.perf_counter()

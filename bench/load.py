@@ -192,7 +192,7 @@ def mixed_load(env):
         start(env, sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{sink_port}", "-c",
               "aiosmtpd.handlers.Sink"),
         start(env, sys.executable, "manage.py", "smtp_intake", "--port", str(intake_port)),
-        start(env, sys.executable, "manage.py", "deliver_notifications"),
+        start(env, sys.executable, "manage.py", "worker"),
     ]  # fmt: skip
     server, base = gunicorn(env, 4)
     time.sleep(2)

@@ -1,7 +1,7 @@
 """The portal's emails: plain text and HTML from templates, and how sending them is retried.
 
 Nothing is sent while a page is answered: pages write an outbox row (a Notification, a
-PasswordHelpRequest) and the worker `deliver_notifications` sends it, again later while the
+PasswordHelpRequest) and the worker `worker` sends it, again later while the
 relay refuses. So a page takes the same time whether or not it sent something, and an outage
 of the relay loses nothing.
 """

@@ -1,6 +1,6 @@
 """The worker's jobs: what each app needs done in the background registers here, by name.
 
-`manage.py deliver_notifications` runs every job in a thread of its own, each round after round, so that
+`manage.py worker` runs every job in a thread of its own, each round after round, so that
 one that waits (a webhook receiver that hangs, clamd busy with a large file, a relay that is slow) never
 delays the others (a notification); `--once` runs each once, in order. A job that fails is counted
 (`portal_worker_job_failures_total{job}`) and logged with its cause at most once a minute, not at every

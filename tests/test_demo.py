@@ -45,7 +45,7 @@ def test_the_demo_credentials_link_and_temporary_password_work(separate_database
     users = manage(env, "demo_data")
     assert "staff         staff@example.com  password: demo-staff-Passw0rd!" in users
     assert "Held a demo message for recipient@outside.example" in manage(env, "demo_message")
-    emails = manage(env, "deliver_notifications", "--once")  # the worker prints them, as in the demo
+    emails = manage(env, "worker", "--once")  # the worker prints them, as in the demo
     link = re.search(r"http://127\.0\.0\.1:8000(/m/[A-Za-z0-9_-]{43}/)", emails).group(1)
     temporary = re.search(r"Temporary password: (\S+)", emails).group(1)
 

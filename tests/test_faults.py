@@ -51,7 +51,7 @@ class Processes:
         return port
 
     def worker(self, **env):
-        return self.start("deliver_notifications", "--interval", "0.2", **env)
+        return self.start("worker", "--interval", "0.2", **env)
 
     def stop(self):
         for process in self.running:
@@ -342,7 +342,7 @@ def test_a_webhook_receiver_that_trickles_delays_no_notification(portal, relay):
         " events=['message.held']))",
     )  # fmt: skip
     metrics_port = free_port()
-    portal.start("deliver_notifications", "--interval", "0.2", "--metrics-port", str(metrics_port))
+    portal.start("worker", "--interval", "0.2", "--metrics-port", str(metrics_port))
     try:
         hold_for_staff(env, 1)
         wait_for(lambda: len(notifications(relay)) >= 1, 30, "the first notification")
@@ -387,7 +387,7 @@ def test_a_job_that_fails_every_round_is_one_warning_a_minute_and_counted(tmp_pa
     metrics_port = free_port()
     log = (tmp_path / "worker.log").open("w+")
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "deliver_notifications", "--interval", "0.1", "--metrics-port",
+        [sys.executable, "manage.py", "worker", "--interval", "0.1", "--metrics-port",
          str(metrics_port)],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

@@ -58,7 +58,7 @@ def test_failed_attempts_back_off(hold_message, mailbox, settings):
 def test_the_worker_command_delivers_what_is_due(hold_message, mailbox):
     hold_message(["one@outside.example"])
     out = io.StringIO()
-    call_command("deliver_notifications", "--once", stdout=out)
+    call_command("worker", "--once", stdout=out)
     assert "count=2" in out.getvalue()
     assert len(mailbox.wait_for(2)) == 2
 

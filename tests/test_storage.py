@@ -171,7 +171,7 @@ def test_no_process_starts_without_valid_keys(separate_database, keks, says, tmp
     env = {**separate_database, "PORTAL_KEKS": keks}
     for command in (
         ["smtp_intake", "--port", str(free_port())],
-        ["deliver_notifications", "--once"],
+        ["worker", "--once"],
         ["migrate"],
     ):
         result = subprocess.run(

@@ -4,7 +4,6 @@ each in a thread of its own, round after round; --once runs each once."""
 from django.core.management.base import BaseCommand
 from prometheus_client import start_http_server
 
-from messaging.notify import deliver_due
 from portal import worker
 from portal.metrics import registry
 
@@ -24,7 +23,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, once, interval, metrics_port, metrics_host, **options):
         if once:
-            sent = deliver_due()
+            sent = worker.run_steps().get("emails")
             if sent:
                 self.stdout.write(f"event=emails_sent count={sent}")
             return
