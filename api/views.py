@@ -4,7 +4,7 @@ import hashlib
 import io
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -78,6 +78,20 @@ def _content_digest(file, chunk=1024 * 1024):
         digest.update(block)
     file.seek(0)
     return digest.hexdigest()
+
+
+def _moment(text, field):
+    """An RFC 3339 time as UTC (a naive one taken as UTC), or a 400 that says how to write one: the
+    database takes no offset past 15:59, nor a year past 9999 once in UTC."""
+    try:
+        moment = parse_datetime(text)
+        if moment is not None:
+            moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        moment = None
+    if moment is None:
+        raise ValidationError({field: "An RFC 3339 time, e.g. 2026-12-01T09:00:00Z."})
+    return moment
 
 
 class MessagesPage(CursorPagination):
@@ -245,10 +259,7 @@ class MessageList(ApiView):
         messages = Message.objects.filter(sender_user=request.user).defer("body_text", "body_html")
         since = request.query_params.get("since")
         if since:
-            moment = parse_datetime(since)
-            if moment is None:
-                raise ValidationError({"since": "An RFC 3339 time, e.g. 2026-12-01T09:00:00Z."})
-            messages = messages.filter(created_at__gte=moment)
+            messages = messages.filter(created_at__gte=_moment(since, "since"))
         wanted = request.query_params.get("status")
         if wanted:
             messages = self._with_status(messages, wanted)

@@ -101,9 +101,7 @@ def intake(folder):
         # The 250s alone: the intake spools, and holds the session's mail at its QUIT (not timed).
         sink, accepted = rate(sink_port, mail, 300), rate(intake_port, mail, 300)
         # Held end to end, with the worker holding beside the intake (what a busy relay gets).
-        processes.append(
-            subprocess.Popen([PY, "manage.py", "worker", "--interval", "0.2"], **quiet)
-        )
+        processes.append(subprocess.Popen([PY, "manage.py", "worker", "--interval", "0.2"], **quiet))
         time.sleep(3)
         start = time.perf_counter()
         rate(intake_port, mail, 200)
