@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from accounts import actions as account_actions
 from accounts import tokens
 from portal import audit
+from portal.client import address_in
 
 from .models import ApiKey, Scope
 
@@ -72,13 +73,7 @@ def find(key):
 
 def allows_client(row, ip):
     networks = row.network_list()
-    if not networks:
-        return True
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(n, strict=False) for n in networks)
+    return not networks or address_in(ip, networks)
 
 
 class KeyActor:

@@ -11,7 +11,6 @@ import email.header
 import email.policy
 import email.utils
 import io
-import ipaddress
 import logging
 import mimetypes
 import os
@@ -30,6 +29,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
 from accounts.models import User, normalize_address
+from portal.client import address_in
 from portal.metrics import INTAKE_ANSWERS, INTAKE_SIZES
 
 from . import spool
@@ -269,14 +269,6 @@ def _hold_parsed(mail_from, rcpt_tos, raw, public_id=None):
     )
 
 
-def client_allowed(peer_ip, networks):
-    try:
-        address = ipaddress.ip_address(peer_ip)
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
-
-
 class IntakeHandler:
     """aiosmtpd handler: checks the client, holds each message, answers honestly."""
 
@@ -284,7 +276,7 @@ class IntakeHandler:
         self.allowed_clients = allowed_clients or settings.INTAKE_ALLOWED_CLIENTS
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
-        if not client_allowed(session.peer[0], self.allowed_clients):
+        if not address_in(session.peer[0], self.allowed_clients):
             log.warning("event=intake_refused reason=client_not_allowed")
             return "550 5.7.1 This client may not submit messages here"
         envelope.mail_from = address

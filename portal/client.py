@@ -14,23 +14,28 @@ from django.conf import settings
 
 
 @functools.cache
-def _trusted_networks(networks):
+def _networks(networks):
     return tuple(ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+def address_in(address, networks):
+    """Whether the address (text) is in one of the networks (texts such as '10.0.0.0/8'); False for what is
+    not an address. The one place that answers it: trusted proxies, metrics, the intake, API keys."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in _networks(tuple(networks)))
 
 
 UNIX_SOCKET = "unix"  # in TRUSTED_PROXIES: a peer on gunicorn's unix socket, which has no address
 
 
 def _is_trusted(address):
-    proxies = tuple(settings.TRUSTED_PROXIES)
+    proxies = settings.TRUSTED_PROXIES
     if address == "":
         return UNIX_SOCKET in proxies
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    networks = _trusted_networks(tuple(p for p in proxies if p != UNIX_SOCKET))
-    return any(ip in network for network in networks)
+    return address_in(address, [proxy for proxy in proxies if proxy != UNIX_SOCKET])
 
 
 def _valid(address):

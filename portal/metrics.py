@@ -6,7 +6,6 @@ notifications and message events are read from the database when Prometheus scra
 however many processes wrote them. The SMTP intake serves its own counters on `--metrics-port`.
 """
 
-import ipaddress
 import os
 import time
 
@@ -18,7 +17,7 @@ from django.utils.crypto import constant_time_compare
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import REGISTRY, GaugeMetricFamily
 
-from .client import client_ip, client_is_a_trusted_proxy
+from .client import address_in, client_ip, client_is_a_trusted_proxy
 from .health import readiness
 from .models import AuditEvent
 
@@ -161,11 +160,7 @@ def may_scrape(request):
         # It came through a proxy the portal was not told to trust: its loopback address says nothing
         # about the client (nginx on the same host without TRUSTED_PROXIES). Only the token may scrape.
         return False
-    try:
-        address = ipaddress.ip_address(client_ip(request))
-    except ValueError:
-        return False
-    return any(address in ipaddress.ip_network(n, strict=False) for n in settings.METRICS_ALLOWED_NETWORKS)
+    return address_in(client_ip(request), settings.METRICS_ALLOWED_NETWORKS)
 
 
 def exposition():
