@@ -12,7 +12,7 @@ DEMO_ENV = DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend 
 # The translations: locale/<language>/LC_MESSAGES/django.po in the repository, compiled here.
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard locale/*/LC_MESSAGES/django.po))
 
-.PHONY: install system-packages messages demo test test-postgres lint bench clean
+.PHONY: install system-packages messages demo test test-fast test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	./script/install-system-packages $(INSTALL_PACKAGES)
@@ -45,6 +45,10 @@ test: install system-packages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The tests that start no process (no server, browser, clamd, gunicorn or installer): a quick round.
+test-fast: install
+	$(BIN)/pytest -m "not system" $(PYTEST_ARGS)
 
 # The same suite against PostgreSQL (a server on 127.0.0.1:5432 with trust auth, as on CI).
 test-postgres: install system-packages

@@ -2,7 +2,9 @@
 
 import email
 import email.policy
+import inspect
 import os
+import re
 import secrets
 import threading
 
@@ -434,3 +436,23 @@ def clamd_with_debians_limits(tmp_path_factory):
     folder = tmp_path_factory.mktemp("clamd-debian")
     with clamd(folder, DEBIAN_SCALED_DOWN) as addresses:
         yield addresses[0], folder / "clamd.conf"
+
+
+# The system suite: tests that start processes (servers, browsers, clamd, gunicorn, the installer).
+# `make test` runs everything; `make test-fast` leaves these out.
+SYSTEM_FIXTURES = {
+    "chromium", "page", "tab_for", "live_server", "separate_database", "slapd_server", "directory",
+    "idp_server", "identity_provider", "oidc_server", "openid_provider", "object_store_server", "bucket",
+    "clamd_server", "clamd_with_debians_limits", "redis_server", "syslog",
+}  # fmt: skip
+STARTS_PROCESSES = re.compile(
+    r"\b(gunicorn|manage|_run_manage|subprocess\.\w+|Rsyslog|clamd|Cluster|install)\("
+)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        function = getattr(item, "function", None)
+        source = inspect.getsource(function) if function is not None else ""
+        if SYSTEM_FIXTURES & set(getattr(item, "fixturenames", ())) or STARTS_PROCESSES.search(source):
+            item.add_marker(pytest.mark.system)
