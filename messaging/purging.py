@@ -6,12 +6,17 @@ import logging
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
+from prometheus_client import Counter
 
 from portal import audit
 
 from .models import Attachment, LegalHold, Message
 
 log = logging.getLogger("portal.messaging")
+BLOBS_LEFT = Counter(
+    "portal_purge_blobs_left",
+    "Encrypted blobs a purge could not delete from the storage (unreadable: their key is gone)",
+)
 
 
 def purge_content(actor, client, message, *, reason):
@@ -36,6 +41,12 @@ def purge_content(actor, client, message, *, reason):
     for blob in blobs:
         try:
             default_storage.delete(blob)
-        except Exception:  # the storage is down: the content is unreadable already; the operator is told
-            log.exception("event=purge_blob_failed message=%s", message.public_id)
+        except Exception as error:  # the storage is down: the content is unreadable already (its key is gone)
+            BLOBS_LEFT.inc()
+            log.error(
+                "event=purge_blob_failed message=%s blob=%s error=%s",
+                message.public_id,
+                blob,
+                type(error).__name__,
+            )
     return True
