@@ -3,40 +3,21 @@
 import base64
 import binascii
 from datetime import timedelta
-from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
 
-from messaging.access import availability
 from messaging.forms import LONGEST_EXPIRY_DAYS
-from messaging.models import QUARANTINED, Availability, ScanState
+from messaging.models import MessageState, Progress
 
 MOST_RECIPIENTS = 500
 
 
-class State(StrEnum):
-    """Where a message, or one recipient's copy, stands, as the API names it."""
-
-    OPEN = "open"
-    WAITING = "waiting"
-    NOTIFIED = "notified"
-    OPENED = "opened"
-    DOWNLOADED = "downloaded"
-    REPLIED = "replied"
-    RECALLED = "recalled"
-    EXPIRED = "expired"
-    QUARANTINED = "quarantined"
-    SCANNING = "scanning"
-
-
-RECIPIENT_STATES = [
-    State.WAITING, State.NOTIFIED, State.OPENED, State.DOWNLOADED, State.REPLIED,
-    State.RECALLED, State.EXPIRED, State.QUARANTINED, State.SCANNING,
-]  # fmt: skip
-MESSAGE_STATES = [State.OPEN, State.RECALLED, State.EXPIRED, State.QUARANTINED, State.SCANNING]
+# What the API calls a message's and a recipient's `status`: the messaging app's own states.
+MESSAGE_STATES = MessageState.values
+RECIPIENT_STATES = Progress.values
 
 
 class AttachmentIn(serializers.Serializer):
@@ -89,34 +70,6 @@ def _time(moment):
     return moment.isoformat() if moment else None
 
 
-def recipient_status(recipient, message):
-    if recipient.recalled_at or message.revoked_at:
-        return State.RECALLED
-    if availability(message, recipient) == Availability.EXPIRED:
-        return State.EXPIRED
-    if message.scan in QUARANTINED:
-        return State.QUARANTINED
-    if message.scan == ScanState.PENDING:
-        return State.SCANNING
-    if getattr(recipient, "replied_at", None):
-        return State.REPLIED
-    if recipient.downloaded_at:
-        return State.DOWNLOADED
-    if recipient.first_opened_at:
-        return State.OPENED
-    return State.NOTIFIED if recipient.notified_at else State.WAITING
-
-
-def message_status(message):
-    if message.scan in QUARANTINED:
-        return State.QUARANTINED
-    if message.scan == ScanState.PENDING:
-        return State.SCANNING
-    if message.revoked_at:
-        return State.RECALLED
-    return State.EXPIRED if availability(message) == Availability.EXPIRED else State.OPEN
-
-
 class RecipientOut(serializers.Serializer):
     id = serializers.IntegerField()
     address = serializers.EmailField()
@@ -161,11 +114,11 @@ def message_out(message, recipients, downloads=None):
         "created_at": _time(message.created_at),
         "expires_at": _time(message.expires_at),
         "recalled_at": _time(message.revoked_at),
-        "status": message_status(message),
+        "status": message.state.value,
         "recipients": [],
     }
     for r in recipients:
-        row = {"id": r.pk, "address": r.address, "status": recipient_status(r, message)}
+        row = {"id": r.pk, "address": r.address, "status": r.progress.value}
         if downloads is not None:
             row.update(
                 notified_at=_time(r.notified_at),

@@ -9,7 +9,7 @@ from datetime import UTC, timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Prefetch, prefetch_related_objects
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from messaging import access, actions, scanning
 from messaging.holding import IncomingAttachment, hold
-from messaging.models import QUARANTINED, AccessEvent, Message, Recipient, ScanState
+from messaging.models import AccessEvent, Message, Recipient
 from portal import audit
 from portal.client import Client
 from portal.models import AuditEvent
@@ -265,26 +265,14 @@ class MessageList(ApiView):
             messages = self._with_status(messages, wanted)
         pages = MessagesPage()
         page = pages.paginate_queryset(messages, request, view=self)
-        recipients = {}
-        for r in Recipient.objects.filter(message__in=page).order_by("pk"):
-            recipients.setdefault(r.message_id, []).append(r)
-        results = [serializers.message_out(m, recipients.get(m.pk, [])) for m in page]
+        prefetch_related_objects(page, Prefetch("recipients", queryset=Recipient.objects.order_by("pk")))
+        results = [serializers.message_out(m, m.recipients.all()) for m in page]
         return pages.get_paginated_response(results)
 
     def _with_status(self, messages, wanted):
-        now = timezone.now()
-        clean = messages.filter(scan=ScanState.CLEAN)
-        State = serializers.State
-        choices = {
-            State.QUARANTINED: messages.filter(scan__in=QUARANTINED),
-            State.SCANNING: messages.filter(scan=ScanState.PENDING),
-            State.RECALLED: clean.filter(revoked_at__isnull=False),
-            State.EXPIRED: clean.filter(revoked_at__isnull=True, expires_at__lte=now),
-            State.OPEN: clean.filter(revoked_at__isnull=True, expires_at__gt=now, purged_at__isnull=True),
-        }
-        if wanted not in choices:
-            raise ValidationError({"status": f"One of: {', '.join(choices)}."})
-        return choices[wanted]
+        if wanted not in serializers.MESSAGE_STATES:
+            raise ValidationError({"status": f"One of: {', '.join(serializers.MESSAGE_STATES)}."})
+        return messages.in_state(wanted)
 
 
 class MessageDetail(ApiView):

@@ -17,15 +17,6 @@ from .models import Availability, Message, Recipient, ScanState
 MANAGE_MESSAGES = "messaging.change_message"
 
 
-def availability(message, recipient=None):
-    """Whether a recipient can still read a message (Availability.OPEN), or why not."""
-    if message.is_revoked or (recipient is not None and recipient.recalled_at):
-        return Availability.RECALLED
-    if message.is_expired or message.purged_at:
-        return Availability.EXPIRED
-    return Availability.OPEN
-
-
 def reply_all_addresses(message, recipient, reader):
     """The sender and the To/Cc addresses the message showed, less the reader's own (the address it
     reached them at, and their primary one): never a blind copy."""
@@ -101,7 +92,7 @@ def rights_of(user, message, recipient):
         kept = message.purged_at is None
         files = kept and message.scan == ScanState.CLEAN  # no file opens before it is scanned clean
         return Rights(message, read=kept, print=kept, download=files, manage=True)
-    state = availability(message, recipient)
+    state = recipient.availability
     if state != Availability.OPEN:
         return Rights(message, recipient, availability=state, mark_unread=True)
     take_away = not message.restricted
@@ -123,17 +114,11 @@ def rights(user, public_id):
     if not user.is_authenticated:
         return None
     # A user with aliases may hold two rows for one message; either is theirs. No ORDER BY: cheaper.
-    recipient = next(
-        iter(Recipient.objects.select_related("message").filter(message__public_id=public_id, user=user)[:1]),
-        None,
-    )
+    own = Recipient.objects.visible_to(user).select_related("message").filter(message__public_id=public_id)
+    recipient = next(iter(own[:1]), None)
     if recipient is not None:
         message = recipient.message
-        if message.sender_user_id == user.pk:
-            return rights_of(user, message, None)
-        if message.scan != ScanState.CLEAN:
-            return None  # waiting for the scanner, or quarantined: not there for its recipients yet
-        return rights_of(user, message, recipient)
+        return rights_of(user, message, None if message.sender_user_id == user.pk else recipient)
     message = Message.objects.filter(public_id=public_id, sender_user=user).first()
     return rights_of(user, message, None) if message is not None else None
 
@@ -145,7 +130,7 @@ def rights_on(user, message):
 
 def may_see(user, message):
     """Whether the message exists for `user` at all (a thread shows the earlier messages they may see)."""
-    return message.sender_user_id == user.pk or message.recipients.filter(user=user).exists()
+    return message.sender_user_id == user.pk or message.recipients.visible_to(user).exists()
 
 
 def may_quote(user, original):

@@ -47,6 +47,10 @@ class RecipientInline(ReadOnlyInline):
     fields = ["address", "user", "notified_at", "first_opened_at", "status"]
     readonly_fields = fields
 
+    @admin.display(description=_("status"))
+    def status(self, recipient):
+        return recipient.progress.label
+
 
 class AttachmentInline(ReadOnlyInline):
     model = Attachment

@@ -11,7 +11,6 @@ from accounts.models import Throttle
 from accounts.tokens import ALPHABET, compact, grouped, random_code
 from accounts.tokens import keyed_hash as _keyed_hash
 
-from .access import availability
 from .models import Availability, Notification
 from .reading import mask_address, sender_display
 
@@ -46,13 +45,13 @@ def facts(typed):
         return None
     recipient = notification.recipient
     message = recipient.message
-    if message.is_expired or message.purged_at:
+    if message.availability == Availability.EXPIRED:
         return None  # an old code proves nothing any more: a copied email stops being confirmed
     return {
         "sent_at": notification.sent_at,
         "sender": sender_display(message),
         "to": mask_address(recipient.address),
-        "available": availability(message, recipient) == Availability.OPEN,
+        "available": recipient.is_open,
     }
 
 

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from . import access
 from .holding import read_bodies
-from .models import Message, Recipient, ScanState
+from .models import Message, Recipient
 
 PAGE_SIZE = 50
 # A list never shows the (encrypted) bodies: 50 of them could be megabytes read for nothing.
@@ -54,7 +54,8 @@ def _cut(rows, key, before, after):
 def received(user, folder, query="", before=None, after=None):
     """A page of the reader's Inbox or Deleted folder: Recipient rows with their messages."""
     rows = (
-        Recipient.objects.filter(user=user, folder=folder, message__scan=ScanState.CLEAN)
+        Recipient.objects.visible_to(user)
+        .filter(folder=folder)
         .select_related("message")
         .defer(*(f"message__{name}" for name in LIST_DEFERS))
     )
@@ -75,16 +76,14 @@ def sent(user, query="", before=None, after=None):
 
 
 def unread_count(user):
-    return Recipient.objects.filter(
-        user=user, folder=Recipient.Folder.INBOX, unread=True, message__scan=ScanState.CLEAN
-    ).count()
+    return Recipient.objects.visible_to(user).filter(folder=Recipient.Folder.INBOX, unread=True).count()
 
 
 def movable(user, public_ids, folder):
     """The reader's own copies of these messages that are not in `folder` yet (ids that are not theirs,
     or not ids, are ignored; an emptied copy never comes back)."""
     ids = [text for text in public_ids if _is_uuid(text)]
-    rows = Recipient.objects.filter(user=user, message__public_id__in=ids).exclude(folder=folder)
+    rows = Recipient.objects.visible_to(user).filter(message__public_id__in=ids).exclude(folder=folder)
     return rows.exclude(folder=Recipient.Folder.EMPTIED)
 
 

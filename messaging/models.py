@@ -30,11 +30,52 @@ QUARANTINED = (ScanState.INFECTED, ScanState.TOO_LARGE)
 
 
 class Availability(models.TextChoices):
-    """Whether a recipient can still read a message, and if not, why (messaging.access decides)."""
+    """Whether a recipient can still read a message, and if not, why (Recipient.availability)."""
 
     OPEN = "open", _("Open")
     RECALLED = "recalled", _("Recalled")
     EXPIRED = "expired", _("Expired")
+
+
+class MessageState(models.TextChoices):
+    """Where a held message stands for its sender (Message.state; MessageQuerySet.in_state)."""
+
+    OPEN = "open", _("open")
+    RECALLED = "recalled", _("recalled")
+    EXPIRED = "expired", _("expired")
+    QUARANTINED = "quarantined", _("quarantined")
+    SCANNING = "scanning", _("waiting for the malware scan")
+
+
+class Progress(models.TextChoices):
+    """Where one recipient's copy stands, as its sender follows it on the message page, in the API
+    and in the admin (Recipient.progress)."""
+
+    WAITING = "waiting", _("waiting to be notified")
+    NOTIFIED = "notified", _("notified")
+    OPENED = "opened", _("opened")
+    DOWNLOADED = "downloaded", _("downloaded")
+    REPLIED = "replied", _("replied")
+    RECALLED = "recalled", _("recalled")
+    EXPIRED = "expired", _("expired")
+    QUARANTINED = "quarantined", _("quarantined")
+    SCANNING = "scanning", _("waiting for the malware scan")
+
+
+class MessageQuerySet(models.QuerySet):
+    def in_state(self, state):
+        """The messages whose `state` is `state` (a MessageState): Message.state, asked of the database."""
+        now = timezone.now()
+        clean = models.Q(scan=ScanState.CLEAN)
+        kept = clean & models.Q(revoked_at__isnull=True)
+        conditions = {
+            MessageState.QUARANTINED: models.Q(scan__in=QUARANTINED),
+            MessageState.SCANNING: models.Q(scan=ScanState.PENDING),
+            MessageState.RECALLED: clean & models.Q(revoked_at__isnull=False),
+            MessageState.EXPIRED: kept & (models.Q(expires_at__lte=now) | models.Q(purged_at__isnull=False)),
+            MessageState.OPEN: kept & models.Q(expires_at__gt=now, purged_at__isnull=True),
+        }
+        return self.filter(conditions[MessageState(state)])
 
 
 class Message(models.Model):
@@ -113,6 +154,8 @@ class Message(models.Model):
         help_text=_("Sender, subject and shown recipients, lower-cased: what a mailbox search reads."),
     )
 
+    objects = MessageQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("message")
         verbose_name_plural = _("messages")
@@ -135,6 +178,24 @@ class Message(models.Model):
     def is_revoked(self):
         return self.revoked_at is not None
 
+    @property
+    def availability(self):
+        """Whether its recipients can still read it (Availability.OPEN), or why not."""
+        if self.is_revoked:
+            return Availability.RECALLED
+        if self.is_expired or self.purged_at:
+            return Availability.EXPIRED
+        return Availability.OPEN
+
+    @property
+    def state(self):
+        """Where it stands for its sender: in the scan first, then whether it can still be read."""
+        if self.scan in QUARANTINED:
+            return MessageState.QUARANTINED
+        if self.scan == ScanState.PENDING:
+            return MessageState.SCANNING
+        return MessageState(self.availability)
+
     def searchable(self):
         """What a search may find: never a blind copy, never the body (encrypted)."""
         return " ".join([self.sender, self.subject, *self.shown_recipients]).lower()
@@ -145,6 +206,11 @@ class Message(models.Model):
 
 
 class RecipientQuerySet(models.QuerySet):
+    def visible_to(self, user):
+        """The user's own copies that are there for them: none of a message until it is scanned clean
+        (waiting for the scanner, or quarantined, it is not there for its recipients yet)."""
+        return self.filter(user=user, message__scan=ScanState.CLEAN)
+
     def with_replies(self):
         """Each row with `replied_at`: when its person first replied (for the sender's status)."""
         replies = Message.objects.filter(
@@ -198,43 +264,40 @@ class Recipient(models.Model):
         return self.address
 
     @property
-    def is_recalled(self):
-        return self.recalled_at is not None or self.message.is_revoked
-
-    @property
-    def state(self):
-        """Whether the reader can still read their copy (an Availability)."""
-        if self.is_recalled:
+    def availability(self):
+        """Whether the reader can still read their copy (Availability.OPEN), or why not."""
+        if self.recalled_at is not None:
             return Availability.RECALLED
-        if self.message.is_expired or self.message.purged_at:
-            return Availability.EXPIRED
-        return Availability.OPEN
+        return self.message.availability
 
     @property
     def is_open(self):
-        return self.state == Availability.OPEN
+        return self.availability == Availability.OPEN
 
     def state_text(self):
-        state = self.state
-        if state == Availability.OPEN:
+        """What the reader's folder says of their copy: new, read, withdrawn or expired."""
+        availability = self.availability
+        if availability == Availability.OPEN:
             return _("new") if self.unread else _("read")
-        return _("withdrawn") if state == Availability.RECALLED else _("expired")
+        return _("withdrawn") if availability == Availability.RECALLED else _("expired")
 
-    def status(self):
-        """What the sender sees: recalled, expired, replied, downloaded, opened, notified or waiting."""
-        if self.is_recalled:
-            return _("recalled")
-        if self.message.is_expired:
-            return _("expired")
-        if getattr(self, "replied_at", None):  # where the query asked (with_replies)
-            return _("replied")
+    @property
+    def progress(self):
+        """Where this copy stands for its sender (a Progress): whether it can still be read, the scan,
+        then how far its reader went. `replied_at` is there where the query asked (with_replies)."""
+        availability = self.availability
+        if availability != Availability.OPEN:
+            return Progress(availability)
+        state = self.message.state
+        if state != MessageState.OPEN:
+            return Progress(state)
+        if getattr(self, "replied_at", None):
+            return Progress.REPLIED
         if self.downloaded_at:
-            return _("downloaded")
+            return Progress.DOWNLOADED
         if self.first_opened_at:
-            return _("opened")
-        if self.notified_at:
-            return _("notified")
-        return _("waiting to be notified")
+            return Progress.OPENED
+        return Progress.NOTIFIED if self.notified_at else Progress.WAITING
 
 
 class Attachment(models.Model):

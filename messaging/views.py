@@ -50,7 +50,7 @@ def open_link(request, token):
     if recipient is None:
         raise Http404
     message = recipient.message
-    reason = access.availability(message, recipient)
+    reason = recipient.availability
     if reason != Availability.OPEN:
         return _unavailable(request, message, reason)
     target = reverse("messaging:message", args=[message.public_id])
