@@ -28,6 +28,7 @@ from portal.client import Client
 
 from . import passwords, sessions, throttle, twostep
 from .models import (
+    PORTAL_PERMISSION,
     AuthProfile,
     EmailAlias,
     Passkey,
@@ -132,7 +133,7 @@ def account_action(permission, label, event):
 def grant_portal_access(actor, user):
     """Give the portal permission directly."""
     user.user_permissions.add(portal_permission())
-    return {"permission": "accounts.access_portal"}
+    return {"permission": PORTAL_PERMISSION}
 
 
 @account_action(
@@ -141,7 +142,7 @@ def grant_portal_access(actor, user):
 def remove_portal_access(actor, user):
     """Take back a directly given portal permission (a group's stays: change the group)."""
     user.user_permissions.remove(portal_permission())
-    return {"permission": "accounts.access_portal"}
+    return {"permission": PORTAL_PERMISSION}
 
 
 @account_action(CHANGE_USER, gettext_lazy("Send a temporary password"), Event.PASSWORD_RESET_SENT)
@@ -550,7 +551,7 @@ def directory_group(name):
             group.permissions.add(portal_permission())
             audit.record(
                 Event.GROUP_CHANGED, actor=audit.SYSTEM, group=name, created=True,
-                added=["accounts.access_portal"],
+                added=[PORTAL_PERMISSION],
             )  # fmt: skip
     return group
 

@@ -17,7 +17,15 @@ from django.utils.translation import gettext_lazy
 from portal.models import AuditEvent
 
 from . import actions, methods, twostep
-from .models import AuthProfile, LoginAttempt, Throttle, User, normalize_address, portal_permission
+from .models import (
+    PORTAL_PERMISSION,
+    AuthProfile,
+    LoginAttempt,
+    Throttle,
+    User,
+    normalize_address,
+    portal_permission,
+)
 from .troubleshooting import Check, FixKey, Reason, reason_help
 
 
@@ -120,7 +128,7 @@ def _permission_check(d):
         )
     if user.is_superuser:
         return Check(label, _("Yes (superuser)."))
-    if user.has_perm("accounts.access_portal"):
+    if user.has_perm(PORTAL_PERMISSION):
         groups = [g.name for g in user.groups.filter(permissions=portal_permission())]
         if groups:
             return Check(label, _("Yes, through the group %(groups)s.") % {"groups": ", ".join(groups)})

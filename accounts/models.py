@@ -30,6 +30,10 @@ from .troubleshooting import Reason, describe_browser, explanation_for_log
 
 log = logging.getLogger("portal.login")
 
+APP_LABEL = "accounts"
+PORTAL_CODENAME = "access_portal"
+PORTAL_PERMISSION = f"{APP_LABEL}.{PORTAL_CODENAME}"  # what user.has_perm asks
+
 
 def normalize_address(address):
     """Addresses are compared and stored lower-cased, without surrounding space."""
@@ -53,7 +57,7 @@ class UserManager(BaseUserManager):
 
     def with_portal_access(self):
         """Users annotated with `portal_access`: the portal permission, given directly or through a group."""
-        held = Permission.objects.filter(codename="access_portal", content_type__app_label="accounts")
+        held = Permission.objects.filter(codename=PORTAL_CODENAME, content_type__app_label=APP_LABEL)
         return self.annotate(
             portal_access=Exists(held.filter(user=OuterRef("pk")))
             | Exists(held.filter(group__user=OuterRef("pk")))
@@ -77,13 +81,13 @@ class UserManager(BaseUserManager):
         sql = (
             f"SELECT u.*, (EXISTS (SELECT 1 FROM {direct} d JOIN auth_permission p ON p.id = d.permission_id"  # noqa: S608
             f" JOIN django_content_type c ON c.id = p.content_type_id WHERE d.user_id = u.id"
-            f" AND p.codename = 'access_portal' AND c.app_label = 'accounts')"
+            f" AND p.codename = %s AND c.app_label = %s)"
             f" OR EXISTS (SELECT 1 FROM {groups} g JOIN {group_permissions} gp ON gp.group_id = g.group_id"
             f" JOIN auth_permission p ON p.id = gp.permission_id JOIN django_content_type c"
-            f" ON c.id = p.content_type_id WHERE g.user_id = u.id AND p.codename = 'access_portal'"
-            f" AND c.app_label = 'accounts')) AS portal_access FROM {user_table} u WHERE {condition}"
+            f" ON c.id = p.content_type_id WHERE g.user_id = u.id AND p.codename = %s"
+            f" AND c.app_label = %s)) AS portal_access FROM {user_table} u WHERE {condition}"
         )
-        found = list(self.raw(sql, [value]))
+        found = list(self.raw(sql, [PORTAL_CODENAME, APP_LABEL, PORTAL_CODENAME, APP_LABEL, value]))
         if not found:
             return None
         found[0].portal_access = bool(found[0].portal_access)
@@ -156,7 +160,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Meta:
         verbose_name = _("user")
         verbose_name_plural = _("users")
-        permissions = [("access_portal", _("Can access the personal portal"))]
+        permissions = [(PORTAL_CODENAME, _("Can access the personal portal"))]
 
     def __str__(self):
         return self.email
@@ -206,10 +210,14 @@ class User(AbstractBaseUser, PermissionsMixin):
             )
         return self.portal_access
 
+    def is_portal_staff(self):
+        """Staff with the portal permission: who composes, acts through an API key, stays signed in."""
+        return not self.is_external and self.may_use_portal()
+
 
 def portal_permission():
     """The `accounts.access_portal` permission that staff need."""
-    return Permission.objects.get(codename="access_portal", content_type__app_label="accounts")
+    return Permission.objects.get(codename=PORTAL_CODENAME, content_type__app_label=APP_LABEL)
 
 
 class EmailAlias(models.Model):
@@ -533,8 +541,17 @@ class LoginAttempt(models.Model):
         return attempt
 
 
+# Every scope a Throttle row counts under, with its label: the sign-in's own (Throttle.Scope) and
+# those other apps count (accounts.throttle.register adds them).
+THROTTLE_SCOPES = {}
+
+
+def throttle_scopes():
+    return list(THROTTLE_SCOPES.items())
+
+
 class Throttle(models.Model):
-    """Failed guesses counted per address or client, shared by every server process.
+    """Failed guesses (or an allowance used) counted per key, shared by every server process.
 
     A guess reserves a slot before any hashing (so parallel guesses are counted exactly);
     a success gives it back. Reaching the limit locks the key until `locked_until`.
@@ -543,13 +560,9 @@ class Throttle(models.Model):
     class Scope(models.TextChoices):
         ADDRESS = "address", _("Email address")
         CLIENT = "client", _("Client IP address")
-        CHECK = "check", _("Notification checks of a client IP address (IPv6: its /64)")
-        CHECK_ALL = "check_all", _("Notification checks from everywhere")
-        RESEND = "resend", _("Notifications sent again to a recipient")
-        REPLY = "reply", _("Replies of a reader")
         CODE = "code", _("Sign-in codes emailed to an address")
 
-    scope = models.CharField(_("scope"), max_length=20, choices=Scope)
+    scope = models.CharField(_("scope"), max_length=20, choices=throttle_scopes)
     key = models.CharField(_("address or IP"), max_length=254)
     window_start = models.DateTimeField(_("counting since"), default=timezone.now)
     failures = models.PositiveIntegerField(_("failures"), default=0)

@@ -7,6 +7,7 @@ in parallel against a limit of ten hash at most ten passwords, on any number of 
 
 import logging
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,36 +15,48 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .models import Throttle, User, normalize_address
+from .models import THROTTLE_SCOPES, Throttle, User, normalize_address
 
 log = logging.getLogger("portal.login")
 
-
 HOUR = timedelta(hours=1)
-# Allowances counted per hour: notifications sent again to a recipient, replies of a reader, codes
-# emailed to an address. Counted here, in one locking statement, so parallel requests cannot overspend.
-ALLOWANCES = {
-    Throttle.Scope.RESEND: "RESEND_PER_RECIPIENT_PER_HOUR",
-    Throttle.Scope.REPLY: "REPLIES_PER_HOUR",
-    Throttle.Scope.CODE: "CODES_PER_ADDRESS_PER_HOUR",
-    Throttle.Scope.CHECK_ALL: "CHECKS_IN_ALL",
-}
 
 
-def _window(scope=None):
-    if scope in ALLOWANCES:
-        return HOUR
-    return timedelta(minutes=settings.LOCKOUT_MINUTES)
+@dataclass(frozen=True)
+class Limit:
+    """How much a scope allows: the setting that holds the number, and over what time. An allowance
+    counts uses within an hour; otherwise the count runs for LOCKOUT_MINUTES, and so does the lock."""
+
+    setting: str
+    per_hour: bool = False
+
+
+LIMITS = {}
+
+
+def register(scopes, limits):
+    """An app's own counters: its scopes (TextChoices, labelled for the admin's Lockouts page) and each
+    one's Limit. Counted here, in one locking statement, so parallel requests cannot overspend."""
+    THROTTLE_SCOPES.update(scopes.choices)
+    LIMITS.update(limits)
+
+
+register(
+    Throttle.Scope,
+    {
+        Throttle.Scope.ADDRESS: Limit("LOCKOUT_FAILURES_PER_ADDRESS"),
+        Throttle.Scope.CLIENT: Limit("LOCKOUT_FAILURES_PER_CLIENT"),
+        Throttle.Scope.CODE: Limit("CODES_PER_ADDRESS_PER_HOUR", per_hour=True),
+    },
+)
+
+
+def _window(scope):
+    return HOUR if LIMITS[scope].per_hour else timedelta(minutes=settings.LOCKOUT_MINUTES)
 
 
 def _limit(scope):
-    if scope in ALLOWANCES:
-        return getattr(settings, ALLOWANCES[scope])
-    return {
-        Throttle.Scope.ADDRESS: settings.LOCKOUT_FAILURES_PER_ADDRESS,
-        Throttle.Scope.CLIENT: settings.LOCKOUT_FAILURES_PER_CLIENT,
-        Throttle.Scope.CHECK: settings.CHECKS_PER_CLIENT,
-    }[scope]
+    return getattr(settings, LIMITS[scope].setting)
 
 
 # One statement reserves a guess for every key: the row is created, or its count taken up by one, only
@@ -178,7 +191,7 @@ def _reserve_each(pairs):
 
 
 def take(scope, key):
-    """Use one of the hour's allowance of `scope` (ALLOWANCES) for `key`; False when it is used up.
+    """Use one of the hour's allowance of `scope` (a Limit per hour) for `key`; False when it is used up.
     One statement that locks the row: twelve parallel requests against an allowance of three get three."""
     with transaction.atomic():
         return _reserve([(scope, key)], timezone.now())
@@ -220,10 +233,11 @@ def lift(row, by=""):
 
 
 def forget_stale():
-    """Delete counters that count nothing any more (window over, no lock): guesses at made-up
+    """Delete counters that count nothing any more (their own window over, no lock): guesses at made-up
     addresses would otherwise leave a row each, for ever. Returns how many went."""
     now = timezone.now()
-    stale = Throttle.objects.filter(window_start__lt=now - _window()).filter(
-        Q(locked_until__isnull=True) | Q(locked_until__lt=now)
-    )
+    over = Q()
+    for scope in LIMITS:
+        over |= Q(scope=scope, window_start__lt=now - _window(scope))
+    stale = Throttle.objects.filter(over).filter(Q(locked_until__isnull=True) | Q(locked_until__lt=now))
     return stale.delete()[0]

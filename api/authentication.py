@@ -25,7 +25,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
                 _("The key is unknown, revoked, expired or not for this network.")
             )
         account = row.account
-        if not account.is_active or account.is_external or not account.may_use_portal():
+        if not account.is_portal_staff():
             raise exceptions.AuthenticationFailed(_("The key's account may not use the portal."))
         now = timezone.now()
         if (

@@ -26,7 +26,7 @@ def make(actor, client, *, name, account, scopes, expires_at=None, allowed_netwo
     """A new key: returns (ApiKey, the key itself, shown this once). The key acts as `account`, which
     must be staff with the portal permission, and the actor must have power over that account."""
     account_actions.check(actor, account_actions.CHANGE_USER, account)
-    if account.is_external or not account.may_use_portal():
+    if not account.is_portal_staff():
         raise account_actions.Refused(_("An API key acts as a staff account that may use the portal."))
     if Scope.AUDIT in scopes and not audit.is_trusted(actor) and not actor.has_perm(AUDIT_READ):
         # The trail is everyone's history: nobody hands out a key to it who may not read it.

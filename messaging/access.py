@@ -142,7 +142,7 @@ def may_quote(user, original):
 
 def may_compose(user):
     """New messages come from staff with the portal permission."""
-    return user.is_authenticated and not user.is_external and user.may_use_portal()
+    return user.is_authenticated and user.is_portal_staff()
 
 
 def may_manage(user, message):

@@ -17,10 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import throttle
-from accounts.models import Throttle
 from portal import audit
 
-from . import access, mailbox, purging
+from . import access, limits, mailbox, purging
 from .holding import hold
 from .models import AccessEvent, LegalHold, Message, Notification, Recipient, ScanState
 
@@ -66,7 +65,7 @@ def recall(actor, client, message, recipient=None):
 
 def resends_left(recipient):
     """How many more notifications this recipient may be sent this hour."""
-    return throttle.left(Throttle.Scope.RESEND, str(recipient.pk))
+    return throttle.left(limits.Scope.RESEND, str(recipient.pk))
 
 
 def resend(actor, client, recipient):
@@ -76,7 +75,7 @@ def resend(actor, client, recipient):
     if message.scan != ScanState.CLEAN:
         raise Refused(_("This message was not delivered: its attachments are not scanned clean."))
     with transaction.atomic():
-        if not throttle.take(Throttle.Scope.RESEND, str(recipient.pk)):
+        if not throttle.take(limits.Scope.RESEND, str(recipient.pk)):
             raise Refused(
                 _("%(address)s has been sent %(count)d notifications in the last hour; try again later.")
                 % {"address": recipient.address, "count": settings.RESEND_PER_RECIPIENT_PER_HOUR}
@@ -132,7 +131,7 @@ def mark_unread(actor, client, rights):
 
 
 def replies_left(actor):
-    return throttle.left(Throttle.Scope.REPLY, str(actor.pk))
+    return throttle.left(limits.Scope.REPLY, str(actor.pk))
 
 
 def reply(actor, rights, body, attachments, *, everyone=False, client=None):
@@ -146,7 +145,7 @@ def reply(actor, rights, body, attachments, *, everyone=False, client=None):
     if not to:
         raise Refused(_("Replies to this message are not allowed."))
     with transaction.atomic():
-        if not throttle.take(Throttle.Scope.REPLY, str(actor.pk)):
+        if not throttle.take(limits.Scope.REPLY, str(actor.pk)):
             raise Refused(
                 _("You have sent %(count)d replies in the last hour; please try again later.")
                 % {"count": settings.REPLIES_PER_HOUR}

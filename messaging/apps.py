@@ -9,10 +9,9 @@ class MessagingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from portal import health, mail, worker
-        from portal.metrics import watch_queue
+        from portal import health
 
-        from . import actions, checks, holding, intake, metrics, notify, scanning, sealed, spool, storage  # noqa: F401
+        from . import checks, limits, metrics, notify, scanning, sealed, storage, tasks  # noqa: F401  (they register)
         from .models import Message, SpooledMail
 
         health.register("storage", health.storage_check(storage.check))
@@ -20,13 +19,3 @@ class MessagingConfig(AppConfig):
         sealed.register(Message)
         sealed.register(SpooledMail)
         health.register("keys", sealed.readiness_check)
-        # The worker's jobs, each in a thread of its own (one that waits delays none of the others).
-        worker.register(lambda: spool.hold_due(intake.hold_mail), "spool", order=10)
-        worker.register(holding.scan_waiting, "scanning", order=20)
-        worker.register(actions.record_expiries, "expiries", order=30)
-        worker.register(mail.deliver_all, "emails", order=40)
-        watch_queue(
-            "spooledmail",
-            lambda: SpooledMail.objects.filter(failed_at__isnull=True),
-            lambda: SpooledMail.objects.filter(failed_at__isnull=False),
-        )

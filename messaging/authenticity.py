@@ -7,10 +7,10 @@ which (masked) address, and whether the message is still there; never its subjec
 
 import ipaddress
 
-from accounts.models import Throttle
 from accounts.tokens import ALPHABET, compact, grouped, random_code
 from accounts.tokens import keyed_hash as _keyed_hash
 
+from . import limits
 from .models import Availability, Notification
 from .reading import mask_address, sender_display
 
@@ -68,4 +68,4 @@ def guess_keys(ip):
         client = str(ipaddress.ip_network(f"{address}/64", strict=False))
     else:
         client = str(getattr(address, "ipv4_mapped", None) or address)
-    return [(Throttle.Scope.CHECK, client), (Throttle.Scope.CHECK_ALL, "*")]
+    return [(limits.Scope.CHECK, client), (limits.Scope.CHECK_ALL, "*")]

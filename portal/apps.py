@@ -8,6 +8,4 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self):
-        from . import audit_syslog, branding, checks, worker  # noqa: F401  (checks and signals register)
-
-        worker.register(audit_syslog.ship, "audit_syslog", order=90)  # last: this round's events too
+        from . import branding, checks, tasks  # noqa: F401  (checks, signals and the worker's jobs register)

@@ -65,7 +65,7 @@ class PortalAccessMiddleware:
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not user.is_external and not user.may_use_portal():
+        if user is not None and user.is_authenticated and not (user.is_external or user.is_portal_staff()):
             logout(request)
             return redirect_to_login(request.get_full_path())
         return self.get_response(request)

@@ -2,6 +2,7 @@
 
 import concurrent.futures
 import http.cookiejar
+import io
 import re
 import time
 import urllib.error
@@ -12,10 +13,13 @@ from pathlib import Path
 
 import pytest
 import time_machine
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from accounts import throttle
 from accounts.models import LoginAttempt, Throttle
+from messaging import limits
 
 from .helpers import GENERIC_FAILURE, gunicorn, last_attempt, log_in, manage
 
@@ -73,10 +77,6 @@ def test_failures_older_than_the_window_do_not_count(make_user):
 
 
 def test_counters_that_no_longer_count_are_forgotten_and_locks_are_kept(make_user):
-    import io
-
-    from django.core.management import call_command
-
     make_user("staff@example.com", "correct horse battery")
     fail_times("nobody@example.com", 1, ip="10.0.0.2")
     fail_times("staff@example.com", 10, ip="10.0.0.3")
@@ -90,6 +90,22 @@ def test_counters_that_no_longer_count_are_forgotten_and_locks_are_kept(make_use
         call_command("purge_expired", stdout=out)
         assert "Forgot 2 guessing-limit counters" in out.getvalue()
         assert set(Throttle.objects.values_list("key", flat=True)) == {"staff@example.com", "10.0.0.3"}
+
+
+def test_an_hours_allowance_is_not_forgotten_when_the_lockout_window_is_over(make_user, settings):
+    """purge_expired forgot every counter older than LOCKOUT_MINUTES, the hour's allowances too: a
+    recipient's notification, resent twice, could be resent three more times a quarter-hour later."""
+    settings.RESEND_PER_RECIPIENT_PER_HOUR = 3
+    assert throttle.take(limits.Scope.RESEND, "42") and throttle.take(limits.Scope.RESEND, "42")
+    with time_machine.travel(timezone.now() + timedelta(minutes=20)):
+        call_command("purge_expired", stdout=io.StringIO())
+        assert Throttle.objects.get(key="42").get_scope_display() == "Notifications sent again to a recipient"
+        assert throttle.take(limits.Scope.RESEND, "42")
+        assert not throttle.take(limits.Scope.RESEND, "42")  # three in the hour, not five
+    with time_machine.travel(timezone.now() + timedelta(minutes=81)):
+        call_command("purge_expired", stdout=io.StringIO())
+        assert not Throttle.objects.filter(key="42").exists()
+        assert throttle.take(limits.Scope.RESEND, "42")
 
 
 def test_fifty_failures_from_one_client_lock_that_client(make_user, settings):
