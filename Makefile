@@ -41,9 +41,7 @@ demo: install .demo-kek
 	$(DEMO_ENV) $(BIN)/python manage.py demo_message
 	$(DEMO_ENV) ./script/run-demo
 
-test: install system-packages
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: install system-packages lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The tests that start no process (no server, browser, clamd, gunicorn or installer): a quick round.
@@ -63,9 +61,11 @@ bench: install
 	$(BIN)/python bench/api.py
 
 
+# Style (ruff) and the contract modules' types (mypy with django-stubs; the files are in pyproject.toml).
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache

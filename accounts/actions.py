@@ -13,17 +13,22 @@ are trusted actors.
 import functools
 import logging
 import operator
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.contrib.auth.signals import user_logged_out
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from portal import audit
-from portal.audit import Event
+from portal.audit import Actor, Event
 from portal.client import Client
 
 from . import passwords, sessions, throttle, twostep
@@ -55,11 +60,24 @@ IDENTITY_FIELDS = {"email", "kind", "auth_profile"}
 POWER_FIELDS = {"is_staff", "is_superuser"}
 
 
+Details = dict[str, Any] | None  # what an account action's change gives its audit event
+
+
+class SessionsEnded(StrEnum):
+    """Which sessions a `session.ended` event ended (its `details.scope`)."""
+
+    LOGOUT = "logout"  # the person logged out
+    BY_OWNER = "by_owner"  # the person ended one of theirs on the Security page
+    OTHERS = "others"  # every one of theirs but the one in use
+    ALL = "all"  # every one of the account's (an administrator)
+    SINGLE_LOGOUT = "single_logout"  # the identity provider ended the person's session there
+
+
 class Refused(PermissionDenied):
     """The actor may not do this (to this account): nothing was changed, nothing recorded as done."""
 
 
-def permissions_of(user):
+def permissions_of(user: User) -> set[str]:
     """Every permission an account holds, directly or through its groups, as 'app.codename', whether
     or not the account is active (a deactivated administrator keeps their power for this rule)."""
     held = Permission.objects.filter(Q(user=user) | Q(group__user=user)).values_list(
@@ -68,12 +86,12 @@ def permissions_of(user):
     return {f"{app}.{codename}" for app, codename in held}
 
 
-def names_of(permissions):
+def names_of(permissions: Iterable[Permission]) -> set[str]:
     """'app.codename' of each Permission row."""
     return {f"{p.content_type.app_label}.{p.codename}" for p in permissions}
 
 
-def has_power_over(actor, target):
+def has_power_over(actor: Actor, target: User) -> bool:
     """Only a superuser acts on a superuser; anyone else only on an account whose every permission
     they hold too."""
     if audit.is_trusted(actor):
@@ -85,7 +103,7 @@ def has_power_over(actor, target):
     return permissions_of(target) <= actor.get_all_permissions()
 
 
-def check(actor, permission, target=None):
+def check(actor: Actor, permission: str, target: User | None = None) -> None:
     """Raise Refused unless `actor` may use `permission` on `target` (an account, or None)."""
     if audit.is_trusted(actor):
         return
@@ -107,21 +125,32 @@ def check(actor, permission, target=None):
         )
 
 
-def account_action(permission, label, event):
-    """Wrap a change of one account: check, change and record it, or neither. The change returns the
-    event's details (a dict) or None."""
+class Action:
+    """A checked change, callable as the function it wraps, with what the admin and the login doctor
+    show of it: its `label`, the `permission` it needs and the audit `event` it writes."""
 
-    def decorate(change):
-        def action(actor, client, user, *args, **kwargs):
+    def __init__(self, run: Callable[..., Any], permission: str, label: Promise, event: str) -> None:
+        functools.update_wrapper(self, run)
+        self.run, self.permission, self.label, self.event = run, permission, label, event
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(*args, **kwargs)
+
+
+def account_action(permission: str, label: Promise, event: str) -> Callable[[Callable[..., Any]], Action]:
+    """Wrap a change of one account: check, change and record it, or neither. The change returns the
+    event's details (a dict) or None; the action is called as (actor, client, user, *args)."""
+
+    def decorate(change: Callable[..., dict[str, Any] | None]) -> Action:
+        def action(actor: Actor, client: Client | None, user: User, *args: Any, **kwargs: Any) -> None:
             check(actor, permission, user)
             with transaction.atomic():
                 details = change(actor, user, *args, **kwargs) or {}
                 audit.record(event, actor=actor, client=client, subject=user, **details)
             log.info("event=account_action action=%s subject=%s", event, user.pk)
 
-        action.__name__, action.__doc__ = change.__name__, change.__doc__
-        action.label, action.permission, action.event = label, permission, event
-        return action
+        functools.update_wrapper(action, change)
+        return Action(action, permission, label, event)
 
     return decorate
 
@@ -130,7 +159,7 @@ def account_action(permission, label, event):
 
 
 @account_action(CHANGE_USER, gettext_lazy("Grant the portal permission"), Event.PERMISSION_GRANTED)
-def grant_portal_access(actor, user):
+def grant_portal_access(actor: Actor, user: User) -> Details:
     """Give the portal permission directly."""
     user.user_permissions.add(portal_permission())
     return {"permission": PORTAL_PERMISSION}
@@ -139,21 +168,21 @@ def grant_portal_access(actor, user):
 @account_action(
     CHANGE_USER, gettext_lazy("Remove the portal permission (given directly)"), Event.PERMISSION_REMOVED
 )
-def remove_portal_access(actor, user):
+def remove_portal_access(actor: Actor, user: User) -> Details:
     """Take back a directly given portal permission (a group's stays: change the group)."""
     user.user_permissions.remove(portal_permission())
     return {"permission": PORTAL_PERMISSION}
 
 
 @account_action(CHANGE_USER, gettext_lazy("Send a temporary password"), Event.PASSWORD_RESET_SENT)
-def send_temporary_password(actor, user):
+def send_temporary_password(actor: Actor, user: User) -> None:
     """Queue a temporary password; the notification worker issues and sends it."""
     _name, by = audit.actor_fields(actor)
     passwords.queue_temporary_password(user, requested_by=by)
 
 
 @account_action(SELF, gettext_lazy("Sign in with a temporary password"), Event.TEMPORARY_PASSWORD_USED)
-def start_using_temporary_password(actor, user, typed):
+def start_using_temporary_password(actor: Actor, user: User, typed: str) -> Details:
     """The first sign-in with a temporary password: it replaces the password, to be changed now."""
     passwords.start_using_temporary_password(user, typed)
     return {"must_change": True}
@@ -162,7 +191,7 @@ def start_using_temporary_password(actor, user, typed):
 @account_action(
     CHANGE_USER, gettext_lazy("Set a password, to be changed at next login"), Event.PASSWORD_CHANGED
 )
-def set_password_to_change(actor, user, password):
+def set_password_to_change(actor: Actor, user: User, password: str) -> Details:
     """A password the administrator chose; the person must replace it at the next login."""
     passwords.set_password_to_change(user, password)
     sessions.end_all(user)
@@ -170,7 +199,7 @@ def set_password_to_change(actor, user, password):
 
 
 @account_action(CHANGE_USER, gettext_lazy("Set the password"), Event.PASSWORD_CHANGED)
-def set_password(actor, user, password, *, must_change=True):
+def set_password(actor: Actor, user: User, password: str | None, *, must_change: bool = True) -> Details:
     """The admin's own password page: a password the administrator chose (to be changed at the next
     login), or none at all (None). Every session of the account ends."""
     if password is None:
@@ -182,13 +211,13 @@ def set_password(actor, user, password, *, must_change=True):
 
 
 @account_action(CHANGE_USER, gettext_lazy("Reset two-step"), Event.TWO_STEP_RESET)
-def reset_two_step(actor, user):
+def reset_two_step(actor: Actor, user: User) -> None:
     """Remove the authenticator apps and backup codes: the person sets up again at the next login."""
     twostep.reset(user)
 
 
 @account_action(CHANGE_USER, gettext_lazy("Remove the passkeys"), Event.PASSKEY_REMOVED)
-def remove_passkeys(actor, user):
+def remove_passkeys(actor: Actor, user: User) -> Details:
     """After a lost device: the person signs in with their password and adds a new passkey."""
     removed = user.passkeys.all().delete()[0]
     return {"count": removed}
@@ -197,20 +226,20 @@ def remove_passkeys(actor, user):
 @account_action(
     CHANGE_USER, gettext_lazy("Forget the links to the OpenID provider"), Event.IDENTITY_FORGOTTEN
 )
-def forget_provider_identities(actor, user):
+def forget_provider_identities(actor: Actor, user: User) -> Details:
     """After the provider gave the person a new subject (an account made again there, a tenant moved):
     the next sign-in links the new one."""
     return {"count": user.provider_identities.all().delete()[0]}
 
 
 @account_action(CHANGE_USER, gettext_lazy("Reactivate the account"), Event.ACCOUNT_REACTIVATED)
-def reactivate(actor, user):
+def reactivate(actor: Actor, user: User) -> None:
     User.objects.filter(pk=user.pk).update(is_active=True)
     user.is_active = True
 
 
 @account_action(CHANGE_USER, gettext_lazy("Deactivate the account"), Event.ACCOUNT_DEACTIVATED)
-def deactivate(actor, user):
+def deactivate(actor: Actor, user: User) -> None:
     """The account can no longer sign in; its sessions end at once."""
     User.objects.filter(pk=user.pk).update(is_active=False)
     user.is_active = False
@@ -218,12 +247,12 @@ def deactivate(actor, user):
 
 
 @account_action(CHANGE_USER, gettext_lazy("End all sessions"), Event.SESSION_ENDED)
-def end_all_sessions(actor, user):
+def end_all_sessions(actor: Actor, user: User) -> Details:
     """Log the person out everywhere (a lost laptop, a leaving employee)."""
-    return {"count": sessions.end_all(user), "scope": "all"}
+    return {"count": sessions.end_all(user), "scope": SessionsEnded.ALL}
 
 
-def lift_lockouts(actor, client, rows):
+def _lift_lockouts(actor: Actor, client: Client | None, rows: Iterable[Throttle]) -> None:
     """Lift lockouts early. A lockout of an account's address counts as acting on that account."""
     check(actor, CHANGE_LOCKOUT)
     rows, owners = list(rows), {}
@@ -247,15 +276,15 @@ def lift_lockouts(actor, client, rows):
             )
 
 
-lift_lockouts.label = gettext_lazy("Lift the lockout")
-lift_lockouts.permission = CHANGE_LOCKOUT
-lift_lockouts.event = Event.LOCKOUT_LIFTED
+lift_lockouts = Action(_lift_lockouts, CHANGE_LOCKOUT, gettext_lazy("Lift the lockout"), Event.LOCKOUT_LIFTED)
 
 
 # -- Accounts as the admin's forms and the commands make and change them ------------------------------
 
 
-def create_account(actor, client, email, password=None, **fields):
+def create_account(
+    actor: Actor, client: Client | None, email: str, password: str | None = None, **fields: Any
+) -> User:
     """A new account (the admin's add form, commands): an administrator makes no one stronger than
     themselves, so rights are given afterwards, through the actions."""
     check(actor, ADD_USER)
@@ -272,7 +301,7 @@ def create_account(actor, client, email, password=None, **fields):
     return user
 
 
-def record_created_by_django(actor, client, user):
+def record_created_by_django(actor: Actor, client: Client | None, user: User) -> None:
     """An account Django's own createsuperuser made (in the command's transaction): in the trail too."""
     check(actor, ADD_USER)
     audit.record(
@@ -281,7 +310,7 @@ def record_created_by_django(actor, client, user):
     )  # fmt: skip
 
 
-def change_account(actor, client, user, changes):
+def change_account(actor: Actor, client: Client | None, user: User, changes: dict[str, Any]) -> None:
     """Change fields of an account (the admin's change form): `changes` maps field names to values.
 
     Who someone is and how they sign in (address, kind, profile) is never changed on one's own account;
@@ -308,7 +337,7 @@ def change_account(actor, client, user, changes):
         for name, value in changes.items():
             setattr(user, name, value)
         if changes:
-            user.save(update_fields=[User._meta.get_field(name).attname for name in changes])
+            user.save(update_fields=list(changes))
             audit.record(
                 Event.ACCOUNT_CHANGED,
                 actor=actor,
@@ -324,12 +353,12 @@ def change_account(actor, client, user, changes):
         (reactivate if active else deactivate)(actor, client, user)
 
 
-def _shown(value):
+def _shown(value: Any) -> Any:
     """A field's value as the trail keeps it (a profile by its name)."""
     return str(value) if value is not None and not isinstance(value, bool | int) else value
 
 
-def delete_account(actor, client, user):
+def delete_account(actor: Actor, client: Client | None, user: User) -> None:
     check(actor, DELETE_USER, user)
     if not audit.is_trusted(actor) and user.pk == actor.pk:
         raise Refused(_("Nobody deletes their own account."))
@@ -339,7 +368,7 @@ def delete_account(actor, client, user):
         user.delete()
 
 
-def set_groups(actor, client, user, groups):
+def set_groups(actor: Actor, client: Client | None, user: User, groups: Iterable[Group]) -> None:
     """An account's groups, as the admin's form gives them: only a superuser hands out rights, and
     nobody gives a group whose permissions they do not hold."""
     check(actor, CHANGE_USER, user)
@@ -357,7 +386,9 @@ def set_groups(actor, client, user, groups):
         )  # fmt: skip
 
 
-def set_permissions(actor, client, user, permissions):
+def set_permissions(
+    actor: Actor, client: Client | None, user: User, permissions: Iterable[Permission]
+) -> None:
     """An account's own permissions, as the admin's form gives them (each change recorded)."""
     check(actor, CHANGE_USER, user)
     permissions = set(permissions)
@@ -376,7 +407,7 @@ def set_permissions(actor, client, user, permissions):
                 audit.record(event, actor=actor, client=client, subject=user, permission=name)
 
 
-def _check_handing_out(actor, user, permissions):
+def _check_handing_out(actor: Actor, user: User, permissions: Iterable[Permission]) -> None:
     if audit.is_trusted(actor) or actor.is_superuser:
         return
     if user.pk == actor.pk:
@@ -390,14 +421,21 @@ def _check_handing_out(actor, user, permissions):
         })  # fmt: skip
 
 
-def may_change_group(actor, group):
+def may_change_group(actor: Actor, group: Group) -> bool:
     """Whether `actor` may change or delete `group`: it holds no permission the actor lacks."""
     if audit.is_trusted(actor) or actor.is_superuser:
         return True
     return names_of(group.permissions.select_related("content_type")) <= set(actor.get_all_permissions())
 
 
-def change_group(actor, client, group, permissions=None, *, created=False):
+def change_group(
+    actor: Actor,
+    client: Client | None,
+    group: Group,
+    permissions: Iterable[Permission] | None = None,
+    *,
+    created: bool = False,
+) -> Group:
     """A group as Django's group admin saves it (its name already set on `group`): anyone with
     change_group could otherwise give a group they belong to any permission. Nobody gives or takes a
     permission they do not hold, nor changes a group that holds one they lack."""
@@ -419,7 +457,7 @@ def change_group(actor, client, group, permissions=None, *, created=False):
     return group
 
 
-def delete_group(actor, client, group):
+def delete_group(actor: Actor, client: Client | None, group: Group) -> None:
     check(actor, "auth.delete_group")
     if not audit.is_trusted(actor) and not actor.is_superuser:
         if not names_of(group.permissions.select_related("content_type")) <= set(actor.get_all_permissions()):
@@ -429,7 +467,7 @@ def delete_group(actor, client, group):
         group.delete()
 
 
-def accounts_decided_by(profile):
+def accounts_decided_by(profile: AuthProfile) -> QuerySet[User]:
     """Every account whose sign-in `profile` (as it is on the instance, saved or not) may decide: its own
     accounts, those of its domains without a profile of their own, and for the default profile every
     account without one (more than it decides when other profiles claim domains: the rule errs safe)."""
@@ -444,7 +482,7 @@ def accounts_decided_by(profile):
     return User.objects.filter(covered)
 
 
-def may_change_profile(actor, profile):
+def may_change_profile(actor: Actor, profile: AuthProfile) -> bool:
     """A profile decides how its accounts sign in: changing it is acting on all of them. Only a superuser
     changes one that covers a superuser; anyone else only one whose accounts' permissions are all theirs."""
     if audit.is_trusted(actor) or actor.is_superuser:
@@ -458,7 +496,7 @@ def may_change_profile(actor, profile):
     return {f"{app}.{codename}" for app, codename in held} <= set(actor.get_all_permissions())
 
 
-def _check_power_over_profile(actor, permission, *profiles):
+def _check_power_over_profile(actor: Actor, permission: str, *profiles: AuthProfile) -> None:
     check(actor, permission)
     for profile in profiles:
         if not may_change_profile(actor, profile):
@@ -471,7 +509,7 @@ def _check_power_over_profile(actor, permission, *profiles):
             )
 
 
-def save_profile(actor, client, profile):
+def save_profile(actor: Actor, client: Client | None, profile: AuthProfile) -> AuthProfile:
     """An authentication profile added or changed (as the admin's form set it on `profile`): checked
     against its accounts before and after the change, saved and recorded with what changed."""
     saved = AuthProfile.objects.filter(pk=profile.pk).first() if profile.pk else None
@@ -492,7 +530,7 @@ def save_profile(actor, client, profile):
     return profile
 
 
-def delete_profile(actor, client, profile):
+def delete_profile(actor: Actor, client: Client | None, profile: AuthProfile) -> None:
     """A profile deleted: its accounts fall to their domain's profile or the default, so it is checked
     as a change of all of them, and recorded."""
     _check_power_over_profile(actor, "accounts.delete_authprofile", profile)
@@ -503,7 +541,7 @@ def delete_profile(actor, client, profile):
         profile.delete()
 
 
-def add_alias(actor, client, user, address):
+def add_alias(actor: Actor, client: Client | None, user: User, address: str) -> EmailAlias:
     """Another address of an account: claiming an address is acting on the account with the power rule,
     and nobody gives themselves one."""
     check(actor, CHANGE_USER, user)
@@ -518,7 +556,7 @@ def add_alias(actor, client, user, address):
     return alias
 
 
-def remove_alias(actor, client, alias):
+def remove_alias(actor: Actor, client: Client | None, alias: EmailAlias) -> None:
     user = alias.user
     check(actor, CHANGE_USER, user)
     with transaction.atomic():
@@ -529,7 +567,7 @@ def remove_alias(actor, client, alias):
 # -- The portal's own changes ------------------------------------------------------------------------
 
 
-def sync_directory_groups(user, group, member):
+def sync_directory_groups(user: User, group: Group, member: bool) -> None:
     """A directory login mirrors the portal group of LDAP_PORTAL_GROUP (the system is the actor)."""
     already = user.groups.filter(pk=group.pk).exists()
     if already == member:
@@ -543,7 +581,7 @@ def sync_directory_groups(user, group, member):
         )  # fmt: skip
 
 
-def directory_group(name):
+def directory_group(name: str) -> Group:
     """The group that mirrors the directory's portal group (made, with the portal permission, once)."""
     with transaction.atomic():
         group, created = Group.objects.get_or_create(name=name)
@@ -556,7 +594,7 @@ def directory_group(name):
     return group
 
 
-def update_from_directory(user, email, kind):
+def update_from_directory(user: User, email: str, kind: str) -> None:
     """The directory is the truth for staff: their primary address and kind follow it."""
     changes = {
         name: value for name, value in (("email", email), ("kind", kind)) if getattr(user, name) != value
@@ -569,7 +607,9 @@ def update_from_directory(user, email, kind):
 
 
 @account_action(SELF, gettext_lazy("Change your password"), Event.PASSWORD_CHANGED)
-def change_own_password(actor, user, password, *, keep_session=None):
+def change_own_password(
+    actor: Actor, user: User, password: str, *, keep_session: str | None = None
+) -> Details:
     """The person chose their own password: nothing temporary or forced is left, and every other
     session of theirs ends (`keep_session`: the key of the one they are using)."""
     forced = user.must_change_password
@@ -579,7 +619,7 @@ def change_own_password(actor, user, password, *, keep_session=None):
 
 
 @account_action(SELF, gettext_lazy("Set up two-step"), Event.TWO_STEP_ENROLLED)
-def enrol_two_step(actor, user, device, code):
+def enrol_two_step(actor: Actor, user: User, device: Any, code: str) -> Details:
     """Confirm a new authenticator app with a code from it; the person's other apps stop working.
     Returns nothing and records nothing when the code is wrong (see `twostep.confirm_enrolment`)."""
     if not twostep.confirm_enrolment(device, code):
@@ -591,7 +631,7 @@ class WrongCode(Refused):
     """The code did not confirm the new device: nothing changed."""
 
 
-def try_enrol_two_step(actor, client, user, device, code):
+def try_enrol_two_step(actor: Actor, client: Client | None, user: User, device: Any, code: str) -> bool:
     """True when the code confirmed the device (and the enrolment is recorded)."""
     try:
         enrol_two_step(actor, client, user, device, code)
@@ -600,7 +640,9 @@ def try_enrol_two_step(actor, client, user, device, code):
     return True
 
 
-def set_up_two_step(user, client, device, code, *, keep_backup_codes=False):
+def set_up_two_step(
+    user: User, client: Client | None, device: Any, code: str, *, keep_backup_codes: bool = False
+) -> tuple[bool, list[str]]:
     """One enrolment, on the login's step or on the Security page: the first right code from the new app
     confirms it (the old app stops working) and brings ten new backup codes, unless the person asked
     to keep theirs and has some left. Returns (confirmed, the codes to show once or [])."""
@@ -611,7 +653,7 @@ def set_up_two_step(user, client, device, code, *, keep_backup_codes=False):
     return True, renew_backup_codes(user, client, user)
 
 
-def renew_backup_codes(actor, client, user):
+def renew_backup_codes(actor: Actor, client: Client | None, user: User) -> list[str]:
     """New backup codes; the old ones stop working. Returns the codes, shown once."""
     check(actor, SELF, user)
     with transaction.atomic():
@@ -620,7 +662,7 @@ def renew_backup_codes(actor, client, user):
     return codes
 
 
-def add_passkey(actor, client, user, **fields):
+def add_passkey(actor: Actor, client: Client | None, user: User, **fields: Any) -> Passkey:
     """A passkey the person's device made (verified by accounts.methods.passkey)."""
     check(actor, SELF, user)
     with transaction.atomic():
@@ -629,7 +671,7 @@ def add_passkey(actor, client, user, **fields):
     return passkey
 
 
-def remove_own_passkey(actor, client, user, passkey_id):
+def remove_own_passkey(actor: Actor, client: Client | None, user: User, passkey_id: int) -> bool:
     """One of the person's own passkeys; False when there is no such passkey of theirs."""
     check(actor, SELF, user)
     with transaction.atomic():
@@ -641,7 +683,7 @@ def remove_own_passkey(actor, client, user, passkey_id):
     return True
 
 
-def link_provider_identity(user, issuer, subject):
+def link_provider_identity(user: User, issuer: str, subject: str) -> bool:
     """Link the account to its subject at the provider, at its first sign-in there (the provider's word,
     so the system's doing). False when another sign-in linked something meanwhile: the caller checks again."""
     try:
@@ -659,18 +701,30 @@ def link_provider_identity(user, issuer, subject):
     return True
 
 
-def end_other_sessions(actor, client, user, keep_session):
+def end_other_sessions(actor: Actor, client: Client | None, user: User, keep_session: str | None) -> int:
     """'Log out everywhere else': every session of the person but the one they are using."""
     check(actor, SELF, user)
     with transaction.atomic():
         ended = sessions.end_all(user, except_key=keep_session)
         audit.record(
-            Event.SESSION_ENDED, actor=actor, client=client, subject=user, count=ended, scope="others"
+            Event.SESSION_ENDED,
+            actor=actor,
+            client=client,
+            subject=user,
+            count=ended,
+            scope=SessionsEnded.OTHERS,
         )
     return ended
 
 
-def end_session(actor, client, user, session_key, *, reason="logout"):
+def end_session(
+    actor: Actor,
+    client: Client | None,
+    user: User,
+    session_key: str,
+    *,
+    reason: SessionsEnded = SessionsEnded.LOGOUT,
+) -> bool:
     """One session ends (a logout, or the person ends one of theirs from the Security page)."""
     if actor is not None and not audit.is_trusted(actor):
         check(actor, SELF, user)
@@ -681,7 +735,7 @@ def end_session(actor, client, user, session_key, *, reason="logout"):
     return ended
 
 
-def end_sessions_at_provider(client, method, subject, address=""):
+def end_sessions_at_provider(client: Client | None, method: str, subject: str, address: str = "") -> int:
     """The identity provider ended the person's session there (single logout): every session here that
     it signed in, and every session of the account of the address it names, end too. By the portal, for
     the provider (`method`); returns how many people were logged out."""
@@ -698,20 +752,20 @@ def end_sessions_at_provider(client, method, subject, address=""):
                 client=client,
                 subject=user,
                 count=ended,
-                scope="single_logout",
+                scope=SessionsEnded.SINGLE_LOGOUT,
                 by=method,
             )
     return len(people)
 
 
-def _logged_out(sender, request, user, **kwargs):
+def _logged_out(sender: Any, request: HttpRequest, user: User | None, **kwargs: Any) -> None:
     """Every logout (the person's, or the portal's when their rights went) ends the session in the trail;
     one that goes on to end the session at the identity provider says so."""
     key = getattr(request, "session", None) and request.session.session_key
     if user is None or not key:
         return
     provider = (request.session.get(sessions.SINGLE_LOGOUT) or {}).get("method")
-    details = {"scope": "logout", **({"provider": provider} if provider else {})}
+    details = {"scope": SessionsEnded.LOGOUT, **({"provider": provider} if provider else {})}
     with transaction.atomic():
         sessions.forget(user, key)
         audit.record(Event.SESSION_ENDED, actor=user, client=Client.of(request), subject=user, **details)

@@ -323,7 +323,8 @@ def end_session(request):
     user = request.user
     row = sessions.live(user).filter(pk=_int_or_none(request.POST.get("session"))).first()
     if row is not None and row.session_key != request.session.session_key:
-        actions.end_session(user, Client.of(request), user, row.session_key, reason="ended by its owner")
+        ended_by = actions.SessionsEnded.BY_OWNER
+        actions.end_session(user, Client.of(request), user, row.session_key, reason=ended_by)
         messages.success(request, _("That session is logged out."))
     return redirect("accounts:sessions")
 

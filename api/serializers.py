@@ -2,7 +2,9 @@
 
 import base64
 import binascii
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -10,7 +12,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from messaging.forms import LONGEST_EXPIRY_DAYS
-from messaging.models import MessageState, Progress
+from messaging.models import Message, MessageState, Progress, Recipient
 
 MOST_RECIPIENTS = 500
 
@@ -25,7 +27,7 @@ class AttachmentIn(serializers.Serializer):
     content_type = serializers.CharField(max_length=255, default="application/octet-stream")
     content_base64 = serializers.CharField(help_text="The file's bytes, base64-encoded.")
 
-    def validate_content_base64(self, value):
+    def validate_content_base64(self, value: str) -> bytes:
         try:
             return base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
@@ -47,7 +49,7 @@ class MessageIn(serializers.Serializer):
     allow_reply = serializers.BooleanField(default=True)
     language = serializers.ChoiceField(choices=[code for code, _name in settings.LANGUAGES], required=False)
 
-    def validate(self, data):
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         everyone = [*data["to"], *data["cc"], *data["bcc"]]
         if not everyone:
             raise serializers.ValidationError({"to": "A message needs at least one recipient."})
@@ -66,7 +68,7 @@ class MessageIn(serializers.Serializer):
         return data
 
 
-def _time(moment):
+def _time(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
@@ -106,7 +108,11 @@ class MessageDetailOut(MessageOut):
     recipients = RecipientDetailOut(many=True)
 
 
-def message_out(message, recipients, downloads=None):
+def message_out(
+    message: Message,
+    recipients: Iterable[Recipient],
+    downloads: dict[int, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """The message and each recipient as the API shows them (`downloads`: recipient id -> files)."""
     out = {
         "id": str(message.public_id),
@@ -148,7 +154,7 @@ class RecallIn(serializers.Serializer):
 class ExtendIn(serializers.Serializer):
     expires_at = serializers.DateTimeField()
 
-    def validate_expires_at(self, moment):
+    def validate_expires_at(self, moment: datetime) -> datetime:
         if moment <= timezone.now() or moment > timezone.now() + timedelta(days=LONGEST_EXPIRY_DAYS):
             raise serializers.ValidationError(
                 f"A time in the future, at most {LONGEST_EXPIRY_DAYS} days away."
@@ -178,10 +184,13 @@ class ProblemOut(serializers.Serializer):
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    errors = serializers.JSONField(required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """`errors` (each field's): added here, since a Serializer's own `errors` is taken."""
+        return {**super().get_fields(), "errors": serializers.JSONField(required=False)}
 
 
-def clean_django_error(error):
+def clean_django_error(error: Exception) -> Exception:
     """A Django ValidationError as DRF's field errors."""
     if isinstance(error, DjangoValidationError):
         return serializers.ValidationError({"to": error.messages})

@@ -4,7 +4,8 @@ import hashlib
 import io
 import json
 import uuid
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -16,35 +17,38 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ParseError, Throttled, ValidationError
-from rest_framework.pagination import CursorPagination
+from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import User
 from messaging import access, actions, scanning
 from messaging.holding import IncomingAttachment, hold
-from messaging.models import AccessEvent, Message, Recipient
+from messaging.models import AccessEvent, Message, MessageQuerySet, Progress, Recipient
 from portal import audit
 from portal.client import Client
 from portal.models import AuditEvent
 
 from . import serializers
 from .keys import KeyActor
-from .models import IdempotentAnswer, Scope
+from .models import ApiKey, IdempotentAnswer, Scope
 from .problems import Conflict, TooLarge
 
 PROBLEM = OpenApiResponse(serializers.ProblemOut, description="A problem (RFC 9457)")
 PROBLEM_TYPE = "application/problem+json"
 ERRORS = {(code, PROBLEM_TYPE): PROBLEM for code in (400, 401, 403, 404, 405, 406, 415, 429)}
 JSON_MOST_BYTES = 64 * 1024 * 1024  # base64 in JSON is for small files; large ones go as multipart
+File = tuple[str, str, BinaryIO, int]  # an attachment sent: name, content type, content, size
 
 
 class ApiView(APIView):
     """Every use of a key is in the audit trail, with the key's name as the actor."""
 
-    scopes = {}
+    scopes: dict[str, Scope] = {}
 
-    def finalize_response(self, request, response, *args, **kwargs):
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         key = getattr(request._request, "api_key", None)
         if key is not None:
@@ -54,23 +58,33 @@ class ApiView(APIView):
             )  # fmt: skip
         return response
 
-    def actor(self):
-        return KeyActor(self.request.auth)
+    @property
+    def key(self) -> ApiKey:
+        """The key the request came with (api.authentication found it)."""
+        return cast(ApiKey, self.request.auth)
 
-    def rights_or_404(self, public_id):
+    @property
+    def account(self) -> User:
+        """The staff account the key acts as."""
+        return cast(User, self.request.user)
+
+    def actor(self) -> KeyActor:
+        return KeyActor(self.key)
+
+    def rights_or_404(self, public_id: object) -> access.Rights:
         """The key's account's own message (ids are taken as text, so that a malformed one is a 404
         problem, like an unknown one)."""
         try:
-            public_id = uuid.UUID(str(public_id))
+            message_id = uuid.UUID(str(public_id))
         except ValueError:
             raise NotFound("No message of this key's account has this id.") from None
-        rights = access.rights(self.request.user, public_id)
+        rights = access.rights(self.account, message_id)
         if rights is None or not rights.is_sender:
             raise NotFound("No message of this key's account has this id.")
         return rights
 
 
-def _content_digest(file, chunk=1024 * 1024):
+def _content_digest(file: BinaryIO, chunk: int = 1024 * 1024) -> str:
     """The SHA-256 of a file read in chunks (memory does not grow with its size), then rewound."""
     digest = hashlib.sha256()
     file.seek(0)
@@ -80,7 +94,7 @@ def _content_digest(file, chunk=1024 * 1024):
     return digest.hexdigest()
 
 
-def _moment(text, field):
+def _moment(text: str, field: str) -> datetime:
     """An RFC 3339 time as UTC (a naive one taken as UTC), or a 400 that says how to write one: the
     database takes no offset past 15:59, nor a year past 9999 once in UTC."""
     try:
@@ -98,11 +112,11 @@ class MessagesPage(CursorPagination):
     page_size = 50
     ordering = "-id"
 
-    def decode_cursor(self, request):
+    def decode_cursor(self, request: Request) -> Cursor | None:
         """A cursor whose position is not a message id the database can hold is an invalid cursor."""
         cursor = super().decode_cursor(request)
         if cursor is not None and cursor.position is not None:
-            if not (cursor.position.isdigit() and len(cursor.position) <= 18):
+            if not (str(cursor.position).isdigit() and len(str(cursor.position)) <= 18):
                 raise NotFound(self.invalid_cursor_message)
         return cursor
 
@@ -127,7 +141,7 @@ class MessageList(ApiView):
             **ERRORS,
         },
     )
-    def post(self, request):
+    def post(self, request: Request) -> Response:
         if request.content_type.startswith("application/json"):
             length = int(request.META.get("CONTENT_LENGTH") or 0)
             if length > JSON_MOST_BYTES:
@@ -155,7 +169,7 @@ class MessageList(ApiView):
                 body = serializers.message_out(message, message.recipients.order_by("pk"))
                 if key:
                     IdempotentAnswer.objects.create(
-                        api_key=request.auth, key=key, request_hash=fingerprint, status=201, body=body
+                        api_key=self.key, key=key, request_hash=fingerprint, status=201, body=body
                     )
         except IntegrityError:
             earlier = self._earlier_answer(key, fingerprint) if key else None
@@ -164,7 +178,7 @@ class MessageList(ApiView):
             return earlier
         return Response(body, status=status.HTTP_201_CREATED)
 
-    def _fields(self, request):
+    def _fields(self, request: Request) -> dict[str, Any]:
         if hasattr(request.data, "getlist"):  # multipart or a form: lists are repeated or comma-separated
             data = {
                 k: request.data.get(k) for k in request.data if k not in {"to", "cc", "bcc", "attachments"}
@@ -178,9 +192,9 @@ class MessageList(ApiView):
             raise ParseError("Send a JSON object.")
         return request.data
 
-    def _files(self, request, fields):
+    def _files(self, request: Request, fields: dict[str, Any]) -> list[File]:
         """(name, content type, file, size) of every attachment, from JSON (base64) or multipart."""
-        files = [
+        files: list[File] = [
             (a["filename"], a["content_type"], io.BytesIO(a["content_base64"]), len(a["content_base64"]))
             for a in fields.get("attachments") or []
         ]
@@ -190,7 +204,7 @@ class MessageList(ApiView):
             )
         return files
 
-    def _fingerprint(self, data, files):
+    def _fingerprint(self, data: dict[str, Any], files: list[File]) -> str:
         """What the request says, files' content included: a corrected file of the same size under the
         same Idempotency-Key is another request (409), not a retry of the first."""
         described = json.dumps(
@@ -200,20 +214,18 @@ class MessageList(ApiView):
         )
         return hashlib.sha256(described.encode()).hexdigest()
 
-    def _earlier_answer(self, key, fingerprint):
+    def _earlier_answer(self, key: str, fingerprint: str) -> Response | None:
         since = timezone.now() - timedelta(hours=24)
-        earlier = IdempotentAnswer.objects.filter(
-            api_key=self.request.auth, key=key, created_at__gte=since
-        ).first()
+        earlier = IdempotentAnswer.objects.filter(api_key=self.key, key=key, created_at__gte=since).first()
         if earlier is None:
-            IdempotentAnswer.objects.filter(api_key=self.request.auth, key=key).delete()  # an old one: gone
+            IdempotentAnswer.objects.filter(api_key=self.key, key=key).delete()  # an old one: gone
             return None
         if earlier.request_hash != fingerprint:
             raise Conflict("This Idempotency-Key was used for another request in the last 24 hours.")
         return Response(earlier.body, status=earlier.status)
 
-    def _hold(self, fields, files):
-        account = self.request.user
+    def _hold(self, fields: dict[str, Any], files: list[File]) -> Message:
+        account = self.account
         expires_at = fields.get("expires_at")
         if "expires_in_days" in fields:
             expires_at = timezone.now() + timedelta(days=fields["expires_in_days"])
@@ -255,8 +267,8 @@ class MessageList(ApiView):
         ],
         responses={(200, "application/json"): serializers.MessagePageOut, **ERRORS},
     )
-    def get(self, request):
-        messages = Message.objects.filter(sender_user=request.user).defer("body_text", "body_html")
+    def get(self, request: Request) -> Response:
+        messages = Message.objects.filter(sender_user=self.account).defer("body_text", "body_html")
         since = request.query_params.get("since")
         if since:
             messages = messages.filter(created_at__gte=_moment(since, "since"))
@@ -264,12 +276,12 @@ class MessageList(ApiView):
         if wanted:
             messages = self._with_status(messages, wanted)
         pages = MessagesPage()
-        page = pages.paginate_queryset(messages, request, view=self)
+        page = pages.paginate_queryset(messages, request, view=self) or []
         prefetch_related_objects(page, Prefetch("recipients", queryset=Recipient.objects.order_by("pk")))
         results = [serializers.message_out(m, m.recipients.all()) for m in page]
         return pages.get_paginated_response(results)
 
-    def _with_status(self, messages, wanted):
+    def _with_status(self, messages: MessageQuerySet, wanted: str) -> MessageQuerySet:
         if wanted not in serializers.MESSAGE_STATES:
             raise ValidationError({"status": f"One of: {', '.join(serializers.MESSAGE_STATES)}."})
         return messages.in_state(wanted)
@@ -284,13 +296,13 @@ class MessageDetail(ApiView):
         operation_id="messages_read",
         responses={(200, "application/json"): serializers.MessageDetailOut, **ERRORS},
     )
-    def get(self, request, public_id):
+    def get(self, request: Request, public_id: str) -> Response:
         message = self.rights_or_404(public_id).message
         recipients = list(message.recipients.with_replies().order_by("pk"))
         return Response(serializers.message_out(message, recipients, downloads_of(message, recipients)))
 
 
-def downloads_of(message, recipients):
+def downloads_of(message: Message, recipients: list[Recipient]) -> dict[int, list[dict[str, Any]]]:
     """recipient id -> [{filename, count, first_at}] of their downloads."""
     rows = (
         AccessEvent.objects.filter(
@@ -300,7 +312,7 @@ def downloads_of(message, recipients):
         .annotate(count=Count("id"), first_at=Min("at"))
         .order_by("attachment_id")
     )
-    by_user = {}
+    by_user: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_user.setdefault(row["user_id"], []).append(
             {
@@ -320,7 +332,7 @@ class Recall(ApiView):
         request=serializers.RecallIn,
         responses={(200, "application/json"): serializers.MessageOut, **ERRORS},
     )
-    def post(self, request, public_id):
+    def post(self, request: Request, public_id: str) -> Response:
         message = self.rights_or_404(public_id).message
         incoming = serializers.RecallIn(data=request.data if isinstance(request.data, dict) else {})
         incoming.is_valid(raise_exception=True)
@@ -342,7 +354,7 @@ class Extend(ApiView):
         request=serializers.ExtendIn,
         responses={(200, "application/json"): serializers.MessageOut, **ERRORS},
     )
-    def post(self, request, public_id):
+    def post(self, request: Request, public_id: str) -> Response:
         message = self.rights_or_404(public_id).message
         incoming = serializers.ExtendIn(data=request.data if isinstance(request.data, dict) else {})
         incoming.is_valid(raise_exception=True)
@@ -360,7 +372,7 @@ class Resend(ApiView):
         request=None,
         responses={(200, "application/json"): serializers.RecipientOut, **ERRORS},
     )
-    def post(self, request, public_id, recipient_id):
+    def post(self, request: Request, public_id: str, recipient_id: str) -> Response:
         message = self.rights_or_404(public_id).message
         known = recipient_id.isdigit() and len(recipient_id) <= 18  # a number the database can hold
         recipient = message.recipients.filter(pk=int(recipient_id)).first() if known else None
@@ -370,7 +382,7 @@ class Resend(ApiView):
             actions.resend(self.actor(), Client.of(request._request), recipient)
         except actions.Refused as refusal:
             raise Throttled(wait=3600, detail=str(refusal)) from None
-        return Response({"id": recipient.pk, "address": recipient.address, "status": "waiting"})
+        return Response({"id": recipient.pk, "address": recipient.address, "status": Progress.WAITING})
 
 
 class AuditPull(ApiView):
@@ -386,7 +398,7 @@ class AuditPull(ApiView):
         ],
         responses={(200, "application/json"): serializers.AuditPageOut, **ERRORS},
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         try:
             after = int(request.query_params.get("after") or 0)
         except ValueError:

@@ -9,19 +9,25 @@ cannon.
 """
 
 import logging
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import throttle
+from accounts.models import User
 from portal import audit
+from portal.audit import Actor
+from portal.client import Client
 
 from . import access, limits, mailbox, purging
-from .holding import hold
+from .holding import IncomingAttachment, hold
 from .models import AccessEvent, LegalHold, Message, Notification, Recipient, ScanState
+from .scanning import Infected
 
 log = logging.getLogger("portal.messaging")
 
@@ -30,12 +36,12 @@ class Refused(PermissionDenied):
     """Not allowed (or not now): nothing was changed, nothing sent."""
 
 
-def _may_manage(actor, message):
+def _may_manage(actor: Actor, message: Message) -> None:
     if not access.may_manage(actor, message):
         raise Refused(_("Only the sender of this message can do this."))
 
 
-def extend(actor, client, message, expires_at):
+def extend(actor: Actor, client: Client | None, message: Message, expires_at: datetime) -> None:
     """A new expiry, for every recipient; the message is readable again if it had expired."""
     _may_manage(actor, message)
     if message.purged_at:
@@ -47,7 +53,7 @@ def extend(actor, client, message, expires_at):
         AccessEvent.record(actor, client, message, AccessEvent.Action.EXTEND, detail=detail)
 
 
-def recall(actor, client, message, recipient=None):
+def recall(actor: Actor, client: Client | None, message: Message, recipient: Recipient | None = None) -> None:
     """Recall the message from one recipient, or from all of them."""
     _may_manage(actor, message)
     now = timezone.now()
@@ -63,12 +69,12 @@ def recall(actor, client, message, recipient=None):
         AccessEvent.record(actor, client, message, AccessEvent.Action.RECALL, detail=detail, subject=subject)
 
 
-def resends_left(recipient):
+def resends_left(recipient: Recipient) -> int:
     """How many more notifications this recipient may be sent this hour."""
     return throttle.left(limits.Scope.RESEND, str(recipient.pk))
 
 
-def resend(actor, client, recipient):
+def resend(actor: Actor, client: Client | None, recipient: Recipient) -> None:
     """A new notification with a new link; the old link stops working at once."""
     message = recipient.message
     _may_manage(actor, message)
@@ -89,18 +95,18 @@ def resend(actor, client, recipient):
         )  # fmt: skip
 
 
-def move(actor, client, public_ids, folder):
+def move(actor: User, client: Client | None, public_ids: list[str], folder: str) -> int:
     """Move the reader's own copies of these messages to a folder; returns how many moved."""
     return _move(actor, client, mailbox.movable(actor, public_ids, folder), folder)
 
 
-def empty_deleted(actor, client):
+def empty_deleted(actor: User, client: Client | None) -> int:
     """Everything in the reader's Deleted folder leaves their view for good."""
     deleted = Recipient.objects.filter(user=actor, folder=Recipient.Folder.DELETED)
     return _move(actor, client, deleted, Recipient.Folder.EMPTIED)
 
 
-def _move(actor, client, copies, folder):
+def _move(actor: User, client: Client | None, copies: QuerySet[Recipient], folder: str) -> int:
     with transaction.atomic():
         rows = list(copies.select_related("message"))
         Recipient.objects.filter(pk__in=[r.pk for r in rows]).update(folder=folder)
@@ -117,11 +123,11 @@ def _move(actor, client, copies, folder):
     return len(rows)
 
 
-def mark_unread(actor, client, rights):
+def mark_unread(actor: User, client: Client | None, rights: access.Rights) -> None:
     """The reader's own copy shows as new again."""
-    if not rights.mark_unread or rights.recipient.user_id != actor.pk:
-        raise Refused(_("This is not your copy of the message."))
     recipient = rights.recipient
+    if recipient is None or not rights.mark_unread or recipient.user_id != actor.pk:
+        raise Refused(_("This is not your copy of the message."))
     with transaction.atomic():
         Recipient.objects.filter(pk=recipient.pk).update(unread=True)
         recipient.unread = True
@@ -130,11 +136,19 @@ def mark_unread(actor, client, rights):
         )
 
 
-def replies_left(actor):
+def replies_left(actor: User) -> int:
     return throttle.left(limits.Scope.REPLY, str(actor.pk))
 
 
-def reply(actor, rights, body, attachments, *, everyone=False, client=None):
+def reply(
+    actor: User,
+    rights: access.Rights,
+    body: str,
+    attachments: list[IncomingAttachment],
+    *,
+    everyone: bool = False,
+    client: Client | None = None,
+) -> Message:
     """Hold the reader's reply (to the sender, or to everyone shown) as a new message of the thread.
 
     The reply holds only what the reader wrote: the message it answers is quoted when it is shown, to
@@ -169,7 +183,7 @@ def reply(actor, rights, body, attachments, *, everyone=False, client=None):
     return sent
 
 
-def purge(actor, client, message, *, reason="retention"):
+def purge(actor: Actor, client: Client | None, message: Message, *, reason: str = "retention") -> bool:
     """The content of a message goes (bodies, attachments); its envelope stays for the history. Checked
     here (the sender's controls, or a trusted actor); done by `purging.purge_content`."""
     if not audit.is_trusted(actor):
@@ -177,7 +191,7 @@ def purge(actor, client, message, *, reason="retention"):
     return purging.purge_content(actor, client, message, reason=reason)
 
 
-def refuse_upload(actor, client, infected):
+def refuse_upload(actor: Actor, client: Client | None, infected: Infected) -> None:
     """An upload with malware was refused (nothing of it was kept): in the trail, with what was found."""
     audit.record(
         audit.Event.UPLOAD_REFUSED, actor=actor, client=client,
@@ -188,7 +202,14 @@ def refuse_upload(actor, client, infected):
 MANAGE_LEGAL_HOLD = "messaging.manage_legal_hold"
 
 
-def place_legal_hold(actor, client, reason, *, account=None, message=None):
+def place_legal_hold(
+    actor: Actor,
+    client: Client | None,
+    reason: str,
+    *,
+    account: User | None = None,
+    message: Message | None = None,
+) -> LegalHold:
     """Keep an account's messages (sent and received) or one message whatever the retention says."""
     _may_hold(actor)
     if (account is None) == (message is None):
@@ -207,7 +228,7 @@ def place_legal_hold(actor, client, reason, *, account=None, message=None):
     return hold_row
 
 
-def lift_legal_hold(actor, client, hold_row):
+def lift_legal_hold(actor: Actor, client: Client | None, hold_row: LegalHold) -> bool:
     """The content follows the retention again (a purge already due happens at the next round)."""
     _may_hold(actor)
     _name, by = audit.actor_fields(actor)
@@ -223,14 +244,14 @@ def lift_legal_hold(actor, client, hold_row):
     return bool(lifted)
 
 
-def _may_hold(actor):
+def _may_hold(actor: Actor) -> None:
     if audit.is_trusted(actor):
         return
     if actor is None or not actor.is_active or not actor.has_perm(MANAGE_LEGAL_HOLD):
         raise Refused(_("You do not have the permission to place or lift legal holds."))
 
 
-def record_expiries(limit=500):
+def record_expiries(limit: int = 500) -> int:
     """Messages whose time is up, in the audit trail once each (`message.expired`: webhooks follow it)."""
     now = timezone.now()
     due = list(

@@ -6,9 +6,12 @@ organisation's SIEM through the syslog stream (AUDIT_SYSLOG): marked pending her
 so that a SIEM that is down never blocks a request nor loses an event.
 """
 
+from typing import Any
+
 from django.dispatch import Signal
 
 from . import audit_syslog
+from .client import Client
 from .logging import CURRENT_REQUEST_ID
 from .models import AuditEvent
 
@@ -19,14 +22,16 @@ recorded = Signal()
 SYSTEM = "system"  # the actor of what the portal does by itself: the directory's sync, timers, workers
 COMMAND_LINE = "manage.py"  # the actor of a command the operator runs
 TRUSTED_ACTORS = {SYSTEM, COMMAND_LINE}
+# Who acts: a user, an API key acting for its account (with `audit_name`), a trusted name, or None.
+Actor = Any
 
 
-def is_trusted(actor):
+def is_trusted(actor: Actor) -> bool:
     """The portal itself and its operator's commands: no permission to check, no power to compare."""
     return isinstance(actor, str) and actor in TRUSTED_ACTORS
 
 
-def actor_fields(actor):
+def actor_fields(actor: Actor) -> tuple[Any, str]:
     """(account or None, the name the trail shows): a user, an API key (its `audit_name`), or a name."""
     if actor is None:
         return None, SYSTEM
@@ -39,7 +44,15 @@ def actor_fields(actor):
     return None, getattr(actor, "audit_name", SYSTEM)
 
 
-def event_of(event, *, actor=None, client=None, subject=None, message=None, **details):
+def event_of(
+    event: str,
+    *,
+    actor: Actor = None,
+    client: Client | None = None,
+    subject: Any = None,
+    message: Any = None,
+    **details: Any,
+) -> AuditEvent:
     """An event, not saved yet (for a bulk write); see `record`."""
     account, name = actor_fields(actor)
     if isinstance(subject, str):
@@ -61,7 +74,15 @@ def event_of(event, *, actor=None, client=None, subject=None, message=None, **de
     )
 
 
-def record(event, *, actor=None, client=None, subject=None, message=None, **details):
+def record(
+    event: str,
+    *,
+    actor: Actor = None,
+    client: Client | None = None,
+    subject: Any = None,
+    message: Any = None,
+    **details: Any,
+) -> AuditEvent:
     """Write one event: `actor` did `event` to `subject` (an account) or `message`, from `client`
     (a portal.client.Client), with a few harmless `details` (never a password, token or body)."""
     row = event_of(event, actor=actor, client=client, subject=subject, message=message, **details)
@@ -70,7 +91,7 @@ def record(event, *, actor=None, client=None, subject=None, message=None, **deta
     return row
 
 
-def record_many(rows):
+def record_many(rows: list[AuditEvent]) -> list[AuditEvent]:
     """Write events made by `event_of` in one statement."""
     rows = AuditEvent.objects.bulk_create(rows)
     recorded.send(sender=AuditEvent, events=rows)

@@ -6,8 +6,9 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, Protocol
 
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
 SIGNED_IN_AT = "signed_in_at"  # when this session's login finished: sensitive changes are easier soon after
@@ -15,7 +16,7 @@ OFFER_PASSKEY = "offer_passkey"  # the session's person may be offered to add a 
 RECENT_SECONDS = 600
 
 
-def recently_signed_in(request):
+def recently_signed_in(request: HttpRequest) -> bool:
     return time.time() - request.session.get(SIGNED_IN_AT, 0) < RECENT_SECONDS
 
 
@@ -38,7 +39,9 @@ class StepName(StrEnum):
 class LoginFailed(Exception):
     """A step refused the login; `reason` is the audit code, never shown to the person."""
 
-    def __init__(self, reason, detail="", *, user=None, method="", outage=False):
+    def __init__(
+        self, reason: str, detail: str = "", *, user: Any = None, method: str = "", outage: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason, self.detail, self.user = reason, detail, user
         self.method, self.outage = method, outage
@@ -49,9 +52,9 @@ class Page:
     """A step needs the person: render this template."""
 
     template: str
-    context: dict = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
 
-    def respond(self, request):
+    def respond(self, request: HttpRequest) -> HttpResponse:
         return render(request, self.template, self.context)
 
 
@@ -59,7 +62,7 @@ class Page:
 class Redirect:
     url: str
 
-    def respond(self, request):
+    def respond(self, request: HttpRequest) -> HttpResponse:
         return redirect(self.url)
 
 
@@ -67,9 +70,9 @@ class Redirect:
 class Json:
     """An answer for the page's own script (a passkey's challenge)."""
 
-    data: dict
+    data: dict[str, Any]
 
-    def respond(self, request):
+    def respond(self, request: HttpRequest) -> HttpResponse:
         return JsonResponse(self.data)
 
 
@@ -77,57 +80,84 @@ class Json:
 class LoginState:
     """Everything a login knows between its requests; stored in the session as a plain dict."""
 
-    passed: list = field(default_factory=list)
+    passed: list[str] = field(default_factory=list)
     started: float = 0.0
     url: str = ""
     email: str = ""
     next: str = ""
-    scope: dict = None  # a message link's login: {"email": ..., "sender": ...}
-    user_id: int = None  # who the first factor proved
+    scope: dict[str, str] | None = None  # a message link's login: {"email": ..., "sender": ...}
+    user_id: int | None = None  # who the first factor proved
     method: str = ""  # which method proved it
     both_factors: bool = False  # the first factor counts for two-step too (a verified passkey)
     chosen: str = ""  # a method the person chose instead of the password (an emailed code)
     saml_request: str = ""
     sso_declined: bool = False
-    enrol_device: int = None
+    enrol_device: int | None = None
     otp_device: str = ""
     backup_codes_pending: bool = False
     challenge: str = ""  # a passkey ceremony's challenge
-    pending: dict = None  # what a method awaits from outside (an OpenID state, nonce and code verifier)
+    # what a method awaits from outside (an OpenID state, nonce and code verifier)
+    pending: dict[str, str] | None = None
 
     @classmethod
-    def from_session(cls, data):
+    def from_session(cls, data: dict[str, Any]) -> "LoginState":
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
-    def as_session(self):
+    def as_session(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+Answer = Page | Redirect | Json  # what a step gives the person instead of passing
+
+
+class Flow(Protocol):
+    """What a step may ask of the login under way (accounts.login.engine.LoginFlow is the one)."""
+
+    request: HttpRequest
+    state: LoginState
+
+    def user(self) -> Any: ...
+    def account(self) -> Any: ...
+    def ip(self) -> str: ...
+    def profile(self) -> Any: ...
+    def domain_profile(self) -> Any: ...
+    def via_alias(self, user: Any) -> bool: ...
+    def proved(self, user: Any, method: str) -> None: ...
+    def page(self, template: str, **context: Any) -> Page: ...
+    def save(self) -> None: ...
+    def clear(self) -> None: ...
+    def record(
+        self, outcome: str, *, reason: str = "", user: Any = None, method: str = "", detail: str = ""
+    ) -> Any: ...
+    def refuse(self, failure: LoginFailed) -> Answer: ...
+    def fail(self, failure: LoginFailed) -> Answer: ...
 
 
 class Step:
     """One step of the login. Interactive steps show a form; the others run and pass or fail."""
 
-    name = ""
+    name: str = ""
     interactive = True
     url_name = "accounts:login"
     offer_template = ""  # set by steps offered on another step's page
     sends_away = False  # it only sends the browser elsewhere (a provider): from the step before, at once
 
-    def applies(self, flow):
+    def applies(self, flow: Flow) -> bool:
         return True
 
-    def offered_on(self, flow, step_name):
+    def offered_on(self, flow: Flow, step_name: str) -> bool:
         """Whether this step's form is offered on the page of `step_name` (a choice instead of it)."""
         return False
 
-    def show(self, flow, form=None, failure=None):
+    def show(self, flow: Flow, form: Any = None, failure: str | None = None) -> Answer:
         raise NotImplementedError
 
-    def submit(self, flow, data):
+    def submit(self, flow: Flow, data: Any) -> Answer | None:
         """Handle the step's form: None when it passed, else what to show (a Page, a Json)."""
         raise NotImplementedError
 
-    def run(self, flow):
+    def run(self, flow: Flow) -> Redirect | None:
         """For steps that need nobody: None when it passed, or a Redirect that ends the flow."""
         raise NotImplementedError
 
@@ -136,12 +166,12 @@ class Step:
 class Verdict:
     """What a method concluded. `outage` marks a failure on our side, not the person's."""
 
-    user: object = None
+    user: Any = None
     reason: str = ""
     detail: str = ""
     outage: bool = False
-    logout: dict = None  # what ending the session at the provider will need (single logout)
+    logout: dict[str, Any] | None = None  # what ending the session at the provider will need (single logout)
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.user is not None and not self.reason

@@ -1,7 +1,11 @@
 """The contract every sign-in method keeps, and what a password method answers."""
 
-from ..login.contract import Verdict
-from ..models import MethodKey, PasswordHelpRequest
+from typing import Any
+
+from django.utils.functional import Promise
+
+from ..login.contract import Answer, Step, Verdict
+from ..models import MethodKey, PasswordHelpRequest, User
 
 __all__ = ["IdentityProviderSignIn", "SignInMethod", "Verdict"]
 
@@ -20,34 +24,34 @@ class SignInMethod:
     - `form_origins()`: where its pages' forms may lead (the CSP's form-action).
     """
 
-    key = None
-    service_label = ""  # what the administrator is told is off, e.g. "Single sign-on"
+    key: MethodKey
+    service_label: str | Promise = ""  # what the administrator is told is off, e.g. "Single sign-on"
     takes_password = False
     creates_accounts = False
 
     @property
-    def label(self):
+    def label(self) -> str | Promise:
         return MethodKey(self.key).label
 
-    def enabled(self):
+    def enabled(self) -> bool:
         return True
 
-    def verify(self, address, user, password):
+    def verify(self, address: str, user: User | None, password: str) -> Verdict:
         raise NotImplementedError
 
-    def steps(self):
+    def steps(self) -> list[Step]:
         return []
 
-    def doctor_check(self, d):
+    def doctor_check(self, d: Any) -> Any:
         return None
 
-    def password_help(self, user):
+    def password_help(self, user: User) -> str | None:
         return None
 
-    def end_session(self, kept):
+    def end_session(self, kept: dict[str, Any]) -> Answer | None:
         return None
 
-    def form_origins(self):
+    def form_origins(self) -> list[str]:
         return []
 
 
@@ -57,5 +61,5 @@ class IdentityProviderSignIn(SignInMethod):
 
     creates_accounts = True
 
-    def password_help(self, user):
+    def password_help(self, user: User) -> str | None:
         return PasswordHelpRequest.Outcome.SINGLE_SIGN_ON
