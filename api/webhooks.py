@@ -41,18 +41,20 @@ from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 log = logging.getLogger("portal.webhooks")
 
-# Audit events that become webhooks, by the webhook's type.
-EVENTS = {
-    AuditEvent.Event.MESSAGE_HELD: "message.held",
-    AuditEvent.Event.RECIPIENT_NOTIFIED: "recipient.notified",
-    AuditEvent.Event.MESSAGE_OPENED: "message.opened",
-    AuditEvent.Event.ATTACHMENT_DOWNLOADED: "attachment.downloaded",
-    AuditEvent.Event.MESSAGE_REPLIED: "message.replied",
-    AuditEvent.Event.MESSAGE_RECALLED: "message.recalled",
-    AuditEvent.Event.MESSAGE_EXPIRED: "message.expired",
-    AuditEvent.Event.MESSAGE_QUARANTINED: "message.quarantined",
-}
-TYPES = sorted(set(EVENTS.values()))
+# Audit events that become webhooks; a webhook's type is its event's name (`message.held`).
+EVENTS = frozenset(
+    {
+        AuditEvent.Event.MESSAGE_HELD,
+        AuditEvent.Event.RECIPIENT_NOTIFIED,
+        AuditEvent.Event.MESSAGE_OPENED,
+        AuditEvent.Event.ATTACHMENT_DOWNLOADED,
+        AuditEvent.Event.MESSAGE_REPLIED,
+        AuditEvent.Event.MESSAGE_RECALLED,
+        AuditEvent.Event.MESSAGE_EXPIRED,
+        AuditEvent.Event.MESSAGE_QUARANTINED,
+    }
+)
+TYPES = sorted(event.value for event in EVENTS)
 RETRY_FOR = timedelta(hours=24)
 FIRST_RETRY = timedelta(seconds=30)
 ENDPOINTS_SECONDS = 60  # at most this stale, should a change bypass Django's signals
@@ -147,7 +149,7 @@ def queue(sender, events, **kwargs):
         return
     deliveries = []
     for event in wanted:
-        kind = EVENTS[event.event]
+        kind = str(event.event)
         payload = {"type": kind, "timestamp": event.as_json()["time"], "data": event.as_json()}
         for endpoint_id, kinds in endpoints:
             if kind in kinds:

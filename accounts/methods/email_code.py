@@ -9,6 +9,7 @@ only its keyed hash is ever stored, and a relay outage delays it without losing 
 
 import hmac
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
@@ -32,7 +33,17 @@ from .base import SignInMethod
 DIGITS = 6
 VALID_FOR = timedelta(minutes=10)
 TRIES = 5
-PASSWORD, CODE, EITHER = "password", "code", "either"
+
+
+class Mode(StrEnum):
+    """How an external recipient signs in on a message link (the setting RECIPIENT_SIGN_IN names one)."""
+
+    PASSWORD = "password"  # noqa: S105  (the name of a way to sign in, not a password)
+    CODE = "code"
+    EITHER = "either"
+
+
+PASSWORD, CODE, EITHER = Mode.PASSWORD, Mode.CODE, Mode.EITHER
 
 
 def keyed_hash(code):
@@ -48,7 +59,7 @@ def mode(flow):
     account = flow.account()
     if account is None or not account.is_external:
         return PASSWORD
-    chosen = settings.RECIPIENT_SIGN_IN
+    chosen = Mode(settings.RECIPIENT_SIGN_IN)
     if chosen == PASSWORD and flow.profile().allows(MethodKey.EMAIL_CODE):
         return EITHER
     return chosen
@@ -163,7 +174,7 @@ class EmailCodeStep(Step):
                 )
             flow.state.chosen = self.name
             return self.show(flow, notice=_("A code is on its way to your email. It may take a minute."))
-        if data.get("action") == "password" and mode(flow) == EITHER:
+        if data.get("action") == PASSWORD and mode(flow) == EITHER:
             flow.state.chosen = ""
             return Redirect(reverse("accounts:login"))
         form = CodeForm(data)
