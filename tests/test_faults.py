@@ -31,7 +31,7 @@ class Processes:
     """Portal processes (intakes, workers) started for one test, stopped at its end."""
 
     def __init__(self, env):
-        self.env, self.running = env, []
+        self.env, self.running, self.workers = env, [], []  # workers: (process, its metrics port)
 
     def start(self, *command, **env):
         process = subprocess.Popen(
@@ -51,7 +51,22 @@ class Processes:
         return port
 
     def worker(self, **env):
-        return self.start("worker", "--interval", "0.2", **env)
+        port = free_port()
+        process = self.start("worker", "--interval", "0.2", "--metrics-port", str(port), **env)
+        self.workers.append((process, port))
+        wait_until_listening(port)
+        return process
+
+    def drain(self, relay, seconds=60):
+        """Wait until the workers are idle: a whole round of each one's email job, begun after the last
+        email arrived, sent nothing more (rather than sleeping and hoping a duplicate shows by then)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            arrived = len(relay.messages)
+            began = {port: email_rounds(port) for process, port in self.workers if process.poll() is None}
+            wait_for(lambda began=began: rounds_since(began) >= 2, deadline - time.monotonic(), "idle")
+            if len(relay.messages) == arrived:
+                return
 
     def stop(self):
         for process in self.running:
@@ -116,6 +131,17 @@ def notifications(relay):
     return collections.Counter(m["To"] for m in relay.messages if "secure message from" in m["Subject"])
 
 
+def email_rounds(port):
+    """How many rounds the email job of the worker with this metrics port has finished."""
+    found = re.search(r'^portal_worker_job_rounds_total\{job="emails"\} (\S+)$', scrape(port), re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def rounds_since(began):
+    """The fewest rounds any worker's email job started since `began` ({metrics port: rounds then})."""
+    return min((email_rounds(port) - rounds for port, rounds in began.items()), default=2)
+
+
 def wait_for(condition, seconds, what):
     deadline = time.monotonic() + seconds
     while not condition():
@@ -131,7 +157,7 @@ def test_two_workers_and_two_intakes_send_every_notification_once(portal, relay)
     replies = [send(intakes[i % 2], f"client{i}@outside.example", f"Message {i}") for i in range(20)]
     assert replies == [250] * 20
     wait_for(lambda: len(relay.messages) >= 40, 60, "20 notifications and 20 temporary passwords")
-    time.sleep(2)  # room for a duplicate to show up, were there one
+    portal.drain(relay)  # a duplicate, were there one, would have shown by then
     assert notifications(relay) == {f"client{i}@outside.example": 1 for i in range(20)}
     passwords = collections.Counter(m["To"] for m in relay.messages if "password" in m["Subject"].lower())
     assert passwords == {f"client{i}@outside.example": 1 for i in range(20)}
@@ -145,7 +171,7 @@ def test_the_relay_away_for_30_seconds_delays_every_notification_and_loses_none(
     assert relay.messages == []
     relay.come_back()
     wait_for(lambda: len(relay.messages) >= 5, 60, "the five notifications after the relay came back")
-    time.sleep(2)
+    portal.drain(relay)
     assert notifications(relay) == {f"person{i}@example.com": 1 for i in range(5)}
 
 
@@ -174,7 +200,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(separate_database):
         wait_for(
             lambda: set(notifications(relay)) >= {f"person{i}@example.com" for i in range(20)}, 60, "all"
         )
-        time.sleep(1)
+        processes.drain(relay)
     finally:
         processes.stop()
         relay.controller.stop()
