@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages: to build python-ldap and check SAML signatures (install), and the real parts
 # the tests drive (test).
 INSTALL_PACKAGES := libldap2-dev libsasl2-dev xmlsec1 gettext
-TEST_PACKAGES := chromium slapd postgresql redis-server prometheus systemd rsyslog clamav-daemon swaks libnet-ssleay-perl nginx
+TEST_PACKAGES := chromium slapd postgresql redis-server prometheus systemd rsyslog clamav-daemon swaks libnet-ssleay-perl nginx wrk
 DEMO_ENV = DEBUG=1 EMAIL_BACKEND=django.core.mail.backends.console.EmailBackend PORTAL_KEKS=$$(cat .demo-kek)
 
 # The translations: locale/<language>/LC_MESSAGES/django.po in the repository, compiled here.

@@ -20,10 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.intake_uploads import environment, gunicorn_pids  # noqa: E402
-from bench.results import write_section  # noqa: E402
-from bench.run import PY, free_port, manage  # noqa: E402
+from bench.results import sized, write_section  # noqa: E402
+from bench.run import PY, free_port, listening, manage  # noqa: E402
 
-COUNT = 200
+COUNT = sized(200, 3)
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -53,7 +53,7 @@ def main():
                                 "--workers", "1"], **quiet)  # fmt: skip
         intake = subprocess.Popen([PY, "manage.py", "smtp_intake", "--port", str(intake_port)], **quiet)
         try:
-            time.sleep(5)
+            listening(web_port, intake_port)
             body = json.dumps({
                 "to": ["r@outside.example"], "subject": "Bench", "text": "Body\n",
                 "attachments": [{"filename": "a.bin", "content_type": "application/octet-stream",

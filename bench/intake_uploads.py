@@ -27,10 +27,10 @@ sys.path.insert(0, str(ROOT))
 
 from aiosmtpd.controller import Controller  # noqa: E402
 
-from bench.results import write_section  # noqa: E402
-from bench.run import KEK, PY, free_port, manage  # noqa: E402
+from bench.results import sized, write_section  # noqa: E402
+from bench.run import KEK, PY, free_port, listening, manage  # noqa: E402
 
-UPLOAD_MIB = int(os.environ.get("BENCH_UPLOAD_MIB", "1024"))
+UPLOAD_MIB = int(os.environ.get("BENCH_UPLOAD_MIB", sized("1024", "2")))
 
 
 def environment(folder):
@@ -95,20 +95,20 @@ def intake(folder):
         ),  # fmt: skip
         subprocess.Popen([PY, "manage.py", "smtp_intake", "--port", str(intake_port)], **quiet),
     ]
-    time.sleep(4)
+    listening(sink_port, intake_port)
     try:
         mail = a_mail(10 * 1024)
         # The 250s alone: the intake spools, and holds the session's mail at its QUIT (not timed).
-        sink, accepted = rate(sink_port, mail, 300), rate(intake_port, mail, 300)
+        sink, accepted = rate(sink_port, mail, sized(300, 3)), rate(intake_port, mail, sized(300, 3))
         # Held end to end, with the worker holding beside the intake (what a busy relay gets).
         processes.append(subprocess.Popen([PY, "manage.py", "worker", "--interval", "0.2"], **quiet))
         time.sleep(3)
         start = time.perf_counter()
-        rate(intake_port, mail, 200)
-        held = 201 / (time.perf_counter() - start)
+        rate(intake_port, mail, sized(200, 3))
+        held = (sized(200, 3) + 1) / (time.perf_counter() - start)
         # 250 to notification: one message every 0.2 s, each on its own connection (as MTAs often do).
         sent = {}
-        for number in range(100):
+        for number in range(sized(100, 3)):
             with smtplib.SMTP("127.0.0.1", intake_port) as smtp:
                 smtp.send_message(a_mail(10 * 1024, f"Bench-{number}"))
                 sent[number] = time.perf_counter()
@@ -158,7 +158,7 @@ def upload(folder):
          "--timeout", "600"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        time.sleep(4)
+        listening(port)
         base = f"http://127.0.0.1:{port}"
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))

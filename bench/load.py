@@ -24,13 +24,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import sized, write_section  # noqa: E402
 from bench.run import PASSWORD, ROOT, free_port, manage, portal_environment, wait_for  # noqa: E402
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
-CLIENTS, PROCESSES, SECONDS = 50, 5, 60
-USERS = 50
-LOGINS = 100  # logins (and refusals, and hashes) whose CPU is averaged
+CLIENTS, PROCESSES, SECONDS = sized(50, 2), sized(5, 1), sized(60, 3)
+USERS = sized(50, 2)
+LOGINS = sized(100, 2)  # logins (and refusals, and hashes) whose CPU is averaged
 THINK = (0.5, 1.5)  # seconds a person takes between two clicks
 # What a client does next, with its weight: what people do in a mailbox, plus mail arriving.
 ACTIONS = {"inbox": 30, "open": 30, "download": 10, "login": 10, "intake": 15, "healthz": 5}

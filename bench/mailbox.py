@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import sized, write_section  # noqa: E402
 from bench.run import ROOT, free_port, log_in, manage, portal_environment, wait_for, wrk  # noqa: E402
 
 SERVER = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -90,7 +90,7 @@ def measure(label, to_reader, from_reader, others, deep_page):
     try:
         wait_for(f"{base}/healthz")
         cookie = log_in(base)
-        wrk(f"{base}/", cookie, seconds=3)  # warm up both workers and the database's cache
+        wrk(f"{base}/", cookie, seconds=sized(3, 1))  # warm up both workers and the database's cache
         rates = {page: wrk(base + url, cookie)[0] for page, url in pages.items()}
     finally:
         server.terminate()
@@ -100,8 +100,10 @@ def measure(label, to_reader, from_reader, others, deep_page):
 
 
 def main():
-    small, small_fill = measure("small", 1_000, 1_000, 0, deep_page=20)
-    big, big_fill = measure("big", 10_000, 10_000, 980_000, deep_page=50)
+    small, small_fill = measure("small", sized(1_000, 60), sized(1_000, 60), 0, deep_page=sized(20, 2))
+    big, big_fill = measure(
+        "big", sized(10_000, 120), sized(10_000, 120), sized(980_000, 100), deep_page=sized(50, 2)
+    )
     lines = [
         f"Measured by `make bench` (bench/mailbox.py) on {time.strftime('%Y-%m-%d')}, PostgreSQL, gunicorn "
         "with 2 sync workers, wrk with 8 connections for 10 s a page, on this machine "

@@ -11,6 +11,7 @@ import re
 import secrets
 import shutil
 import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.results import write_section  # noqa: E402
+from bench.results import sized, write_section  # noqa: E402
 
 PY = sys.executable
 KEK = "bench:" + "b" * 43
@@ -56,6 +57,20 @@ def wait_for(url, seconds=30):
             time.sleep(0.2)
 
 
+def listening(*ports, seconds=60):
+    """Wait until something accepts connections on each port (a server just started)."""
+    deadline = time.monotonic() + seconds
+    for port in ports:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+
+
 def log_in(base):
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -72,7 +87,10 @@ def log_in(base):
     return "; ".join(f"{c.name}={c.value}" for c in jar)
 
 
-def wrk(url, cookie, seconds=10, connections=8):
+WRK_SECONDS = sized(10, 1)
+
+
+def wrk(url, cookie, seconds=WRK_SECONDS, connections=8):
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "-H", f"Cookie: {cookie}", url],
         check=True,
@@ -160,7 +178,7 @@ def main():
     env = portal_environment(work, fresh_database(work), "bench.settings")
 
     plain = work / "plain.bin"
-    size_mb = 200
+    size_mb = sized(200, 2)
     with open(plain, "wb") as out:
         for _ in range(size_mb):
             out.write(os.urandom(1024 * 1024))
@@ -302,10 +320,10 @@ def intake_rates(env):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    time.sleep(3)
+    listening(sink_port, intake_port)
     rates = {}
     try:
-        for label, size, count in (("10 KB", 10 * 1024, 200), ("1 MB", 1024 * 1024, 40)):
+        for label, size, count in (("10 KB", 10 * 1024, sized(200, 3)), ("1 MB", 1024 * 1024, sized(40, 2))):
             mail = EmailMessage()
             mail["From"], mail["To"], mail["Subject"] = "sender@example.com", "r@outside.example", "Bench"
             mail.set_content("Body\n")
