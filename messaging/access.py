@@ -131,19 +131,19 @@ def rights(user: Any, public_id: Any) -> Rights | None:
 
 
 def rights_on(user: Any, message: Message) -> Rights | None:
-    """The rights of `user` on a message already loaded (None when it does not exist for them)."""
-    return rights(user, message.public_id)
+    """The rights of `user` on a message already loaded (None when it does not exist for them): no query
+    for its sender, one for a reader."""
+    if not user.is_authenticated:
+        return None
+    if message.sender_user_id == user.pk:
+        return rights_of(user, message, None)
+    recipient = next(iter(message.recipients.visible_to(user)[:1]), None)
+    return rights_of(user, message, recipient) if recipient is not None else None
 
 
-def may_see(user: User, message: Message) -> bool:
-    """Whether the message exists for `user` at all (a thread shows the earlier messages they may see)."""
-    return message.sender_user_id == user.pk or message.recipients.visible_to(user).exists()
-
-
-def may_quote(user: Any, original: Message | None) -> bool:
-    """A reply shows the message it answers only to someone who may print that message now: a
-    restriction or a recall hides the quote too."""
-    found = rights_on(user, original) if original is not None else None
+def may_quote(found: Rights | None) -> bool:
+    """A reply shows the message it answers only to someone who may print that message now (`found`:
+    their rights on it): a restriction or a recall hides the quote too."""
     return found is not None and found.read and found.print
 
 

@@ -104,7 +104,8 @@ def message_path():
 
 
 def thread(user, message, depth=20):
-    """The earlier messages of the thread that the user may see, oldest first."""
+    """The user's rights on each earlier message of the thread that exists for them, oldest first: asked
+    once each, for the thread and for the quote alike."""
     earlier, seen = [], {message.pk}
     current = message
     while current.in_reply_to_id and current.in_reply_to_id not in seen and len(earlier) < depth:
@@ -112,8 +113,9 @@ def thread(user, message, depth=20):
         current = Message.objects.filter(pk=current.in_reply_to_id).first()
         if current is None:
             break
-        if access.may_see(user, current):
-            earlier.append(current)
+        found = access.rights_on(user, current)
+        if found is not None:
+            earlier.append(found)
     return earlier[::-1]
 
 
@@ -121,12 +123,14 @@ def reply_subject(subject):
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
-def quote(user, message):
+def quote(message, earlier):
     """The message a reply answers, quoted under it, as mail programs do: only for someone who may print
-    that message now (messaging.access.may_quote), so a restriction or a recall hides it here too."""
-    original = message.in_reply_to
-    if original is None or not access.may_quote(user, original):
+    that message now (messaging.access.may_quote), so a restriction or a recall hides it here too.
+    `earlier`: the thread (the reader's rights on each earlier message, oldest first)."""
+    answered = next((r for r in earlier if r.message.pk == message.in_reply_to_id), None)
+    if not access.may_quote(answered):
         return None
+    original = answered.message
     text, html = read_bodies(original)
     when = timezone.localtime(original.created_at)
     said = _("On %(when)s, %(sender)s wrote:") % {

@@ -93,6 +93,7 @@ def message_detail(request, public_id):
         return _unavailable(request, message, rights.unavailable)
     text, html = read_bodies(message) if rights.read else ("", "")
     reading.record_open(request.user, Client.of(request), message, recipient)
+    thread = mailbox.thread(request.user, message) if message.in_reply_to_id else []
     attachments = list(message.attachments.all())
     html = reading.show_inline_images(html, message, attachments)
     context = {
@@ -102,8 +103,8 @@ def message_detail(request, public_id):
         "html": html,
         "attachments": attachments,
         "recipient": recipient,
-        "thread": mailbox.thread(request.user, message) if message.in_reply_to_id else [],
-        "quoted": mailbox.quote(request.user, message) if message.in_reply_to_id else None,
+        "thread": [earlier.message for earlier in thread],
+        "quoted": mailbox.quote(message, thread) if thread else None,
         "Folder": Recipient.Folder,
     }
     if rights.manage:  # the sender sees every recipient, blind copies too, how far each got, and the log

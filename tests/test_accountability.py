@@ -340,7 +340,7 @@ def test_a_reply_to_a_restricted_message_quotes_nothing(hold_message, make_user)
     original = hold_message(["client@outside.example"], text="Secret figures", restricted=True)
     reply = reply_as("client@outside.example", original, make_user)
     replier = User.objects.get(email="client@outside.example")
-    assert mailbox.quote(replier, reply) is None
+    assert mailbox.quote(reply, mailbox.thread(replier, reply)) is None
     from messaging.holding import read_bodies
 
     assert "Secret figures" not in read_bodies(reply)[0]
@@ -352,10 +352,11 @@ def test_a_recall_hides_the_quote_in_the_reply_too(hold_message, make_user):
     original = hold_message(["client@outside.example"], text="Secret figures")
     reply = reply_as("client@outside.example", original, make_user)
     replier = User.objects.get(email="client@outside.example")
-    assert "Secret figures" in mailbox.quote(replier, reply)["text"]
+    assert "Secret figures" in mailbox.quote(reply, mailbox.thread(replier, reply))["text"]
     message_actions.recall(original.sender_user, ActionClient(), original)
-    assert mailbox.quote(replier, reply) is None
-    assert "Secret figures" in mailbox.quote(original.sender_user, reply)["text"]  # the sender's own
+    assert mailbox.quote(reply, mailbox.thread(replier, reply)) is None
+    own = mailbox.thread(original.sender_user, reply)
+    assert "Secret figures" in mailbox.quote(reply, own)["text"]  # the sender's own
 
 
 def test_reply_all_never_reaches_a_recipient_the_message_was_recalled_from(hold_message, make_user):
