@@ -103,7 +103,7 @@ def message_detail(request, public_id):
         "html": html,
         "attachments": attachments,
         "recipient": recipient,
-        "thread": [earlier.message for earlier in thread],
+        "thread": [earlier.message for earlier in thread] if thread else [],
         "quoted": mailbox.quote(message, thread) if thread else None,
         "Folder": Recipient.Folder,
     }
