@@ -34,15 +34,14 @@ class Limit:
 LIMITS = {}
 
 
-def register(scopes, limits):
-    """An app's own counters: its scopes (TextChoices, labelled for the admin's Lockouts page) and each
-    one's Limit. Counted here, in one locking statement, so parallel requests cannot overspend."""
-    THROTTLE_SCOPES.update(scopes.choices)
+def register(limits):
+    """An app's own counters: each scope (a TextChoices member, whose label the admin's Lockouts page
+    shows) and its Limit. Counted here, in one locking statement, so parallel requests cannot overspend."""
+    THROTTLE_SCOPES.update((scope.value, scope.label) for scope in limits)
     LIMITS.update(limits)
 
 
 register(
-    Throttle.Scope,
     {
         Throttle.Scope.ADDRESS: Limit("LOCKOUT_FAILURES_PER_ADDRESS"),
         Throttle.Scope.CLIENT: Limit("LOCKOUT_FAILURES_PER_CLIENT"),

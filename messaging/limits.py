@@ -15,7 +15,6 @@ class Scope(models.TextChoices):
 
 
 throttle.register(
-    Scope,
     {
         Scope.CHECK: throttle.Limit("CHECKS_PER_CLIENT"),
         Scope.CHECK_ALL: throttle.Limit("CHECKS_IN_ALL", per_hour=True),

@@ -43,9 +43,6 @@ class Mode(StrEnum):
     EITHER = "either"
 
 
-PASSWORD, CODE, EITHER = Mode.PASSWORD, Mode.CODE, Mode.EITHER
-
-
 def keyed_hash(code):
     return tokens.keyed_hash("accounts.login_code", code)
 
@@ -55,13 +52,13 @@ def mode(flow):
     only an external recipient's: staff sign in as their profile says, always (a code would pass by
     their single sign-on, their directory and its checks)."""
     if not flow.state.scope:
-        return PASSWORD
+        return Mode.PASSWORD
     account = flow.account()
     if account is None or not account.is_external:
-        return PASSWORD
+        return Mode.PASSWORD
     chosen = Mode(settings.RECIPIENT_SIGN_IN)
-    if chosen == PASSWORD and flow.profile().allows(MethodKey.EMAIL_CODE):
-        return EITHER
+    if chosen == Mode.PASSWORD and flow.profile().allows(MethodKey.EMAIL_CODE):
+        return Mode.EITHER
     return chosen
 
 
@@ -145,14 +142,14 @@ class EmailCodeStep(Step):
         if flow.state.user_id is not None or not flow.state.scope:
             return False
         chosen = mode(flow)
-        return chosen == CODE or (chosen == EITHER and flow.state.chosen == self.name)
+        return chosen == Mode.CODE or (chosen == Mode.EITHER and flow.state.chosen == self.name)
 
     def offered_on(self, flow, step_name):
         return (
             step_name == StepName.VERIFY
             and flow.state.scope
             and not flow.state.chosen
-            and mode(flow) == EITHER
+            and mode(flow) == Mode.EITHER
         )
 
     def show(self, flow, form=None, failure=None, notice=""):
@@ -162,7 +159,7 @@ class EmailCodeStep(Step):
             failure=failure,
             sent=flow.state.chosen == self.name,
             notice=notice,
-            password_too=mode(flow) == EITHER,
+            password_too=mode(flow) == Mode.EITHER,
         )
 
     def submit(self, flow, data):
@@ -174,7 +171,7 @@ class EmailCodeStep(Step):
                 )
             flow.state.chosen = self.name
             return self.show(flow, notice=_("A code is on its way to your email. It may take a minute."))
-        if data.get("action") == PASSWORD and mode(flow) == EITHER:
+        if data.get("action") == Mode.PASSWORD and mode(flow) == Mode.EITHER:
             flow.state.chosen = ""
             return Redirect(reverse("accounts:login"))
         form = CodeForm(data)
